@@ -1,0 +1,1 @@
+"""The callback queue: promises made to callers who left a message."""

@@ -1,0 +1,1 @@
+"""Composition root: settings, catalog, wiring, web app, worker and command line."""

@@ -1,0 +1,1 @@
+"""Persistence foundation: engine, transactions, declarative base and the durable work table."""

@@ -1,0 +1,381 @@
+"""Durable due-at work: enqueue in the caller's transaction, claim with a lease, finish exactly once.
+
+Every promise the hotline makes after a call (confirmation, callback, sweep of abandoned calls) is a
+row here, written in the transaction that made the promise. Workers claim due rows atomically: on
+PostgreSQL with ``FOR UPDATE SKIP LOCKED``; on SQLite the transaction already holds the single write
+lock (``BEGIN IMMEDIATE``, see ``db.engine``). A claim is a lease: a worker that dies stops renewing
+it, and once it has expired the row is due again for anyone.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from db.base import Base, UtcDateTime
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+DEFAULT_LEASE = timedelta(seconds=10)
+
+
+class WorkState(enum.StrEnum):
+    """Where a unit of work stands."""
+
+    DUE = "due"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class WorkItem(Base):
+    """One unit of due-at work with its lease and attempt history."""
+
+    __tablename__ = "work_items"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=WorkState.DUE)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_work_items_claim", "state", "priority", "due_at"),
+        Index("ix_work_items_lease", "state", "lease_until"),
+    )
+
+
+class Alert(Base):
+    """Something an operator must look at: failed work, an uncertain send, a broken promise."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """The last tick of each worker process, for health checks."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_tick_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+@dataclass(frozen=True)
+class ClaimedWork:
+    """A unit of work leased to one worker."""
+
+    id: int
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    due_at: datetime
+    claimed_by: str
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+    priority: int = 100,
+    max_attempts: int = 8,
+) -> bool:
+    """Add work unless a row with the same key exists; True when a row was added."""
+    values = {
+        "kind": kind,
+        "key": key,
+        "payload": payload or {},
+        "state": WorkState.DUE.value,
+        "priority": priority,
+        "due_at": due_at,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        pg = postgresql.insert(WorkItem).values(**values).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+        result = session.execute(pg)
+    elif dialect == "sqlite":
+        lite = sqlite.insert(WorkItem).values(**values).on_conflict_do_nothing(
+            index_elements=["key"]
+        )
+        result = session.execute(lite)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        result = session.execute(insert(WorkItem).values(**values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def claim(
+    session: Session,
+    *,
+    worker_id: str,
+    now: datetime,
+    limit: int = 20,
+    lease: timedelta = DEFAULT_LEASE,
+    kinds: Sequence[str] | None = None,
+) -> list[ClaimedWork]:
+    """Lease up to ``limit`` due rows (including rows whose lease expired) to ``worker_id``."""
+    _release_expired_leases(session, now=now)
+    candidates = (
+        select(WorkItem.id)
+        .where(WorkItem.state == WorkState.DUE.value, WorkItem.due_at <= now)
+        .order_by(WorkItem.priority, WorkItem.due_at)
+        .limit(limit)
+    )
+    if kinds is not None:
+        candidates = candidates.where(WorkItem.kind.in_(list(kinds)))
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(WorkItem)
+        .where(WorkItem.id.in_(candidates.scalar_subquery()))
+        .values(
+            state=WorkState.RUNNING.value,
+            claimed_by=worker_id,
+            lease_until=now + lease,
+            attempts=WorkItem.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            WorkItem.id,
+            WorkItem.kind,
+            WorkItem.key,
+            WorkItem.payload,
+            WorkItem.attempts,
+            WorkItem.max_attempts,
+            WorkItem.due_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(stmt).all()
+    claimed = [
+        ClaimedWork(
+            id=row.id,
+            kind=row.kind,
+            key=row.key,
+            payload=dict(row.payload or {}),
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            due_at=_as_utc(row.due_at),
+            claimed_by=worker_id,
+        )
+        for row in rows
+    ]
+    claimed.sort(key=lambda item: item.due_at)
+    return claimed
+
+
+def _as_utc(value: datetime) -> datetime:
+    # RETURNING bypasses the ORM type on some dialect versions; normalise here as well.
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _release_expired_leases(session: Session, *, now: datetime) -> int:
+    stmt = (
+        update(WorkItem)
+        .where(WorkItem.state == WorkState.RUNNING.value, WorkItem.lease_until < now)
+        .values(
+            state=WorkState.DUE.value,
+            last_error=func.coalesce(WorkItem.last_error, "") + "; lease expired",
+            claimed_by=None,
+            lease_until=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+
+def _owned(item_id: int, worker_id: str) -> Any:
+    return and_(
+        WorkItem.id == item_id,
+        WorkItem.claimed_by == worker_id,
+        WorkItem.state == WorkState.RUNNING.value,
+    )
+
+
+def renew(
+    session: Session, *, item_ids: Sequence[int], worker_id: str, now: datetime,
+    lease: timedelta = DEFAULT_LEASE,
+) -> int:
+    """Extend the leases this worker still holds; returns how many were extended."""
+    if not item_ids:
+        return 0
+    stmt = (
+        update(WorkItem)
+        .where(
+            WorkItem.id.in_(list(item_ids)),
+            WorkItem.claimed_by == worker_id,
+            WorkItem.state == WorkState.RUNNING.value,
+        )
+        .values(lease_until=now + lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+
+def complete(session: Session, *, item_id: int, worker_id: str, now: datetime) -> bool:
+    """Mark work done if this worker still holds it."""
+    stmt = (
+        update(WorkItem)
+        .where(_owned(item_id, worker_id))
+        .values(
+            state=WorkState.DONE.value,
+            claimed_by=None,
+            lease_until=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(session.execute(stmt), "rowcount", 0))
+
+
+def retry(
+    session: Session, *, item_id: int, worker_id: str, now: datetime, error: str,
+    next_try_at: datetime,
+) -> bool:
+    """Put held work back as due at ``next_try_at`` with the error recorded."""
+    stmt = (
+        update(WorkItem)
+        .where(_owned(item_id, worker_id))
+        .values(
+            state=WorkState.DUE.value,
+            due_at=next_try_at,
+            claimed_by=None,
+            lease_until=None,
+            last_error=error[:2000],
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(session.execute(stmt), "rowcount", 0))
+
+
+def fail(session: Session, *, item_id: int, worker_id: str, now: datetime, error: str) -> bool:
+    """Mark held work failed and raise an alert so it is never silently dropped."""
+    row = session.execute(
+        select(WorkItem.kind, WorkItem.key).where(_owned(item_id, worker_id))
+    ).first()
+    if row is None:
+        return False
+    session.execute(
+        update(WorkItem)
+        .where(_owned(item_id, worker_id))
+        .values(
+            state=WorkState.FAILED.value,
+            claimed_by=None,
+            lease_until=None,
+            last_error=error[:2000],
+            finished_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    raise_alert(session, kind=f"work_failed:{row.kind}", subject=row.key, message=error, now=now)
+    return True
+
+
+def raise_alert(session: Session, *, kind: str, subject: str, message: str, now: datetime) -> None:
+    """Record something an operator must look at."""
+    session.add(Alert(kind=kind, subject=subject, message=message[:4000], created_at=now))
+
+
+def record_heartbeat(session: Session, *, worker_id: str, now: datetime) -> None:
+    """Note that ``worker_id`` ticked at ``now``."""
+    beat = session.get(WorkerHeartbeat, worker_id)
+    if beat is None:
+        session.add(WorkerHeartbeat(worker_id=worker_id, started_at=now, last_tick_at=now))
+    else:
+        beat.last_tick_at = now
+
+
+def last_heartbeat(session: Session) -> datetime | None:
+    """The most recent tick of any worker."""
+    return session.execute(select(func.max(WorkerHeartbeat.last_tick_at))).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class WorkBacklog:
+    """Due work per kind and the age of the oldest due row."""
+
+    due_by_kind: dict[str, int]
+    failed_by_kind: dict[str, int]
+    oldest_due_age_seconds: float
+
+
+def backlog(session: Session, *, now: datetime) -> WorkBacklog:
+    """Count due and failed work, for metrics and health."""
+    due_rows = session.execute(
+        select(WorkItem.kind, func.count())
+        .where(WorkItem.state.in_([WorkState.DUE.value, WorkState.RUNNING.value]))
+        .where(WorkItem.due_at <= now)
+        .group_by(WorkItem.kind)
+    ).all()
+    failed_rows = session.execute(
+        select(WorkItem.kind, func.count())
+        .where(WorkItem.state == WorkState.FAILED.value)
+        .group_by(WorkItem.kind)
+    ).all()
+    oldest = session.execute(
+        select(func.min(WorkItem.due_at)).where(
+            WorkItem.state.in_([WorkState.DUE.value, WorkState.RUNNING.value]),
+            WorkItem.due_at <= now,
+        )
+    ).scalar_one_or_none()
+    age = 0.0
+    if oldest is not None:
+        age = max(0.0, (now - _as_utc(oldest)).total_seconds())
+    return WorkBacklog(
+        due_by_kind={k: int(n) for k, n in due_rows},
+        failed_by_kind={k: int(n) for k, n in failed_rows},
+        oldest_due_age_seconds=age,
+    )

@@ -1,0 +1,1 @@
+"""Core domain: callers, entitlements, calls, messages, service requests and confirmations."""

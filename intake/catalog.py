@@ -1,0 +1,145 @@
+"""Regions, product lines and support hours as plain values (loaded by ``config.catalog``)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+
+class AgentLineKind(enum.StrEnum):
+    """How the caller reaches an agent."""
+
+    QUEUE = "queue"  # <Enqueue> into a TaskRouter/queue name, hold music, leave after max wait
+    NUMBER = "number"  # <Dial> a hunt-group number, give up after max wait
+
+
+@dataclass(frozen=True)
+class HoursWindow:
+    """One weekday's opening window in local time (``weekday`` 0 = Monday)."""
+
+    weekday: int
+    opens: time
+    closes: time
+
+
+@dataclass(frozen=True)
+class ProductLine:
+    """A group of products sharing support hours and a callback promise."""
+
+    key: str
+    name: str
+    products: tuple[str, ...]
+    # None means staffed around the clock (24x7).
+    hours: tuple[HoursWindow, ...] | None
+    callback_promise: timedelta
+    # True: the promise counts only business hours (desktop: "within 24 hours" of open time).
+    promise_in_business_hours: bool
+
+    @property
+    def is_24x7(self) -> bool:
+        """Whether phones are staffed at all hours."""
+        return self.hours is None
+
+
+@dataclass(frozen=True)
+class AgentLine:
+    """Where the call goes to reach a human, and how long the caller may wait."""
+
+    kind: AgentLineKind
+    target: str
+    max_wait: timedelta
+    max_queue_size: int = 50
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """Everything the caller hears in one language; ``version`` is stored with consents."""
+
+    language: str
+    version: str
+    texts: Mapping[str, str]
+
+    def text(self, key: str, **values: str) -> str:
+        """The prompt ``key`` with ``values`` filled in."""
+        return self.texts[key].format(**values)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A regional hotline: its numbers, language, voice, time zone and holidays."""
+
+    key: str
+    name: str
+    numbers: tuple[str, ...]
+    language: str
+    voice: str
+    timezone: str
+    country: str  # ISO 3166 alpha-2: default for typed phone numbers and the holiday calendar
+    holiday_subdivision: str | None
+    agent_line: AgentLine
+    # Product line used for callers we could not identify (the stricter promise is the safe one).
+    default_product_line: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The region's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All configured regions, product lines, support levels and prompts."""
+
+    regions: tuple[Region, ...]
+    product_lines: tuple[ProductLine, ...]
+    support_levels: tuple[str, ...]
+    prompts: Mapping[str, PromptSet]
+    _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
+    _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_by_number", {n: r for r in self.regions for n in r.numbers}
+        )
+        object.__setattr__(
+            self,
+            "_by_product",
+            {p.casefold(): line for line in self.product_lines for p in line.products},
+        )
+
+    def region_for_number(self, number: str) -> Region | None:
+        """The region whose toll-free number was dialled, if any."""
+        return self._by_number.get(number)
+
+    def region(self, key: str) -> Region:
+        """The region with ``key``."""
+        for region in self.regions:
+            if region.key == key:
+                return region
+        raise KeyError(key)
+
+    def product_line_for(self, product: str) -> ProductLine | None:
+        """The product line a product belongs to (case-insensitive)."""
+        return self._by_product.get(product.casefold())
+
+    def product_line(self, key: str) -> ProductLine:
+        """The product line with ``key``."""
+        for line in self.product_lines:
+            if line.key == key:
+                return line
+        raise KeyError(key)
+
+    def canonical_product(self, product: str) -> str | None:
+        """The configured spelling of ``product``, or None when it is unknown."""
+        for line in self.product_lines:
+            for name in line.products:
+                if name.casefold() == product.casefold():
+                    return name
+        return None
+
+    def prompts_for(self, language: str) -> PromptSet:
+        """The prompt set of ``language``."""
+        return self.prompts[language]

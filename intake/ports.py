@@ -1,0 +1,90 @@
+"""The seams to the outside world: clock, SMS, e-mail, outbound calls, callback scheduling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+
+class Clock(Protocol):
+    """Source of the current instant (always UTC-aware)."""
+
+    def now(self) -> datetime: ...
+
+
+class SendError(Exception):
+    """A send that did not happen and may be tried again."""
+
+
+class SendRejected(SendError):
+    """The provider refused the send for good (bad number, bad address); do not retry."""
+
+
+class SendUncertain(SendError):
+    """The request left but no answer came back: it may or may not have been delivered."""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """An SMS as the provider knows it."""
+
+    sid: str
+    to: str
+    body: str
+    status: str
+    created_at: datetime | None = None
+
+
+class Messenger(Protocol):
+    """Sends SMS and can list what was sent, to settle uncertain sends."""
+
+    def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> SentMessage:
+        """Send ``body`` to ``to``; raises ``SendError`` subclasses."""
+        ...
+
+    def messages_sent_to(self, *, to: str, since: datetime) -> list[SentMessage]:
+        """Messages sent to ``to`` at or after ``since`` (for de-duplicating uncertain sends)."""
+        ...
+
+
+class Mailer(Protocol):
+    """Sends e-mail."""
+
+    def send_mail(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+        """Deliver one message; ``message_id`` is stable across retries so clients can de-dupe."""
+        ...
+
+
+class Dialer(Protocol):
+    """Places outbound calls."""
+
+    def place_call(
+        self, *, to: str, from_: str, url: str, status_callback: str | None, timeout_seconds: int
+    ) -> str:
+        """Start a call whose TwiML comes from ``url``; returns the call SID."""
+        ...
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """What the callback queue needs to promise a call back for a message."""
+
+    sr_number: str
+    message_id: int
+    region: str
+    language: str
+    product_line: str
+    callback_number: str
+    # When the caller first called: a caller who gave up waiting keeps their place.
+    requested_at: datetime
+
+
+class CallbackScheduler(Protocol):
+    """Puts a callback in the queue in the caller's transaction (implemented by ``callbacks``)."""
+
+    def schedule_callback(self, session: Session, request: CallbackRequest, *, now: datetime) -> None:
+        """Add the callback row due by the product line's promise, counted from ``now``."""
+        ...

@@ -1,0 +1,1 @@
+"""Twilio edge: voice webhooks, status callbacks, TwiML and REST senders."""
