@@ -1,4 +1,4 @@
-"""Durable due-at work: enqueue in the caller's transaction, claim with a lease, finish exactly once.
+"""Durable due-at work: enqueued in the caller's transaction, claimed with a lease, done once.
 
 Every promise the hotline makes after a call (confirmation, callback, sweep of abandoned calls) is a
 row here, written in the transaction that made the promise. Workers claim due rows atomically: on
@@ -97,6 +97,10 @@ class WorkerHeartbeat(Base):
     last_tick_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class PermanentFailure(Exception):
+    """The work can never succeed (bad address, bad data): fail it now, do not retry."""
+
+
 @dataclass(frozen=True)
 class ClaimedWork:
     """A unit of work leased to one worker."""
@@ -137,13 +141,15 @@ def enqueue(
     }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        pg = postgresql.insert(WorkItem).values(**values).on_conflict_do_nothing(
-            index_elements=["key"]
+        pg = (
+            postgresql.insert(WorkItem)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["key"])
         )
         result = session.execute(pg)
     elif dialect == "sqlite":
-        lite = sqlite.insert(WorkItem).values(**values).on_conflict_do_nothing(
-            index_elements=["key"]
+        lite = (
+            sqlite.insert(WorkItem).values(**values).on_conflict_do_nothing(index_elements=["key"])
         )
         result = session.execute(lite)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
@@ -243,7 +249,11 @@ def _owned(item_id: int, worker_id: str) -> Any:
 
 
 def renew(
-    session: Session, *, item_ids: Sequence[int], worker_id: str, now: datetime,
+    session: Session,
+    *,
+    item_ids: Sequence[int],
+    worker_id: str,
+    now: datetime,
     lease: timedelta = DEFAULT_LEASE,
 ) -> int:
     """Extend the leases this worker still holds; returns how many were extended."""
@@ -280,7 +290,12 @@ def complete(session: Session, *, item_id: int, worker_id: str, now: datetime) -
 
 
 def retry(
-    session: Session, *, item_id: int, worker_id: str, now: datetime, error: str,
+    session: Session,
+    *,
+    item_id: int,
+    worker_id: str,
+    now: datetime,
+    error: str,
     next_try_at: datetime,
 ) -> bool:
     """Put held work back as due at ``next_try_at`` with the error recorded."""

@@ -51,7 +51,8 @@ class AgentLine:
     kind: AgentLineKind
     target: str
     max_wait: timedelta
-    max_queue_size: int = 50
+    # Played while waiting in the queue; None plays silence between the hold announcements.
+    hold_music_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class Region:
     agent_line: AgentLine
     # Product line used for callers we could not identify (the stricter promise is the safe one).
     default_product_line: str
+    # Sender of confirmation SMS (toll-free numbers often cannot send SMS); None: first number.
+    sms_from: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -101,9 +104,7 @@ class Catalog:
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "_by_number", {n: r for r in self.regions for n in r.numbers}
-        )
+        object.__setattr__(self, "_by_number", {n: r for r in self.regions for n in r.numbers})
         object.__setattr__(
             self,
             "_by_product",

@@ -41,7 +41,9 @@ class SentMessage:
 class Messenger(Protocol):
     """Sends SMS and can list what was sent, to settle uncertain sends."""
 
-    def send_sms(self, *, to: str, from_: str, body: str, status_callback: str | None) -> SentMessage:
+    def send_sms(
+        self, *, to: str, from_: str, body: str, status_callback: str | None
+    ) -> SentMessage:
         """Send ``body`` to ``to``; raises ``SendError`` subclasses."""
         ...
 
@@ -85,6 +87,8 @@ class CallbackRequest:
 class CallbackScheduler(Protocol):
     """Puts a callback in the queue in the caller's transaction (implemented by ``callbacks``)."""
 
-    def schedule_callback(self, session: Session, request: CallbackRequest, *, now: datetime) -> None:
-        """Add the callback row due by the product line's promise, counted from ``now``."""
+    def schedule_callback(
+        self, session: Session, request: CallbackRequest, *, now: datetime
+    ) -> datetime:
+        """Add the callback row due by the product line's promise from ``now``; return due_at."""
         ...

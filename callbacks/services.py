@@ -1,0 +1,88 @@
+"""Putting callbacks in the queue, due by the product line's promise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callbacks.models import Callback, CallbackStatus
+from callbacks.promises import callback_due_at, warn_at
+from intake.catalog import Catalog
+from intake.ports import CallbackRequest
+
+
+class CallbackQueue:
+    """Schedules callbacks (the ``CallbackScheduler`` port of ``intake``)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def schedule_callback(
+        self, session: Session, request: CallbackRequest, *, now: datetime
+    ) -> datetime:
+        """Add the callback for ``request`` once; return when it is due."""
+        existing = session.scalar(select(Callback).where(Callback.message_id == request.message_id))
+        if existing is not None:
+            return existing.due_at
+        line = self._catalog.product_line(request.product_line)
+        region = self._catalog.region(request.region)
+        due_at = callback_due_at(line, region, created_at=now)
+        session.add(
+            Callback(
+                message_id=request.message_id,
+                sr_number=request.sr_number,
+                region=request.region,
+                language=request.language,
+                product_line=request.product_line,
+                callback_number=request.callback_number,
+                status=CallbackStatus.QUEUED.value,
+                requested_at=request.requested_at,
+                due_at=due_at,
+                warn_at=warn_at(due_at, created_at=now),
+                created_at=now,
+            )
+        )
+        return due_at
+
+
+@dataclass(frozen=True)
+class CallbackView:
+    """A callback as the API shows it."""
+
+    id: int
+    sr_number: str
+    status: str
+    region: str
+    language: str
+    product_line: str
+    callback_number: str
+    requested_at: datetime
+    due_at: datetime
+    created_at: datetime
+
+
+def list_callbacks(
+    session: Session, *, status: str | None = None, limit: int = 500
+) -> list[CallbackView]:
+    """Callbacks in queue order: by when the caller first called (their place in line)."""
+    stmt = select(Callback).order_by(Callback.requested_at, Callback.id).limit(limit)
+    if status is not None:
+        stmt = stmt.where(Callback.status == status)
+    return [
+        CallbackView(
+            id=c.id,
+            sr_number=c.sr_number,
+            status=c.status,
+            region=c.region,
+            language=c.language,
+            product_line=c.product_line,
+            callback_number=c.callback_number,
+            requested_at=c.requested_at,
+            due_at=c.due_at,
+            created_at=c.created_at,
+        )
+        for c in session.scalars(stmt)
+    ]

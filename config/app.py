@@ -1,0 +1,35 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+
+from config.dependencies import Dependencies
+from config.settings import Settings
+from config.wiring import build_dependencies
+from console.api import bp as api_bp
+from console.ops import bp as ops_bp
+from console.ops import install_request_metrics
+from ivr.status_callbacks import bp as status_bp
+from ivr.webhooks import bp as ivr_bp
+
+
+def create_app(settings: Settings, dependencies: Dependencies | None = None) -> Flask:
+    """A hotline web app on ``dependencies`` (built from ``settings`` when not given)."""
+    deps = dependencies or build_dependencies(settings)
+    app = Flask("hotline")
+    app.config.update(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        PUBLIC_BASE_URL=deps.public_base_url,
+        TWILIO_WEBHOOK_TOKEN=settings.webhook_auth_token,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["hotline"] = deps
+    install_request_metrics(app)
+    app.register_blueprint(ivr_bp)
+    app.register_blueprint(status_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(ops_bp)
+    return app

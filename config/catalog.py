@@ -1,0 +1,336 @@
+"""Load ``hotline.toml`` and ``prompts/<language>.toml`` into a validated ``Catalog``."""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from intake.catalog import (
+    AgentLine,
+    AgentLineKind,
+    Catalog,
+    HoursWindow,
+    ProductLine,
+    PromptSet,
+    Region,
+)
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+# Every prompt the call flow, the fallback and the confirmations use, with the placeholders each
+# one is given. A prompts file must define all of them and may use only these placeholders.
+PROMPT_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(values.split()) if values else frozenset()
+    for key, values in {
+        "welcome": "",
+        "menu": "",
+        "no_input": "",
+        "not_understood": "",
+        "ask_customer_number": "",
+        "customer_unknown": "",
+        "continue_unidentified": "",
+        "product_intro": "",
+        "product_option": "product key",
+        "closed": "product",
+        "connecting_agent": "",
+        "hold": "",
+        "agents_busy": "",
+        "callback_keeps_place": "",
+        "ask_sr_number": "",
+        "sr_invalid": "",
+        "sr_not_found": "",
+        "sr_lookup_gave_up": "",
+        "sr_found": "sr_number",
+        "sr_action": "",
+        "ask_name": "",
+        "ask_company": "",
+        "callback_offer": "number",
+        "callback_ask": "",
+        "callback_invalid": "",
+        "callback_confirmed": "number",
+        "silence_offer": "",
+        "ask_sr_reference": "",
+        "consent_ask": "",
+        "consent_given": "",
+        "consent_declined": "",
+        "ask_description": "",
+        "ask_answer_channel": "",
+        "sr_number": "sr_number",
+        "sr_number_again": "sr_number",
+        "readback_menu": "",
+        "goodbye": "",
+        "no_number_goodbye": "",
+        "silence_goodbye": "",
+        "error_fallback": "",
+        "fallback_thanks": "",
+        "datetime_format": "",
+        "confirmation_sms": "sr_number next_step",
+        "confirmation_email_subject": "sr_number next_step",
+        "confirmation_email_body": "sr_number next_step",
+        "confirmation_callback": "due",
+        "confirmation_email_answer": "",
+        "confirmation_no_callback": "",
+    }.items()
+}
+
+
+class CatalogError(Exception):
+    """The configuration is invalid; ``problems`` name the file and field of each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AgentLine(_Strict):
+    kind: Literal["queue", "number"]
+    target: str = Field(min_length=1)
+    max_wait_seconds: int = Field(gt=0, le=3600)
+    hold_music_url: str | None = None
+
+
+class _Region(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    name: str
+    numbers: list[str] = Field(min_length=1)
+    language: str
+    voice: str
+    timezone: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    holiday_subdivision: str | None = None
+    default_product_line: str
+    sms_from: str | None = None
+    agent_line: _AgentLine
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164_numbers(cls, numbers: list[str]) -> list[str]:
+        for number in numbers:
+            if not E164.match(number):
+                raise ValueError(f"{number!r} is not an E.164 number like +498001006711")
+        return numbers
+
+    @field_validator("sms_from")
+    @classmethod
+    def _e164_sender(cls, number: str | None) -> str | None:
+        if number is not None and not E164.match(number):
+            raise ValueError(f"{number!r} is not an E.164 number")
+        return number
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {zone!r}") from exc
+        return zone
+
+
+class _ProductLine(_Strict):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    name: str
+    products: list[str] = Field(min_length=1)
+    callback_promise_minutes: int = Field(gt=0)
+    promise_in_business_hours: bool = False
+    hours: dict[str, str] | None = None
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, hours: dict[str, str] | None) -> dict[str, str] | None:
+        if hours is None:
+            return None
+        for day, span in hours.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday (use {', '.join(WEEKDAYS)})")
+            _parse_span(span)
+        if not hours:
+            raise ValueError("give at least one weekday, or leave hours out for 24x7")
+        return hours
+
+
+class _Config(_Strict):
+    support_levels: list[str] = Field(min_length=1)
+    product_lines: list[_ProductLine] = Field(min_length=1)
+    regions: list[_Region] = Field(min_length=1)
+
+
+class _Prompts(_Strict):
+    version: str = Field(min_length=1)
+    texts: dict[str, str]
+
+
+def _parse_span(span: str) -> tuple[time, time]:
+    match = HOURS.match(span)
+    if match is None:
+        raise ValueError(f"{span!r} is not HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
+        raise ValueError(f"{span!r} is not a valid time span")
+    opens = time(h1, m1)
+    closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
+    if closes <= opens:
+        raise ValueError(f"{span!r}: closing must come after opening (no spans past midnight)")
+    return opens, closes
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _problems(source: Path, error: ValidationError) -> list[str]:
+    return [f"{source}: {_field_path(e['loc'])}: {e['msg']}" for e in error.errors()]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise CatalogError([f"{path}: file not found"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError([f"{path}: not valid TOML: {exc}"]) from None
+
+
+def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
+    """Read and validate the configuration; raise ``CatalogError`` naming every bad field."""
+    try:
+        config = _Config.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise CatalogError(_problems(path, exc)) from None
+    problems: list[str] = []
+    line_keys = [line.key for line in config.product_lines]
+    _duplicates(problems, path, "product_lines", "key", line_keys)
+    _duplicates(problems, path, "regions", "key", [r.key for r in config.regions])
+    _duplicates(
+        problems,
+        path,
+        "product_lines",
+        "products",
+        [p.casefold() for line in config.product_lines for p in line.products],
+    )
+    _duplicates(
+        problems, path, "regions", "numbers", [n for r in config.regions for n in r.numbers]
+    )
+    for i, region in enumerate(config.regions):
+        if region.default_product_line not in line_keys:
+            problems.append(
+                f"{path}: regions[{i}].default_product_line: {region.default_product_line!r} is"
+                f" not a product line key ({', '.join(line_keys)})"
+            )
+        try:
+            holidays.country_holidays(region.country, subdiv=region.holiday_subdivision)
+        except NotImplementedError:
+            problems.append(
+                f"{path}: regions[{i}].country: no holiday calendar for {region.country!r}"
+                f" (subdivision {region.holiday_subdivision!r})"
+            )
+    prompts_dir = prompts_dir or path.parent / "prompts"
+    prompt_sets: dict[str, PromptSet] = {}
+    for language in sorted({r.language for r in config.regions}):
+        try:
+            prompt_sets[language] = load_prompts(prompts_dir / f"{language}.toml", language)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(
+        regions=tuple(_region(r) for r in config.regions),
+        product_lines=tuple(_product_line(line) for line in config.product_lines),
+        support_levels=tuple(config.support_levels),
+        prompts=prompt_sets,
+    )
+
+
+def _duplicates(problems: list[str], path: Path, table: str, field: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            problems.append(f"{path}: {table}.{field}: {value!r} appears more than once")
+        seen.add(value)
+
+
+def load_prompts(path: Path, language: str) -> PromptSet:
+    """Read one language's prompts; every key must be there with only its own placeholders."""
+    try:
+        prompts = _Prompts.model_validate(_read_toml(path))
+    except ValidationError as exc:
+        raise CatalogError(_problems(path, exc)) from None
+    problems = []
+    for key, allowed in PROMPT_KEYS.items():
+        text = prompts.texts.get(key)
+        if text is None:
+            problems.append(f"{path}: texts.{key}: missing")
+            continue
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        except ValueError as exc:
+            problems.append(f"{path}: texts.{key}: {exc}")
+            continue
+        unknown = used - allowed
+        if unknown and key != "datetime_format":
+            problems.append(
+                f"{path}: texts.{key}: unknown placeholder(s) {', '.join(sorted(unknown))}"
+                f" (allowed: {', '.join(sorted(allowed)) or 'none'})"
+            )
+    for key in sorted(set(prompts.texts) - set(PROMPT_KEYS)):
+        problems.append(f"{path}: texts.{key}: not a known prompt")
+    if problems:
+        raise CatalogError(problems)
+    return PromptSet(language=language, version=prompts.version, texts=dict(prompts.texts))
+
+
+def _region(region: _Region) -> Region:
+    line = region.agent_line
+    return Region(
+        key=region.key,
+        name=region.name,
+        numbers=tuple(region.numbers),
+        language=region.language,
+        voice=region.voice,
+        timezone=region.timezone,
+        country=region.country,
+        holiday_subdivision=region.holiday_subdivision,
+        agent_line=AgentLine(
+            kind=AgentLineKind(line.kind),
+            target=line.target,
+            max_wait=timedelta(seconds=line.max_wait_seconds),
+            hold_music_url=line.hold_music_url,
+        ),
+        default_product_line=region.default_product_line,
+        sms_from=region.sms_from,
+    )
+
+
+def _product_line(line: _ProductLine) -> ProductLine:
+    windows = None
+    if line.hours is not None:
+        windows = tuple(
+            HoursWindow(WEEKDAYS.index(day), *_parse_span(span))
+            for day, span in sorted(line.hours.items(), key=lambda kv: WEEKDAYS.index(kv[0]))
+        )
+    return ProductLine(
+        key=line.key,
+        name=line.name,
+        products=tuple(line.products),
+        hours=windows,
+        callback_promise=timedelta(minutes=line.callback_promise_minutes),
+        promise_in_business_hours=line.promise_in_business_hours,
+    )

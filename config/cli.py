@@ -1,0 +1,286 @@
+"""The ``hotline`` command: serve, worker, database, customers, users and a terminal phone."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from config.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+
+
+def _catalog(settings: Settings) -> Any:
+    from config.catalog import CatalogError, load_catalog
+
+    try:
+        return load_catalog(settings.config_path)
+    except CatalogError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """Support-hotline call intake: Twilio voice webhooks, service requests and callbacks."""
+    from config.logging import configure_logging
+
+    configure_logging()
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Web processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per process.")
+@click.option(
+    "--with-worker",
+    is_flag=True,
+    help="Local mode: run the worker inside the web process(es); Twilio credentials optional.",
+)
+def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -> None:
+    """Serve the webhooks, API and health endpoints with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = _settings()
+    if not with_worker:
+        problems = settings.production_problems()
+        if problems:
+            for problem in problems:
+                click.echo(f"error: {problem}", err=True)
+            click.echo("(use --with-worker for local mode without Twilio)", err=True)
+            sys.exit(1)
+    _catalog(settings)  # fail before forking when the configuration is broken
+    public_base_url = settings.public_base_url or f"http://{host}:{port}"
+
+    def post_worker_init(server_worker: Any) -> None:
+        from config.worker import Worker
+
+        app = server_worker.wsgi
+        Worker(app.extensions["hotline"]).start_in_background()
+
+    class Server(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)
+            if with_worker:
+                self.cfg.set("post_worker_init", post_worker_init)
+
+        def load(self) -> Any:
+            # Runs in each web process after the fork: engines and pools are never shared.
+            from config.app import create_app
+            from config.logging import configure_logging
+            from config.wiring import build_dependencies
+
+            configure_logging()
+            deps = build_dependencies(settings, public_base_url=public_base_url)
+            return create_app(settings, deps)
+
+    mode = "local mode, worker in-process" if with_worker else "production mode"
+    click.echo(f"serving on http://{host}:{port} ({mode}); webhooks at {public_base_url}/ivr/voice")
+    Server().run()
+
+
+# -- worker -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Drain the work due now, then exit.")
+@click.option("--concurrency", default=4, show_default=True, type=int)
+@click.option("--batch", default=20, show_default=True, type=int)
+def worker(once: bool, concurrency: int, batch: int) -> None:
+    """Run the worker: confirmations, call settlement and every other promise."""
+    from config.wiring import build_dependencies
+    from config.worker import Worker
+
+    settings = _settings()
+    deps = build_dependencies(settings, catalog=_catalog(settings))
+    runner = Worker(deps, concurrency=concurrency, batch_size=batch)
+    if once:
+        ran = runner.run_once()
+        runner.shutdown()
+        click.echo(f"ran {ran} unit(s) of work")
+        return
+    runner.run_forever()
+
+
+# -- database ---------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to ``revision``."""
+    from alembic import command
+
+    from config.migrate import alembic_config
+
+    settings = _settings()
+    command.upgrade(alembic_config(settings.database_url), revision)
+    click.echo(f"database at {revision}")
+
+
+# -- customers and users -----------------------------------------------------------------------
+
+
+@main.group()
+def customers() -> None:
+    """Customers and entitlements."""
+
+
+@customers.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def customers_import(csv_file: Path) -> None:
+    """Import customers from CSV (customer_number,company,product,support_level,email)."""
+    from config.dependencies import SystemClock
+    from db.engine import make_engine
+    from db.transaction import make_session_factory, transaction
+    from intake.customers import ImportError_, import_customers_csv
+
+    settings = _settings()
+    catalog = _catalog(settings)
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        with transaction(factory) as session:
+            result = import_customers_csv(
+                session,
+                csv_file.read_text(encoding="utf-8-sig"),
+                catalog=catalog,
+                now=SystemClock().now(),
+            )
+    except ImportError_ as exc:
+        click.echo(f"{csv_file}: nothing imported:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.echo(f"imported {result.customers} customer(s), {result.entitlements} entitlement(s)")
+
+
+@main.group()
+def user() -> None:
+    """Staff members."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["agent", "engineer", "manager", "admin"]))
+@click.option("--phone", help="E.164, e.g. +4969123456")
+@click.option("--email")
+def user_add(name: str, role: str, phone: str | None, email: str | None) -> None:
+    """Add a staff member and print their API token (shown only once)."""
+    from config.dependencies import SystemClock
+    from db.engine import make_engine
+    from db.transaction import make_session_factory, transaction
+    from intake.models import Role
+    from intake.phone_numbers import normalize_e164
+    from intake.staff import DuplicateUser, add_user
+
+    settings = _settings()
+    if phone is not None and (
+        not phone.startswith("+") or normalize_e164(phone, country="US") is None
+    ):
+        click.echo(f"error: --phone {phone!r} is not a valid E.164 number", err=True)
+        sys.exit(1)
+    if email is not None and "@" not in email:
+        click.echo(f"error: --email {email!r} is not an address", err=True)
+        sys.exit(1)
+    factory = make_session_factory(make_engine(settings.database_url))
+    try:
+        with transaction(factory) as session:
+            member, token = add_user(
+                session,
+                name=name,
+                role=Role(role),
+                phone=phone,
+                email=email,
+                now=SystemClock().now(),
+            )
+    except DuplicateUser:
+        click.echo(f"error: a user named {name!r} already exists", err=True)
+        sys.exit(1)
+    click.echo(f"added {member.name} ({member.role.value})")
+    click.echo(f"API token (shown once, keep it safe): {token}")
+
+
+# -- the terminal phone -----------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("number")
+@click.option("--from", "from_", default=None, help="Caller ID, E.164 (default: a demo mobile).")
+@click.option("--url", default=None, help="Base URL of the running server.")
+def call(number: str, from_: str | None, url: str | None) -> None:
+    """Phone a running hotline from the terminal, exactly as Twilio would."""
+    from ivr.call_walker import CallWalker, WalkerError, requests_transport
+
+    settings = _settings()
+    base = (url or settings.public_base_url or "http://127.0.0.1:8000").rstrip("/")
+    caller = from_ or ("+4915112345678" if number.startswith("+49") else "+12025550143")
+    walker = CallWalker(
+        transport=requests_transport(),
+        base_url=base,
+        auth_token=settings.webhook_auth_token,
+        to=number,
+        from_=caller,
+    )
+    click.echo(f"calling {number} from {caller} via {base} (Ctrl-D hangs up)")
+    try:
+        _show(walker.dial())
+        while not walker.ended and walker.listening is not None:
+            listening = walker.listening
+            if "speech" in listening.inputs:
+                prompt = "say (Enter = silence)"
+            elif listening.in_queue:
+                prompt = "on hold: key (Enter = keep waiting)"
+            else:
+                prompt = "keys (Enter = silence)"
+            try:
+                line = click.prompt(prompt, default="", show_default=False)
+            except click.Abort:
+                walker.hang_up()
+                click.echo("\n[you hung up]")
+                break
+            line = line.strip()
+            if not line:
+                _show(walker.silence())
+            elif "speech" in listening.inputs:
+                _show(walker.say(line))
+            else:
+                _show(walker.press(line))
+    except WalkerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: cannot reach {base}: {exc}", err=True)
+        sys.exit(1)
+    if walker.ended:
+        click.echo("[call ended]")
+
+
+def _show(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(f"  < {line}")

@@ -1,0 +1,47 @@
+"""The collaborators a process runs with (types only; ``wiring`` builds the real ones)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from config.settings import Settings
+from db.transaction import SessionFactory
+from intake.catalog import Catalog
+from intake.ports import CallbackScheduler, Clock, Dialer, Mailer, Messenger
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        """The current instant."""
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """Everything a web or worker process needs, built once per process."""
+
+    settings: Settings
+    catalog: Catalog
+    engine: Engine
+    session_factory: SessionFactory
+    clock: Clock
+    messenger: Messenger
+    dialer: Dialer
+    mailer: Mailer
+    scheduler: CallbackScheduler
+    # Where Twilio reaches us (status callback URLs); None only in tests without HTTP.
+    public_base_url: str | None
+
+
+def current() -> Dependencies:
+    """The dependencies of the Flask app handling this request."""
+    from flask import current_app
+
+    deps = current_app.extensions["hotline"]
+    assert isinstance(deps, Dependencies)
+    return deps

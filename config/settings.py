@@ -1,0 +1,134 @@
+"""Settings from the environment, validated once at start with one message per problem."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# Used only in local mode (``make run``, ``hotline call``) when no Twilio credentials are given:
+# webhooks are still signed and checked, with a token both sides know.
+LOCAL_AUTH_TOKEN = "local-development-token"
+LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "hotline.toml"
+
+
+class SettingsError(Exception):
+    """One or more settings are missing or malformed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processes read from the environment."""
+
+    database_url: str
+    config_path: Path
+    public_base_url: str | None
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_api_base_url: str | None
+    smtp_url: str | None
+    secret_key: str | None
+
+    @property
+    def has_twilio_credentials(self) -> bool:
+        """Whether real Twilio REST calls can be made."""
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def webhook_auth_token(self) -> str:
+        """The token webhook signatures are checked with (a fixed local one without Twilio)."""
+        return self.twilio_auth_token or LOCAL_AUTH_TOKEN
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> Settings:
+        """Read and check ``HOTLINE_*`` and ``TWILIO_*`` variables; raise naming every problem."""
+        env = os.environ if env is None else env
+        cwd = cwd or Path.cwd()
+        problems: list[str] = []
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        database_url = get("HOTLINE_DATABASE_URL") or f"sqlite:///{cwd / 'var' / 'hotline.db'}"
+        try:
+            backend = make_url(database_url).get_backend_name()
+            if backend not in ("sqlite", "postgresql"):
+                problems.append(
+                    f"HOTLINE_DATABASE_URL: {backend!r} is not supported (use sqlite:/// or"
+                    " postgresql://)"
+                )
+        except ArgumentError:
+            problems.append(
+                "HOTLINE_DATABASE_URL: not a database URL (e.g. sqlite:///var/hotline.db or"
+                " postgresql://user@host/db)"
+            )
+        config_path = Path(get("HOTLINE_CONFIG") or DEFAULT_CONFIG)
+        if not config_path.is_file():
+            problems.append(f"HOTLINE_CONFIG: {config_path} does not exist")
+        public_base_url = get("HOTLINE_PUBLIC_BASE_URL")
+        if public_base_url is not None:
+            public_base_url = public_base_url.rstrip("/")
+            _check_http_url(problems, "HOTLINE_PUBLIC_BASE_URL", public_base_url, path_ok=True)
+        sid = get("TWILIO_ACCOUNT_SID")
+        if sid is not None and not (sid.startswith("AC") and len(sid) == 34):
+            problems.append("TWILIO_ACCOUNT_SID: must be 34 characters starting with AC")
+        token = get("TWILIO_AUTH_TOKEN")
+        if (sid is None) != (token is None):
+            problems.append("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither")
+        api_base = get("TWILIO_API_BASE_URL")
+        if api_base is not None:
+            api_base = api_base.rstrip("/")
+            _check_http_url(problems, "TWILIO_API_BASE_URL", api_base, path_ok=False)
+        smtp_url = get("HOTLINE_SMTP_URL")
+        if smtp_url is not None:
+            parts = urlsplit(smtp_url)
+            if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+                problems.append(
+                    "HOTLINE_SMTP_URL: use smtp://host:port, smtp+starttls://user:pass@host:587"
+                    " or smtps://host:465"
+                )
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            database_url=database_url,
+            config_path=config_path,
+            public_base_url=public_base_url,
+            twilio_account_sid=sid,
+            twilio_auth_token=token,
+            twilio_api_base_url=api_base,
+            smtp_url=smtp_url,
+            secret_key=get("HOTLINE_SECRET_KEY"),
+        )
+
+    def production_problems(self) -> list[str]:
+        """What a server reachable by Twilio must have (outside local mode)."""
+        problems = []
+        if not self.twilio_auth_token:
+            problems.append("TWILIO_AUTH_TOKEN: required to check webhook signatures")
+        if not self.public_base_url:
+            problems.append(
+                "HOTLINE_PUBLIC_BASE_URL: required (the https:// address Twilio calls; signatures"
+                " are checked against it)"
+            )
+        return problems
+
+
+def _check_http_url(problems: list[str], name: str, value: str, *, path_ok: bool) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{name}: {value!r} is not an http(s) URL")
+    elif not path_ok and parts.path not in ("", "/"):
+        problems.append(f"{name}: give only scheme, host and port (no path): {value!r}")
+    elif parts.query or parts.fragment:
+        problems.append(f"{name}: must not have a query or fragment: {value!r}")

@@ -1,0 +1,1 @@
+"""Staff-facing edge: JSON API and operations endpoints."""

@@ -1,0 +1,114 @@
+"""Operations endpoints: health and Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from config.dependencies import current
+from db.transaction import transaction
+from db.work import backlog, last_heartbeat
+
+log = logging.getLogger("hotline.ops")
+bp = Blueprint("ops", __name__)
+
+# The worker ticks at least once a second; after this long without one it counts as stale.
+WORKER_STALE_SECONDS = 30
+
+
+def install_request_metrics(app: Flask) -> None:
+    """Time every webhook into a histogram kept on the app (one registry per app)."""
+    registry = CollectorRegistry()
+    histogram = Histogram(
+        "hotline_webhook_seconds",
+        "Time to answer a Twilio webhook",
+        ["endpoint"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
+    )
+    app.extensions["hotline_metrics"] = (registry, histogram)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        if request.path.startswith("/ivr/") and "started" in g:
+            histogram.labels(request.endpoint or "unknown").observe(time.perf_counter() - g.started)
+        return response
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """200 when the database answers; also reports the worker's last tick."""
+    deps = current()
+    now = deps.clock.now()
+    try:
+        with transaction(deps.session_factory) as session:
+            session.execute(text("SELECT 1"))
+            beat = last_heartbeat(session)
+    except Exception as exc:
+        log.error("event=health_db_unreachable error=%s", exc)
+        response = jsonify(status="error", database="unreachable", detail=str(exc)[:200])
+        response.status_code = 503
+        return response
+    age = None if beat is None else (now - beat).total_seconds()
+    worker = (
+        "never"
+        if beat is None
+        else ("ok" if age is not None and age < WORKER_STALE_SECONDS else "stale")
+    )
+    return jsonify(
+        status="ok",
+        database="ok",
+        worker=worker,
+        worker_last_tick_at=_iso(beat),
+        worker_last_tick_age_seconds=age,
+    )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text: due work by kind, oldest due age, failures, webhook latency."""
+    deps = current()
+    registry, _ = current_metrics()
+    scrape = CollectorRegistry()
+    due = Gauge("hotline_work_due", "Work due now, by kind", ["kind"], registry=scrape)
+    failed = Gauge(
+        "hotline_work_failed", "Work that failed for good, by kind", ["kind"], registry=scrape
+    )
+    oldest = Gauge("hotline_work_oldest_due_seconds", "Age of the oldest due work", registry=scrape)
+    tick = Gauge(
+        "hotline_worker_last_tick_age_seconds", "Seconds since a worker ticked", registry=scrape
+    )
+    now = deps.clock.now()
+    with transaction(deps.session_factory) as session:
+        work = backlog(session, now=now)
+        beat = last_heartbeat(session)
+    for kind, count in work.due_by_kind.items():
+        due.labels(kind).set(count)
+    for kind, count in work.failed_by_kind.items():
+        failed.labels(kind).set(count)
+    oldest.set(work.oldest_due_age_seconds)
+    tick.set(-1 if beat is None else (now - beat).total_seconds())
+    body = generate_latest(registry) + generate_latest(scrape)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def current_metrics() -> tuple[CollectorRegistry, Histogram]:
+    """The app's webhook metrics."""
+    from flask import current_app
+
+    registry, histogram = current_app.extensions["hotline_metrics"]
+    return registry, histogram

@@ -1,0 +1,826 @@
+"""Calls by CallSid: each webhook turn applied once, its answer stored and replayed if repeated.
+
+The caller's journey (seed and product brief): menu → customer number → support hours → an agent,
+or else a message field by field → SR created and read back. ``call_flow`` decides; this
+module looks up the facts, stores every answer the moment it arrives, and keeps turns idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake import call_flow as flow
+from intake.call_flow import (
+    Answer,
+    FieldContext,
+    FlowState,
+    GiveUp,
+    MessageKind,
+    Retry,
+    Say,
+    SilenceEnd,
+    Step,
+    StepKind,
+    StepName,
+)
+from intake.catalog import Catalog, ProductLine, Region
+from intake.customers import find_customer
+from intake.messages import message_for_call, open_message, record_consent, record_field
+from intake.models import Call, CallTurn, Message
+from intake.phone_numbers import normalize_e164, parse_callback_number, spoken_digits
+from intake.ports import CallbackScheduler
+from intake.service_requests import find_service_request, submit_message
+from intake.support_hours import is_open
+
+# Twilio's terminal call statuses: nothing changes a call after one of these.
+TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+_STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
+# Without a status callback, a call quiet this long is taken as ended (Twilio waits at most 15 s
+# for a webhook, and every step re-prompts within seconds).
+ABANDONED_AFTER = timedelta(minutes=2)
+# A caller may talk to an agent for a long time with no webhook at all; Twilio ends any call
+# after 4 hours, so only then is such a call settled without its status callback.
+AGENT_CALL_LIMIT = timedelta(hours=4)
+
+
+class UnknownNumber(Exception):
+    """The dialled number belongs to no configured region."""
+
+
+@dataclass(frozen=True)
+class CallerInput:
+    """What one webhook carried, already parsed by the edge."""
+
+    call_sid: str
+    to_number: str
+    from_number: str | None = None
+    digits: str | None = None
+    speech: str | None = None
+    confidence: float | None = None
+    agent_result: str | None = None
+    is_no_input: bool = False
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The step to render, the turn number its answer must carry, and the call's region."""
+
+    step: Step
+    seq: int
+    region: str
+    language: str
+    sr_number: str | None
+    is_replay: bool
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """The collaborators one turn needs."""
+
+    catalog: Catalog
+    scheduler: CallbackScheduler
+    now: datetime
+
+
+def handle_turn(
+    session: Session, inp: CallerInput, *, seq: int, context: TurnContext
+) -> TurnResult:
+    """Apply one webhook to its call exactly once and return what the caller hears next."""
+    call = _locked_call(session, inp.call_sid)
+    if call is None:
+        if seq != 0:
+            raise UnknownCall(inp.call_sid)
+        return _start_call(session, inp, context)
+    stored = session.scalar(
+        select(CallTurn).where(CallTurn.call_sid == call.call_sid, CallTurn.seq == seq)
+    )
+    if stored is not None or seq != call.turn:
+        # A retried or out-of-order webhook: answer exactly as before, change nothing.
+        return _replay(session, call, stored)
+    state = FlowState.from_json(call.flow)
+    turn = _Turn(session, call, inp, context)
+    new_state, step = turn.apply(state)
+    return _store_turn(session, call, seq, new_state, step, context.now)
+
+
+class UnknownCall(Exception):
+    """A follow-up webhook for a call we never saw start."""
+
+
+def _locked_call(session: Session, call_sid: str) -> Call | None:
+    stmt = select(Call).where(Call.call_sid == call_sid)
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise concurrent duplicates of one call; other calls are not blocked.
+        stmt = stmt.with_for_update()
+    return session.scalar(stmt)
+
+
+def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> TurnResult:
+    region = context.catalog.region_for_number(inp.to_number)
+    if region is None:
+        raise UnknownNumber(inp.to_number)
+    now = context.now
+    call = Call(
+        call_sid=inp.call_sid,
+        region=region.key,
+        language=region.language,
+        from_number=inp.from_number,
+        to_number=inp.to_number,
+        started_at=now,
+        last_activity_at=now,
+        flow={},
+        turn=0,
+    )
+    session.add(call)
+    # A copy of this first webhook racing us makes this flush fail; the edge retries and replays.
+    session.flush()
+    state = FlowState(step=StepName.MENU)
+    step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
+    return _store_turn(session, call, 0, state, step, now)
+
+
+def _store_turn(
+    session: Session, call: Call, seq: int, state: FlowState, step: Step, now: datetime
+) -> TurnResult:
+    session.add(CallTurn(call_sid=call.call_sid, seq=seq, step=step.to_json(), created_at=now))
+    call.flow = state.to_json()
+    call.turn = seq + 1
+    call.last_activity_at = now
+    if step.kind is StepKind.HANGUP:
+        call.is_settled = True
+    return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
+
+
+def _replay(session: Session, call: Call, stored: CallTurn | None) -> TurnResult:
+    if stored is None:
+        stored = session.scalar(
+            select(CallTurn).where(
+                CallTurn.call_sid == call.call_sid, CallTurn.seq == call.turn - 1
+            )
+        )
+    assert stored is not None
+    return TurnResult(
+        Step.from_json(stored.step),
+        stored.seq + 1,
+        call.region,
+        call.language,
+        call.sr_number,
+        True,
+    )
+
+
+def _ask(
+    state: FlowState,
+    call: Call,
+    message: Message | None,
+    catalog: Catalog,
+    *,
+    intro: tuple[Say, ...] = (),
+) -> Step:
+    """The question for ``state.step``, preceded by ``intro``."""
+    name = state.step
+    region = catalog.region(call.region)
+    if name is StepName.MENU:
+        return Step(name, StepKind.DIGITS, (*intro, Say("menu")), num_digits=1)
+    if name is StepName.CUSTOMER_NUMBER:
+        return Step(name, StepKind.DIGITS, (*intro, Say("ask_customer_number")))
+    if name is StepName.PRODUCT_CHOICE:
+        products = state.products
+        options = tuple(
+            Say("product_option", values={"product": p, "key": str(i)})
+            for i, p in enumerate(products, start=1)
+        )
+        return Step(name, StepKind.DIGITS, (*intro, Say("product_intro"), *options), num_digits=1)
+    if name is StepName.SR_LOOKUP:
+        return Step(name, StepKind.DIGITS, (*intro, Say("ask_sr_number")))
+    if name is StepName.SR_ACTION:
+        return Step(name, StepKind.DIGITS, (*intro, Say("sr_action")), num_digits=1)
+    if name is StepName.AGENT:
+        return Step(name, StepKind.AGENT, (*intro, Say("connecting_agent")))
+    if name is StepName.NAME:
+        return Step(name, StepKind.SPEECH, (*intro, Say("ask_name")))
+    if name is StepName.COMPANY:
+        return Step(name, StepKind.SPEECH, (*intro, Say("ask_company")))
+    if name is StepName.CALLBACK_NUMBER:
+        caller_id = normalize_e164(call.from_number, country=region.country)
+        if caller_id is not None:
+            ask = Say(
+                "callback_offer",
+                digits={"number": spoken_digits(caller_id, country=region.country)},
+            )
+        else:
+            ask = Say("callback_ask")
+        return Step(name, StepKind.DIGITS, (*intro, ask))
+    if name is StepName.SR_REFERENCE:
+        return Step(name, StepKind.DIGITS, (*intro, Say("ask_sr_reference")), submit_empty=True)
+    if name is StepName.CONSENT:
+        return Step(name, StepKind.DIGITS, (*intro, Say("consent_ask")), num_digits=1)
+    if name is StepName.DESCRIPTION:
+        consented = message is not None and message.recording_consent is True
+        return Step(
+            name,
+            StepKind.SPEECH,
+            (*intro, Say("ask_description")),
+            start_recording=consented and state.attempt == 1,
+            long_speech=True,
+        )
+    if name is StepName.ANSWER_CHANNEL:
+        return Step(name, StepKind.DIGITS, (*intro, Say("ask_answer_channel")), num_digits=1)
+    if name is StepName.READBACK:
+        assert call.sr_number is not None
+        number = {"sr_number": call.sr_number}
+        return Step(
+            name,
+            StepKind.DIGITS,
+            (
+                *intro,
+                Say("sr_number", digits=number),
+                Say("sr_number_again", digits=number),
+                Say("readback_menu"),
+            ),
+            num_digits=1,
+        )
+    return Step(StepName.END, StepKind.HANGUP, (*intro, Say("goodbye")))
+
+
+GiveUpHandler = Callable[[FlowState], tuple[FlowState, Step]]
+
+
+class _Turn:
+    """Applies one caller input to a call (one instance per webhook)."""
+
+    def __init__(self, session: Session, call: Call, inp: CallerInput, context: TurnContext):
+        self.session = session
+        self.call = call
+        self.inp = inp
+        self.catalog = context.catalog
+        self.scheduler = context.scheduler
+        self.now = context.now
+        self.region: Region = context.catalog.region(call.region)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def message(self) -> Message | None:
+        return message_for_call(self.session, self.call.call_sid)
+
+    def ask(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
+        return state, _ask(state, self.call, self.message, self.catalog, intro=intro)
+
+    def unusable(
+        self, state: FlowState, answer: Answer, give_up: GiveUpHandler, *extra: Say
+    ) -> tuple[FlowState, Step]:
+        decision = flow.after_unusable_input(state, answer)
+        if isinstance(decision, Retry):
+            return self.ask(decision.state, *extra, *decision.says)
+        if isinstance(decision, SilenceEnd):
+            return self.offer_callback_after_silence(decision.state)
+        assert isinstance(decision, GiveUp)
+        return give_up(decision.state)
+
+    def answer_kind(self, value: str | None) -> Answer:
+        if self.inp.is_no_input or not value:
+            return Answer.NONE
+        return Answer.INVALID
+
+    # -- the turn ---------------------------------------------------------------------------
+
+    def apply(self, state: FlowState) -> tuple[FlowState, Step]:
+        handler = {
+            StepName.MENU: self.on_menu,
+            StepName.CUSTOMER_NUMBER: self.on_customer_number,
+            StepName.PRODUCT_CHOICE: self.on_product_choice,
+            StepName.AGENT: self.on_agent,
+            StepName.SR_LOOKUP: self.on_sr_lookup,
+            StepName.SR_ACTION: self.on_sr_action,
+            StepName.NAME: self.on_name,
+            StepName.COMPANY: self.on_company,
+            StepName.CALLBACK_NUMBER: self.on_callback_number,
+            StepName.SR_REFERENCE: self.on_sr_reference,
+            StepName.CONSENT: self.on_consent,
+            StepName.DESCRIPTION: self.on_description,
+            StepName.ANSWER_CHANNEL: self.on_answer_channel,
+            StepName.READBACK: self.on_readback,
+        }.get(state.step)
+        if handler is None:
+            return state, Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
+        return handler(state)
+
+    def on_menu(self, state: FlowState) -> tuple[FlowState, Step]:
+        choice = None if self.inp.is_no_input else flow.menu_choice(self.inp.digits)
+        if choice is None:
+            return self.unusable(
+                state,
+                self.answer_kind(self.inp.digits),
+                lambda s: self.ask(flow.moved_to(s, StepName.CUSTOMER_NUMBER)),
+            )
+        return self.ask(flow.after_valid_input(state, choice))
+
+    def on_customer_number(self, state: FlowState) -> tuple[FlowState, Step]:
+        digits = None if self.inp.is_no_input else (self.inp.digits or None)
+        customer = find_customer(self.session, digits) if digits and digits.isdigit() else None
+        if customer is None:
+            extra = (Say("customer_unknown"),) if digits else ()
+            return self.unusable(
+                state,
+                self.answer_kind(digits),
+                lambda s: self.route(s, Say("continue_unidentified")),
+                *extra,
+            )
+        self.call.customer_number = customer.customer_number
+        self.call.is_identified = True
+        state = flow.after_valid_input(state, StepName.PRODUCT_CHOICE)
+        products = customer.products
+        if len(products) > 1:
+            return self.ask(replace(state, products=products))
+        if products:
+            self.choose_product(products[0])
+        return self.route(state)
+
+    def on_product_choice(self, state: FlowState) -> tuple[FlowState, Step]:
+        product = (
+            None if self.inp.is_no_input else flow.product_choice(self.inp.digits, state.products)
+        )
+        if product is None:
+
+            def first_product(s: FlowState) -> tuple[FlowState, Step]:
+                self.choose_product(s.products[0])
+                return self.route(s)
+
+            return self.unusable(state, self.answer_kind(self.inp.digits), first_product)
+        self.choose_product(product)
+        return self.route(flow.after_valid_input(state, StepName.AGENT))
+
+    def choose_product(self, product: str) -> None:
+        line = self.catalog.product_line_for(product)
+        self.call.product = product
+        self.call.product_line = line.key if line is not None else None
+
+    def product_line(self) -> ProductLine:
+        key = self.call.product_line or self.region.default_product_line
+        return self.catalog.product_line(key)
+
+    def route(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
+        """Open lines try an agent; closed lines go straight to the message."""
+        line = self.product_line()
+        if is_open(line, self.region, self.now):
+            return self.ask(flow.moved_to(state, StepName.AGENT), *intro)
+        hours = Say("closed", values={"product": line.name})
+        return self.start_message(state, MessageKind.NEW, *intro, hours)
+
+    def on_agent(self, state: FlowState) -> tuple[FlowState, Step]:
+        outcome = flow.agent_outcome(self.inp.agent_result)
+        if outcome is flow.AgentOutcome.TALKED:
+            self.call.outcome = "agent"
+            return flow.moved_to(state, StepName.END), Step(StepName.END, StepKind.HANGUP, ())
+        if outcome is flow.AgentOutcome.CALLER_HUNG_UP:
+            return flow.moved_to(state, StepName.END), Step(StepName.END, StepKind.HANGUP, ())
+        intro = Say("callback_keeps_place") if state.queue_callback else Say("agents_busy")
+        return self.start_message(state, MessageKind.NEW, intro)
+
+    def on_sr_lookup(self, state: FlowState) -> tuple[FlowState, Step]:
+        digits = None if self.inp.is_no_input else (self.inp.digits or None)
+        sr = None
+        if flow.is_plausible_sr_number(digits):
+            assert digits is not None
+            sr = find_service_request(self.session, digits)
+        if sr is None or sr.number is None:
+            hint = Say("sr_not_found") if flow.is_plausible_sr_number(digits) else Say("sr_invalid")
+            return self.unusable(
+                state,
+                self.answer_kind(digits),
+                lambda s: self.ask(
+                    flow.moved_to(s, StepName.CUSTOMER_NUMBER), Say("sr_lookup_gave_up")
+                ),
+                *((hint,) if digits else ()),
+            )
+        self.call.customer_number = sr.customer_number
+        self.call.is_identified = sr.is_identified
+        self.call.product = sr.product
+        self.call.product_line = sr.product_line
+        state = replace(flow.after_valid_input(state, StepName.SR_ACTION), quoted_sr=sr.number)
+        return self.ask(state, Say("sr_found", digits={"sr_number": sr.number}))
+
+    def on_sr_action(self, state: FlowState) -> tuple[FlowState, Step]:
+        kind = None if self.inp.is_no_input else flow.sr_action_choice(self.inp.digits)
+        if kind is None:
+            return self.unusable(
+                state,
+                self.answer_kind(self.inp.digits),
+                lambda s: self.start_message(s, MessageKind.CALLBACK),
+            )
+        return self.start_message(flow.after_valid_input(state, StepName.NAME), kind)
+
+    # -- the message ------------------------------------------------------------------------
+
+    def start_message(
+        self, state: FlowState, kind: MessageKind, *intro: Say
+    ) -> tuple[FlowState, Step]:
+        company = None
+        if self.call.customer_number is not None:
+            customer = find_customer(self.session, self.call.customer_number)
+            company = customer.company if customer is not None else None
+        open_message(
+            self.session,
+            self.call,
+            kind=kind.value,
+            product_line=self.product_line().key,
+            company=company,
+            sr_reference=state.quoted_sr,
+            now=self.now,
+        )
+        self.call.outcome = "message"
+        state = replace(state, kind=kind)
+        return self.next_field(state, None, *intro)
+
+    def field_context(self, state: FlowState) -> FieldContext:
+        message = self.message
+        email = None
+        if self.call.customer_number is not None:
+            customer = find_customer(self.session, self.call.customer_number)
+            email = customer.email if customer is not None else None
+        return FieldContext(
+            kind=state.kind,
+            company_known=message is not None and bool(message.company),
+            email_known=bool(email),
+        )
+
+    def next_field(
+        self, state: FlowState, after: StepName | None, *intro: Say, valid: bool = True
+    ) -> tuple[FlowState, Step]:
+        following = flow.next_message_field(after, self.field_context(state))
+        if following is None:
+            return self.finish(state, *intro)
+        moved = (
+            flow.after_valid_input(state, following) if valid else flow.moved_to(state, following)
+        )
+        return self.ask(moved, *intro)
+
+    def store(self, **fields: str | float | bool | None) -> Message:
+        message = self.message
+        assert message is not None
+        record_field(self.session, message, now=self.now, **fields)
+        return message
+
+    def speech_field(self, state: FlowState, field_name: str) -> tuple[FlowState, Step]:
+        text = None if self.inp.is_no_input else (self.inp.speech or "").strip() or None
+        if text is None:
+            return self.unusable(
+                state, Answer.NONE, lambda s: self.next_field(s, state.step, valid=False)
+            )
+        self.store(**{field_name: text})
+        return self.next_field(state, state.step)
+
+    def on_name(self, state: FlowState) -> tuple[FlowState, Step]:
+        return self.speech_field(state, "contact_name")
+
+    def on_company(self, state: FlowState) -> tuple[FlowState, Step]:
+        return self.speech_field(state, "company")
+
+    def caller_id(self) -> str | None:
+        return normalize_e164(self.call.from_number, country=self.region.country)
+
+    def on_callback_number(self, state: FlowState) -> tuple[FlowState, Step]:
+        digits = None if self.inp.is_no_input else (self.inp.digits or None)
+        caller_id = self.caller_id()
+        if digits == "1" and caller_id is not None:
+            self.store(callback_number=caller_id, callback_number_source="caller_id")
+            return self.next_field(state, StepName.CALLBACK_NUMBER)
+        typed = parse_callback_number(digits, country=self.region.country)
+        if typed is None:
+
+            def fall_back(s: FlowState) -> tuple[FlowState, Step]:
+                if caller_id is not None:
+                    self.store(callback_number=caller_id, callback_number_source="caller_id")
+                if s.silence_offer:
+                    return self.finish(s)
+                return self.next_field(s, StepName.CALLBACK_NUMBER, valid=False)
+
+            extra = (Say("callback_invalid"),) if digits else ()
+            return self.unusable(state, self.answer_kind(digits), fall_back, *extra)
+        self.store(callback_number=typed, callback_number_source="typed")
+        spoken = spoken_digits(typed, country=self.region.country)
+        return self.next_field(
+            state, StepName.CALLBACK_NUMBER, Say("callback_confirmed", digits={"number": spoken})
+        )
+
+    def offer_callback_after_silence(self, state: FlowState) -> tuple[FlowState, Step]:
+        """Two silent steps: offer a callback on the caller ID, then end within the minute."""
+        if self.message is None:
+            self.start_message(state, MessageKind.NEW)
+        state = replace(state, step=StepName.CALLBACK_NUMBER, attempt=1)
+        return self.ask(state, Say("silence_offer"))
+
+    def on_sr_reference(self, state: FlowState) -> tuple[FlowState, Step]:
+        digits = None if self.inp.is_no_input else (self.inp.digits or "").strip("#*") or None
+        if digits is None:
+            # The hash key alone (or silence) means "no earlier request".
+            return self.next_field(state, StepName.SR_REFERENCE)
+        if not flow.is_plausible_sr_number(digits):
+            return self.unusable(
+                state,
+                Answer.INVALID,
+                lambda s: self.next_field(s, StepName.SR_REFERENCE, valid=False),
+                Say("sr_invalid"),
+            )
+        self.store(sr_reference=digits)
+        return self.next_field(state, StepName.SR_REFERENCE)
+
+    def on_consent(self, state: FlowState) -> tuple[FlowState, Step]:
+        given = None if self.inp.is_no_input else flow.yes_no(self.inp.digits)
+        version = self.catalog.prompts_for(self.call.language).version
+        message = self.message
+        assert message is not None
+        if given is None:
+
+            def declined(s: FlowState) -> tuple[FlowState, Step]:
+                # No answer is no consent: audio is never recorded without an active yes.
+                record_consent(
+                    self.session, message, given=False, prompt_version=version, now=self.now
+                )
+                return self.next_field(s, StepName.CONSENT, valid=False)
+
+            return self.unusable(state, self.answer_kind(self.inp.digits), declined)
+        record_consent(self.session, message, given=given, prompt_version=version, now=self.now)
+        intro = Say("consent_given") if given else Say("consent_declined")
+        return self.next_field(state, StepName.CONSENT, intro)
+
+    def on_description(self, state: FlowState) -> tuple[FlowState, Step]:
+        text = None if self.inp.is_no_input else (self.inp.speech or "").strip() or None
+        if text is None:
+            return self.unusable(
+                state, Answer.NONE, lambda s: self.next_field(s, StepName.DESCRIPTION, valid=False)
+            )
+        self.store(description=text, description_confidence=self.inp.confidence)
+        return self.next_field(state, StepName.DESCRIPTION)
+
+    def on_answer_channel(self, state: FlowState) -> tuple[FlowState, Step]:
+        choice = (
+            None
+            if self.inp.is_no_input
+            else {"1": "phone", "2": "email"}.get(self.inp.digits or "")
+        )
+        if choice is None:
+            return self.unusable(
+                state,
+                self.answer_kind(self.inp.digits),
+                lambda s: self.next_field(s, StepName.ANSWER_CHANNEL, valid=False),
+            )
+        self.store(answer_channel=choice)
+        return self.next_field(state, StepName.ANSWER_CHANNEL)
+
+    def finish(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
+        """Create the SR in this transaction; its number is read back only after the commit."""
+        message = self.message
+        assert message is not None
+        message.is_complete = not state.silence_offer
+        sr_number = settle_message(
+            self.session,
+            self.call,
+            message,
+            catalog=self.catalog,
+            scheduler=self.scheduler,
+            now=self.now,
+        )
+        if sr_number is None:
+            return flow.moved_to(state, StepName.END), Step(
+                StepName.END, StepKind.HANGUP, (*intro, Say("no_number_goodbye"))
+            )
+        if state.silence_offer and state.silent_turns > 0:
+            number = {"sr_number": sr_number}
+            return flow.moved_to(state, StepName.END), Step(
+                StepName.END,
+                StepKind.HANGUP,
+                (*intro, Say("sr_number", digits=number), Say("silence_goodbye")),
+            )
+        return self.ask(flow.moved_to(state, StepName.READBACK), *intro)
+
+    def on_readback(self, state: FlowState) -> tuple[FlowState, Step]:
+        if (
+            self.inp.digits == "1"
+            and not self.inp.is_no_input
+            and state.readbacks < flow.MAX_READBACKS
+        ):
+            return self.ask(replace(state, readbacks=state.readbacks + 1, attempt=1))
+        return flow.moved_to(state, StepName.END), Step(
+            StepName.END, StepKind.HANGUP, (Say("goodbye"),)
+        )
+
+
+def settle_message(
+    session: Session,
+    call: Call,
+    message: Message,
+    *,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
+    now: datetime,
+) -> str | None:
+    """Turn the call's message into an SR with its callback, when anyone can be reached."""
+    region = catalog.region(call.region)
+    if message.callback_number is None:
+        caller_id = normalize_e164(call.from_number, country=region.country)
+        if caller_id is not None:
+            record_field(
+                session,
+                message,
+                now=now,
+                callback_number=caller_id,
+                callback_number_source="caller_id",
+            )
+    reachable = (
+        message.callback_number is not None
+        or message.sr_reference is not None
+        or (message.customer_number is not None and _has_email(session, message.customer_number))
+    )
+    call.is_settled = True
+    if not reachable:
+        call.outcome = "unreachable"
+        return None
+    submitted = submit_message(session, message, catalog=catalog, scheduler=scheduler, now=now)
+    call.sr_number = submitted.sr_number
+    return submitted.sr_number
+
+
+def _has_email(session: Session, customer_number: str) -> bool:
+    customer = find_customer(session, customer_number)
+    return customer is not None and bool(customer.email)
+
+
+def settle_call(
+    session: Session, call: Call, *, catalog: Catalog, scheduler: CallbackScheduler, now: datetime
+) -> str | None:
+    """After the caller hung up: make what they left into an SR and a callback, once."""
+    if call.is_settled:
+        return call.sr_number
+    message = message_for_call(session, call.call_sid)
+    if call.outcome == "agent" or (message is None and not call.is_identified):
+        # Talked to an agent, or hung up before saying who they are: nothing was promised.
+        call.is_settled = True
+        call.outcome = call.outcome or "abandoned"
+        return None
+    if message is None:
+        customer = find_customer(session, call.customer_number) if call.customer_number else None
+        region = catalog.region(call.region)
+        message = open_message(
+            session,
+            call,
+            kind=MessageKind.NEW.value,
+            product_line=call.product_line or region.default_product_line,
+            company=customer.company if customer is not None else None,
+            sr_reference=None,
+            now=now,
+        )
+    return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)
+
+
+def record_call_status(
+    session: Session,
+    *,
+    call_sid: str,
+    status: str,
+    duration_seconds: int | None,
+    sequence: int | None,
+    now: datetime,
+) -> Call | None:
+    """Apply a call status callback; late, duplicated or out-of-order ones change nothing."""
+    call = _locked_call(session, call_sid)
+    if call is None:
+        return None
+    if call.status in TERMINAL_STATUSES:
+        return call
+    rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
+    if rank <= call.status_sequence and status not in TERMINAL_STATUSES:
+        return call
+    call.status_sequence = max(call.status_sequence, rank)
+    call.status = status
+    if status in TERMINAL_STATUSES:
+        call.ended_at = now
+        call.duration_seconds = duration_seconds
+    call.last_activity_at = now
+    return call
+
+
+def is_ended(call: Call) -> bool:
+    """Whether Twilio reported the call over."""
+    return call.status in TERMINAL_STATUSES
+
+
+def calls_to_settle(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
+    """CallSids of calls gone quiet without a status callback that still owe a settlement."""
+    rows = session.execute(
+        select(Call.call_sid, Call.flow, Call.last_activity_at, Call.status)
+        .where(Call.is_settled.is_(False), Call.last_activity_at < now - ABANDONED_AFTER)
+        .order_by(Call.last_activity_at)
+        .limit(limit)
+    ).all()
+    due = []
+    for sid, flow_json, last_activity, status in rows:
+        in_agent_call = FlowState.from_json(flow_json).step is StepName.AGENT
+        if (
+            status in TERMINAL_STATUSES
+            or not in_agent_call
+            or last_activity < now - AGENT_CALL_LIMIT
+        ):
+            due.append(sid)
+    return due
+
+
+def settle_quiet_call(
+    session: Session,
+    call_sid: str,
+    *,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
+    now: datetime,
+) -> str | None:
+    """Settle one call found by :func:`calls_to_settle` (re-checked under its row lock)."""
+    call = _locked_call(session, call_sid)
+    if call is None or call.is_settled:
+        return None
+    return settle_call(session, call, catalog=catalog, scheduler=scheduler, now=now)
+
+
+@dataclass(frozen=True)
+class QueueWait:
+    """What to do with a caller waiting for an agent."""
+
+    leave: bool
+    region: str
+    language: str
+
+
+def queue_wait(
+    session: Session, *, call_sid: str, queue_seconds: int, catalog: Catalog, now: datetime
+) -> QueueWait | None:
+    """Keep a queued caller waiting until the region's maximum wait, then take a message."""
+    call = _locked_call(session, call_sid)
+    if call is None:
+        return None
+    call.last_activity_at = now
+    region = catalog.region(call.region)
+    leave = queue_seconds >= region.agent_line.max_wait.total_seconds()
+    return QueueWait(leave=leave, region=call.region, language=call.language)
+
+
+def request_queue_callback(session: Session, *, call_sid: str, now: datetime) -> bool:
+    """The queued caller pressed the callback key: leave the queue, keep the place in line."""
+    call = _locked_call(session, call_sid)
+    if call is None:
+        return False
+    state = FlowState.from_json(call.flow)
+    call.flow = replace(state, queue_callback=True).to_json()
+    call.last_activity_at = now
+    return True
+
+
+def record_fallback_number(
+    session: Session,
+    inp: CallerInput,
+    *,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
+    now: datetime,
+) -> str | None:
+    """After a failure: keep the typed number (or the caller ID) and settle the call into an SR."""
+    region = catalog.region_for_number(inp.to_number)
+    if region is None:
+        return None
+    call = _locked_call(session, inp.call_sid)
+    if call is None:
+        call = Call(
+            call_sid=inp.call_sid,
+            region=region.key,
+            language=region.language,
+            from_number=inp.from_number,
+            to_number=inp.to_number,
+            started_at=now,
+            last_activity_at=now,
+            flow={},
+            turn=0,
+        )
+        session.add(call)
+        session.flush()
+    if call.is_settled and call.sr_number is not None:
+        return call.sr_number
+    message = message_for_call(session, call.call_sid) or open_message(
+        session,
+        call,
+        kind=MessageKind.NEW.value,
+        product_line=call.product_line or region.default_product_line,
+        company=None,
+        sr_reference=None,
+        now=now,
+    )
+    typed = parse_callback_number(inp.digits, country=region.country)
+    if typed is not None:
+        record_field(
+            session, message, now=now, callback_number=typed, callback_number_source="typed"
+        )
+    call.is_settled = False
+    return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)

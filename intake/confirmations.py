@@ -1,0 +1,267 @@
+"""Confirmations of a taken request: queued with the SR, sent by the worker, settled once.
+
+Seed: "Sie erhalten innerhalb einer Stunde eine automatisch erstellte Nachricht, in der der Eingang
+der Support-Anfrage bestätigt wird." Each confirmation is a row with a unique key; the worker
+records the attempt before sending and the provider's id after, so a crash between the two is
+detected and settled (for SMS by asking the provider) instead of being sent twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.work import enqueue
+from intake.catalog import Catalog
+from intake.models import Confirmation, ConfirmationStatus, Message
+from intake.phone_numbers import is_mobile
+
+WORK_KIND = "confirmation.send"
+# Confirmations go before anything else that is due: the one-hour promise is the tightest.
+WORK_PRIORITY = 10
+# Backoff that keeps every retry well inside the one-hour promise (sum ≈ 31 minutes).
+RETRY_DELAYS = (
+    timedelta(seconds=15),
+    timedelta(seconds=45),
+    timedelta(minutes=2),
+    timedelta(minutes=5),
+    timedelta(minutes=8),
+    timedelta(minutes=15),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+_FINAL = {
+    ConfirmationStatus.SENT,
+    ConfirmationStatus.DELIVERED,
+    ConfirmationStatus.UNDELIVERED,
+    ConfirmationStatus.FAILED,
+}
+# Twilio message statuses in the order they happen; a late callback never moves one backwards.
+_SMS_STATUS_ORDER = {
+    "accepted": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long to wait after failed attempt number ``attempt`` (1-based)."""
+    return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
+
+
+def queue_confirmations(
+    session: Session, *, message: Message, email: str | None, catalog: Catalog, now: datetime
+) -> list[int]:
+    """Add an SMS confirmation (mobile callback number) and an e-mail (address on file)."""
+    del catalog  # texts are rendered at send time, in the caller's language
+    assert message.sr_number is not None
+    targets: list[tuple[str, str]] = []
+    if message.callback_number and is_mobile(message.callback_number):
+        targets.append(("sms", message.callback_number))
+    if email:
+        targets.append(("email", email))
+    ids = []
+    for channel, address in targets:
+        key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
+        if session.scalar(select(Confirmation.id).where(Confirmation.key == key)) is not None:
+            continue
+        confirmation = Confirmation(
+            key=key,
+            sr_number=message.sr_number,
+            message_id=message.id,
+            channel=channel,
+            address=address,
+            language=message.language,
+            status=ConfirmationStatus.QUEUED.value,
+            created_at=now,
+        )
+        session.add(confirmation)
+        session.flush()
+        enqueue(
+            session,
+            kind=WORK_KIND,
+            key=key,
+            payload={"confirmation_id": confirmation.id},
+            due_at=now,
+            now=now,
+            priority=WORK_PRIORITY,
+            max_attempts=MAX_ATTEMPTS,
+        )
+        ids.append(confirmation.id)
+    return ids
+
+
+@dataclass(frozen=True)
+class OutgoingConfirmation:
+    """Everything a sender needs, with the time of an earlier attempt whose fate is unknown."""
+
+    id: int
+    key: str
+    sr_number: str
+    channel: str
+    address: str
+    language: str
+    region: str
+    subject: str
+    body: str
+    unsettled_attempt_at: datetime | None
+
+
+def begin_attempt(
+    session: Session, confirmation_id: int, *, catalog: Catalog, now: datetime
+) -> OutgoingConfirmation | None:
+    """Record that a send is about to start; None when it was already settled."""
+    confirmation = session.get(Confirmation, confirmation_id)
+    if confirmation is None or ConfirmationStatus(confirmation.status) in _FINAL:
+        return None
+    message = session.get(Message, confirmation.message_id)
+    assert message is not None
+    unsettled = (
+        confirmation.attempt_started_at
+        if confirmation.status in (ConfirmationStatus.SENDING, ConfirmationStatus.UNCERTAIN)
+        else None
+    )
+    confirmation.status = ConfirmationStatus.SENDING.value
+    confirmation.attempt_started_at = unsettled or now
+    subject, body = _texts(message, confirmation, catalog=catalog)
+    return OutgoingConfirmation(
+        id=confirmation.id,
+        key=confirmation.key,
+        sr_number=confirmation.sr_number,
+        channel=confirmation.channel,
+        address=confirmation.address,
+        language=confirmation.language,
+        region=message.region,
+        subject=subject,
+        body=body,
+        unsettled_attempt_at=unsettled,
+    )
+
+
+def restart_attempt(session: Session, confirmation_id: int, *, now: datetime) -> None:
+    """After reconciling an unsettled attempt and finding nothing sent, start a fresh one."""
+    confirmation = session.get(Confirmation, confirmation_id)
+    if confirmation is not None:
+        confirmation.attempt_started_at = now
+
+
+def _texts(message: Message, confirmation: Confirmation, *, catalog: Catalog) -> tuple[str, str]:
+    prompts = catalog.prompts_for(confirmation.language)
+    region = catalog.region(message.region)
+    if message.callback_due_at is not None:
+        local_due = message.callback_due_at.astimezone(region.zone)
+        next_step = prompts.text(
+            "confirmation_callback", due=local_due.strftime(prompts.texts["datetime_format"])
+        )
+    elif message.answer_channel == "email":
+        next_step = prompts.text("confirmation_email_answer")
+    else:
+        next_step = prompts.text("confirmation_no_callback")
+    values = {"sr_number": confirmation.sr_number, "next_step": next_step}
+    if confirmation.channel == "sms":
+        return "", prompts.text("confirmation_sms", **values)
+    return (
+        prompts.text("confirmation_email_subject", **values),
+        prompts.text("confirmation_email_body", **values),
+    )
+
+
+def record_sent(
+    session: Session, confirmation_id: int, *, provider_id: str | None, status: str, now: datetime
+) -> None:
+    """Store the provider's id and mark the confirmation sent."""
+    confirmation = session.get(Confirmation, confirmation_id)
+    assert confirmation is not None
+    if provider_id is not None:
+        confirmation.provider_id = provider_id
+    if confirmation.provider_status is None or _sms_rank(status) > _sms_rank(
+        confirmation.provider_status
+    ):
+        confirmation.provider_status = status
+    if confirmation.status not in (ConfirmationStatus.DELIVERED, ConfirmationStatus.UNDELIVERED):
+        confirmation.status = ConfirmationStatus.SENT.value
+    confirmation.sent_at = confirmation.sent_at or now
+    confirmation.last_error = None
+
+
+def record_failure(
+    session: Session, confirmation_id: int, *, error: str, final: bool, uncertain: bool = False
+) -> None:
+    """Note a failed or uncertain attempt; ``final`` gives up on this confirmation."""
+    confirmation = session.get(Confirmation, confirmation_id)
+    assert confirmation is not None
+    confirmation.last_error = error[:2000]
+    if final:
+        confirmation.status = ConfirmationStatus.FAILED.value
+    elif uncertain:
+        confirmation.status = ConfirmationStatus.UNCERTAIN.value
+    else:
+        confirmation.status = ConfirmationStatus.QUEUED.value
+        confirmation.attempt_started_at = None
+
+
+def _sms_rank(status: str) -> int:
+    return _SMS_STATUS_ORDER.get(status, -1)
+
+
+def record_sms_status(
+    session: Session, *, message_sid: str, status: str, error_code: str | None, now: datetime
+) -> bool:
+    """Apply a delivery status callback; duplicates and late arrivals never move it backwards."""
+    confirmation = session.scalar(
+        select(Confirmation).where(Confirmation.provider_id == message_sid)
+    )
+    if confirmation is None:
+        return False
+    if confirmation.provider_status is not None and _sms_rank(status) <= _sms_rank(
+        confirmation.provider_status
+    ):
+        return True
+    confirmation.provider_status = status
+    if status == "delivered":
+        confirmation.status = ConfirmationStatus.DELIVERED.value
+        confirmation.delivered_at = now
+    elif status in ("undelivered", "failed"):
+        confirmation.status = ConfirmationStatus.UNDELIVERED.value
+        confirmation.last_error = f"provider reported {status} (error {error_code or 'none'})"
+    return True
+
+
+@dataclass(frozen=True)
+class ConfirmationView:
+    """How and when the customer was confirmed."""
+
+    channel: str
+    address: str
+    status: str
+    provider_status: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+def confirmations_for(session: Session, sr_number: str) -> tuple[ConfirmationView, ...]:
+    """The confirmations of SR ``sr_number``, oldest first."""
+    rows = session.scalars(
+        select(Confirmation).where(Confirmation.sr_number == sr_number).order_by(Confirmation.id)
+    ).all()
+    return tuple(
+        ConfirmationView(
+            channel=r.channel,
+            address=r.address,
+            status=r.status,
+            provider_status=r.provider_status,
+            sent_at=r.sent_at,
+            delivered_at=r.delivered_at,
+            last_error=r.last_error,
+        )
+        for r in rows
+    )

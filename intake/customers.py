@@ -1,0 +1,154 @@
+"""Customers and their entitlements: look-up by customer number, CSV import."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from intake.catalog import Catalog
+from intake.models import Customer, Entitlement
+
+CSV_HEADER = ("customer_number", "company", "product", "support_level", "email")
+
+
+@dataclass(frozen=True)
+class EntitlementView:
+    """One product a customer may call about."""
+
+    product: str
+    product_line: str
+    support_level: str
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """A customer as the call flow sees it."""
+
+    customer_number: str
+    company: str
+    email: str | None
+    entitlements: tuple[EntitlementView, ...]
+
+    @property
+    def products(self) -> tuple[str, ...]:
+        """Products in menu order."""
+        return tuple(e.product for e in self.entitlements)
+
+
+def find_customer(session: Session, customer_number: str) -> CustomerView | None:
+    """The customer with ``customer_number`` and their entitlements, or None."""
+    customer = session.get(Customer, customer_number)
+    if customer is None:
+        return None
+    rows = session.scalars(
+        select(Entitlement)
+        .where(Entitlement.customer_number == customer_number)
+        .order_by(Entitlement.product)
+    ).all()
+    return CustomerView(
+        customer_number=customer.customer_number,
+        company=customer.company,
+        email=customer.email,
+        entitlements=tuple(
+            EntitlementView(r.product, r.product_line, r.support_level) for r in rows
+        ),
+    )
+
+
+class ImportError_(Exception):
+    """The CSV has problems; nothing was imported. ``problems`` name the lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How many customers and entitlements an import wrote."""
+
+    customers: int
+    entitlements: int
+
+
+def import_customers_csv(
+    session: Session, text: str, *, catalog: Catalog, now: datetime
+) -> ImportResult:
+    """Upsert customers and their entitlements from CSV; any bad row rejects the whole file."""
+    reader = csv.reader(io.StringIO(text))
+    problems: list[str] = []
+    header = next(reader, None)
+    if header is None:
+        raise ImportError_(["line 1: the file is empty; expected header " + ",".join(CSV_HEADER)])
+    if tuple(h.strip().lower() for h in header) != CSV_HEADER:
+        raise ImportError_(
+            [f"line 1: header must be {','.join(CSV_HEADER)}, got {','.join(header)}"]
+        )
+    companies: dict[str, str] = {}
+    emails: dict[str, str | None] = {}
+    entitlements: dict[tuple[str, str], tuple[str, str]] = {}
+    for line_no, row in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(CSV_HEADER):
+            problems.append(f"line {line_no}: expected {len(CSV_HEADER)} fields, got {len(row)}")
+            continue
+        number, company, product, level, email = (cell.strip() for cell in row)
+        row_problems = []
+        if not number.isdigit():
+            row_problems.append(f"customer_number {number!r} must be digits only")
+        if not company:
+            row_problems.append("company is empty")
+        canonical = catalog.canonical_product(product)
+        if canonical is None:
+            known = ", ".join(p for line in catalog.product_lines for p in line.products)
+            row_problems.append(f"product {product!r} is not configured (known: {known})")
+        if level not in catalog.support_levels:
+            row_problems.append(
+                f"support_level {level!r} is not one of {', '.join(catalog.support_levels)}"
+            )
+        if email and ("@" not in email or " " in email):
+            row_problems.append(f"email {email!r} is not an address")
+        if number in companies and companies[number] != company:
+            row_problems.append(f"company differs from an earlier line for customer {number}")
+        if row_problems:
+            problems.extend(f"line {line_no}: {p}" for p in row_problems)
+            continue
+        assert canonical is not None
+        companies[number] = company
+        if email or number not in emails:
+            emails[number] = email or None
+        line = catalog.product_line_for(canonical)
+        assert line is not None
+        entitlements[(number, canonical)] = (line.key, level)
+    if problems:
+        raise ImportError_(problems)
+    for number, company in companies.items():
+        customer = session.get(Customer, number)
+        if customer is None:
+            session.add(
+                Customer(
+                    customer_number=number, company=company, email=emails[number], created_at=now
+                )
+            )
+        else:
+            customer.company = company
+            customer.email = emails[number]
+    session.flush()
+    for (number, product), (line_key, level) in entitlements.items():
+        session.execute(
+            delete(Entitlement).where(
+                Entitlement.customer_number == number, Entitlement.product == product
+            )
+        )
+        session.add(
+            Entitlement(
+                customer_number=number, product=product, product_line=line_key, support_level=level
+            )
+        )
+    return ImportResult(customers=len(companies), entitlements=len(entitlements))

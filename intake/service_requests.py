@@ -1,0 +1,215 @@
+"""Service requests: created from a message (or the message attached to the quoted one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.call_flow import MessageKind, sr_number_for
+from intake.catalog import Catalog
+from intake.confirmations import ConfirmationView, confirmations_for, queue_confirmations
+from intake.models import Customer, Message, ServiceRequest
+from intake.ports import CallbackRequest, CallbackScheduler
+
+
+@dataclass(frozen=True)
+class SubmittedRequest:
+    """The outcome of submitting a message: its SR and whether a callback was promised."""
+
+    sr_number: str
+    is_new_sr: bool
+    callback_due_at: datetime | None
+
+
+def find_service_request(session: Session, number: str) -> ServiceRequest | None:
+    """The SR with caller-facing ``number``."""
+    return session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+
+
+def submit_message(
+    session: Session,
+    message: Message,
+    *,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
+    now: datetime,
+) -> SubmittedRequest:
+    """Create the SR (or attach to the quoted one), queue confirmations and the callback.
+
+    Idempotent: a message that already has its SR returns it unchanged.
+    """
+    if message.sr_number is not None:
+        # Settled early (hang-up sweep or fallback) while the caller went on: keep the SR current.
+        existing = find_service_request(session, message.sr_number)
+        if existing is not None and existing.origin_message_id == message.id:
+            _copy_message(existing, message)
+        return SubmittedRequest(message.sr_number, False, message.callback_due_at)
+    email = _customer_email(session, message.customer_number)
+    quoted = find_service_request(session, message.sr_reference) if message.sr_reference else None
+    if quoted is not None:
+        sr, is_new = quoted, False
+    else:
+        sr, is_new = _create_sr(session, message, email=email, now=now), True
+    message.sr_number = sr.number
+    message.updated_at = now
+    due_at: datetime | None = None
+    # An update to an existing SR is attached for the engineer; every other message is owed a call.
+    wants_callback = message.kind != MessageKind.UPDATE
+    if message.callback_number and wants_callback:
+        assert sr.number is not None
+        due_at = scheduler.schedule_callback(
+            session,
+            CallbackRequest(
+                sr_number=sr.number,
+                message_id=message.id,
+                region=message.region,
+                language=message.language,
+                product_line=message.product_line,
+                callback_number=message.callback_number,
+                requested_at=message.requested_at,
+            ),
+            now=now,
+        )
+        message.callback_due_at = due_at
+    queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
+    assert sr.number is not None
+    return SubmittedRequest(sr.number, is_new, due_at)
+
+
+def _customer_email(session: Session, customer_number: str | None) -> str | None:
+    if customer_number is None:
+        return None
+    customer = session.get(Customer, customer_number)
+    return None if customer is None else customer.email
+
+
+def _create_sr(
+    session: Session, message: Message, *, email: str | None, now: datetime
+) -> ServiceRequest:
+    sr = ServiceRequest(
+        region=message.region,
+        language=message.language,
+        customer_number=message.customer_number,
+        is_identified=message.is_identified,
+        email=email,
+        product=message.product,
+        product_line=message.product_line,
+        origin_message_id=message.id,
+        created_at=now,
+    )
+    _copy_message(sr, message)
+    session.add(sr)
+    session.flush()  # the identity value becomes the SR's sequence number
+    sr.number = sr_number_for(sr.id)
+    session.flush()
+    return sr
+
+
+def _copy_message(sr: ServiceRequest, message: Message) -> None:
+    sr.company = message.company
+    sr.contact_name = message.contact_name
+    sr.callback_number = message.callback_number
+    sr.sr_reference = message.sr_reference
+    sr.description = message.description
+    sr.answer_channel = message.answer_channel
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """A message as staff see it."""
+
+    id: int
+    kind: str
+    contact_name: str | None
+    company: str | None
+    callback_number: str | None
+    sr_reference: str | None
+    description: str | None
+    recording_consent: bool | None
+    consent_prompt_version: str | None
+    recording_url: str | None
+    answer_channel: str
+    requested_at: datetime
+    created_at: datetime
+    is_complete: bool
+    callback_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ServiceRequestDetail:
+    """An SR with every message left for it and how the customer was confirmed."""
+
+    number: str
+    region: str
+    language: str
+    customer_number: str | None
+    is_identified: bool
+    company: str | None
+    contact_name: str | None
+    callback_number: str | None
+    email: str | None
+    product: str | None
+    product_line: str
+    sr_reference: str | None
+    description: str | None
+    recording_url: str | None
+    answer_channel: str
+    status: str
+    created_at: datetime
+    messages: tuple[MessageView, ...]
+    confirmations: tuple[ConfirmationView, ...]
+
+
+def service_request_detail(session: Session, number: str) -> ServiceRequestDetail | None:
+    """Everything known about SR ``number``, or None."""
+    sr = find_service_request(session, number)
+    if sr is None or sr.number is None:
+        return None
+    messages = session.scalars(
+        select(Message).where(Message.sr_number == sr.number).order_by(Message.id)
+    ).all()
+    first = messages[0] if messages else None
+    return ServiceRequestDetail(
+        number=sr.number,
+        region=sr.region,
+        language=sr.language,
+        customer_number=sr.customer_number,
+        is_identified=sr.is_identified,
+        company=sr.company,
+        contact_name=sr.contact_name,
+        callback_number=sr.callback_number,
+        email=sr.email,
+        product=sr.product,
+        product_line=sr.product_line,
+        sr_reference=sr.sr_reference,
+        description=sr.description,
+        recording_url=first.recording_url if first is not None else None,
+        answer_channel=sr.answer_channel,
+        status=sr.status,
+        created_at=sr.created_at,
+        messages=tuple(_message_view(m) for m in messages),
+        confirmations=confirmations_for(session, sr.number),
+    )
+
+
+def _message_view(message: Message) -> MessageView:
+    return MessageView(
+        id=message.id,
+        kind=message.kind,
+        contact_name=message.contact_name,
+        company=message.company,
+        callback_number=message.callback_number,
+        sr_reference=message.sr_reference,
+        description=message.description,
+        recording_consent=message.recording_consent,
+        consent_prompt_version=message.consent_prompt_version,
+        recording_url=message.recording_url,
+        answer_channel=message.answer_channel,
+        requested_at=message.requested_at,
+        created_at=message.created_at,
+        is_complete=message.is_complete,
+        callback_due_at=message.callback_due_at,
+    )

@@ -1,0 +1,308 @@
+"""A terminal phone: walks a hotline's TwiML exactly as Twilio would, with signed requests.
+
+Used by ``hotline call`` (try the IVR without a Twilio account) and by the end-to-end tests.
+It implements the verbs the hotline answers with: Say, Play, Pause, Gather (keypad and speech),
+Redirect, Hangup, Enqueue with its wait URL and Leave, Dial, and Start/Recording; at the end of
+the call it posts the recording and call status callbacks Twilio would post.
+"""
+
+from __future__ import annotations
+
+import secrets
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from twilio.request_validator import RequestValidator
+
+# (url, form) -> (status code, body); signing is done by the walker.
+Transport = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
+
+# Twilio caps a call's time in the queue; the walker gives up on the hold loop after this.
+MAX_QUEUE_SECONDS = 3600
+# A rough length of one spoken announcement, to advance the simulated time in the queue.
+SAY_SECONDS = 5
+
+
+class WalkerError(Exception):
+    """The server answered something Twilio would not accept (an error page, bad TwiML)."""
+
+
+@dataclass
+class Listening:
+    """A <Gather> waiting for the caller."""
+
+    action: str
+    inputs: frozenset[str]
+    num_digits: int | None
+    finish_on_key: str
+    action_on_empty: bool
+    rest: list[ET.Element]
+    in_queue: bool = False
+
+
+@dataclass
+class CallWalker:
+    """One simulated inbound call to ``to`` from ``from_``."""
+
+    transport: Transport
+    base_url: str
+    auth_token: str
+    to: str
+    from_: str
+    account_sid: str = "AC00000000000000000000000000000000"
+    call_sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
+    heard: list[str] = field(default_factory=list)
+    listening: Listening | None = None
+    ended: bool = False
+    recording_started: bool = False
+    seconds: int = 0
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    _queue: dict[str, str] | None = None
+    _queue_seconds: int = 0
+
+    # -- signed requests ----------------------------------------------------------------------
+
+    def _absolute(self, url: str) -> str:
+        return urljoin(self.base_url + "/", url)
+
+    def post(self, url: str, params: dict[str, str]) -> str:
+        """POST a signed webhook like Twilio and return the body (TwiML or empty)."""
+        url = self._absolute(url)
+        form = {
+            "AccountSid": self.account_sid,
+            "CallSid": self.call_sid,
+            "From": self.from_,
+            "To": self.to,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+            "CallStatus": "in-progress",
+            **params,
+        }
+        signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        self.requests.append((url, form))
+        status, body = self.transport(url, form, {"X-Twilio-Signature": signature})
+        if status >= 400:
+            raise WalkerError(f"{url} answered {status}: {body[:200]}")
+        return body
+
+    # -- the caller's actions -----------------------------------------------------------------
+
+    def dial(self) -> list[str]:
+        """Place the call; returns what the caller hears until the first question."""
+        body = self.post(f"{self.base_url}/ivr/voice", {"CallStatus": "ringing"})
+        return self._run_document(body)
+
+    def press(self, keys: str) -> list[str]:
+        """Type ``keys`` on the keypad (a trailing # ends the entry)."""
+        gather = self._require("dtmf")
+        digits = keys
+        if gather.finish_on_key and digits.endswith(gather.finish_on_key):
+            digits = digits[: -len(gather.finish_on_key)]
+        if gather.num_digits is not None:
+            digits = digits[: gather.num_digits]
+        if not digits and not gather.action_on_empty:
+            return self.silence()
+        return self._answer(gather, {"Digits": digits})
+
+    def say(self, text: str, confidence: float = 0.92) -> list[str]:
+        """Speak ``text`` (as the speech recogniser would transcribe it)."""
+        gather = self._require("speech")
+        if not text.strip():
+            return self.silence()
+        return self._answer(gather, {"SpeechResult": text, "Confidence": f"{confidence:.2f}"})
+
+    def silence(self) -> list[str]:
+        """Say nothing until the <Gather> times out."""
+        gather = self._require(None)
+        self.listening = None
+        self.seconds += 5
+        if gather.action_on_empty:
+            return self._answer(gather, {"Digits": ""})
+        if gather.in_queue:
+            return self._continue_queue(gather.rest)
+        return self._run_verbs(gather.rest)
+
+    def hang_up(self) -> None:
+        """Put the phone down; Twilio then posts the recording and call status callbacks."""
+        if not self.ended:
+            self._end_call()
+
+    # -- TwiML ----------------------------------------------------------------------------------
+
+    def _require(self, kind: str | None) -> Listening:
+        if self.ended or self.listening is None:
+            raise WalkerError("the call is not waiting for input")
+        if kind is not None and kind not in self.listening.inputs:
+            raise WalkerError(
+                f"the call is listening for {sorted(self.listening.inputs)}, not {kind}"
+            )
+        return self.listening
+
+    def _answer(self, gather: Listening, params: dict[str, str]) -> list[str]:
+        self.listening = None
+        self.seconds += 3
+        if gather.in_queue:
+            body = self.post(gather.action, {**self._queue_params(), **params})
+            return self._continue_queue(self._parse(body))
+        return self._run_document(self.post(gather.action, params))
+
+    def _parse(self, body: str) -> list[ET.Element]:
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError as exc:
+            raise WalkerError(f"not TwiML: {exc}: {body[:200]!r}") from exc
+        if root.tag != "Response":
+            raise WalkerError(f"TwiML must be a <Response>, got <{root.tag}>")
+        if len(body.encode()) > 64 * 1024:
+            raise WalkerError("TwiML over 64 kB: Twilio would end the call")
+        return list(root)
+
+    def _run_document(self, body: str) -> list[str]:
+        start = len(self.heard)
+        self._run_verbs(self._parse(body))
+        return self.heard[start:]
+
+    def _run_verbs(self, verbs: list[ET.Element]) -> list[str]:
+        start = len(self.heard)
+        for index, verb in enumerate(verbs):
+            if self._verb(verb, verbs[index + 1 :]):
+                return self.heard[start:]
+        # Twilio hangs up when a document runs out of verbs.
+        if not self.ended and self.listening is None:
+            self._end_call()
+        return self.heard[start:]
+
+    def _verb(self, verb: ET.Element, rest: list[ET.Element]) -> bool:
+        """Run one verb; True when control left this document (question, redirect, end)."""
+        tag = verb.tag
+        if tag == "Say":
+            self.heard.append((verb.text or "").strip())
+            self.seconds += SAY_SECONDS
+        elif tag == "Play":
+            self.heard.append("[music]")
+            self.seconds += 30
+        elif tag == "Pause":
+            self.seconds += int(verb.get("length", "1"))
+        elif tag == "Start":
+            for child in verb:
+                if child.tag == "Recording":
+                    self.recording_started = True
+                    self.heard.append("[recording started]")
+        elif tag == "Gather":
+            for child in verb:
+                self._verb(child, [])
+            self.listening = Listening(
+                action=verb.get("action") or "",
+                inputs=frozenset((verb.get("input") or "dtmf").split()),
+                num_digits=int(verb.get("numDigits") or 0) or None,
+                finish_on_key=verb.get("finishOnKey", "#"),
+                action_on_empty=verb.get("actionOnEmptyResult") == "true",
+                rest=rest,
+            )
+            return True
+        elif tag == "Redirect":
+            self._run_document(self.post(verb.text or "", {}))
+            return True
+        elif tag == "Hangup":
+            self._end_call()
+            return True
+        elif tag == "Enqueue":
+            self._enqueue(verb)
+            return True
+        elif tag == "Dial":
+            self.heard.append("[ringing the agent line: no answer in the terminal phone]")
+            action = verb.get("action")
+            if action:
+                self._run_document(
+                    self.post(action, {"DialCallStatus": "no-answer", "DialCallDuration": "0"})
+                )
+            return True
+        else:
+            raise WalkerError(f"unsupported TwiML verb <{tag}>")
+        return False
+
+    # -- the queue --------------------------------------------------------------------------
+
+    def _queue_params(self) -> dict[str, str]:
+        assert self._queue is not None
+        return {
+            "QueueSid": "QU" + "0" * 32,
+            "QueueTime": str(self._queue_seconds),
+            "CurrentQueueSize": "1",
+            "QueuePosition": "1",
+        }
+
+    def _enqueue(self, verb: ET.Element) -> None:
+        self.heard.append(f"[waiting in queue {verb.text or ''}]")
+        self._queue = {"action": verb.get("action") or "", "wait": verb.get("waitUrl") or ""}
+        self._queue_seconds = 0
+        self._continue_queue([])
+
+    def _continue_queue(self, verbs: list[ET.Element]) -> list[str]:
+        """Run hold TwiML; when it runs out, fetch the wait URL again (as Twilio loops it)."""
+        assert self._queue is not None
+        start = len(self.heard)
+        while not self.ended:
+            redirected = None
+            for index, verb in enumerate(verbs):
+                if verb.tag == "Leave":
+                    self._leave_queue("leave")
+                    return self.heard[start:]
+                if verb.tag == "Redirect":
+                    redirected = verb.text or ""
+                    break
+                before = self.seconds
+                if self._verb(verb, verbs[index + 1 :]):
+                    if self.listening is not None:
+                        self.listening.in_queue = True
+                    self._queue_seconds += self.seconds - before
+                    return self.heard[start:]
+                self._queue_seconds += self.seconds - before
+            if self._queue_seconds > MAX_QUEUE_SECONDS:
+                self._leave_queue("leave")
+                return self.heard[start:]
+            url = redirected or self._queue["wait"]
+            verbs = self._parse(self.post(url, self._queue_params()))
+        return self.heard[start:]
+
+    def _leave_queue(self, result: str) -> None:
+        assert self._queue is not None
+        action = self._queue["action"]
+        params = {"QueueResult": result, "QueueTime": str(self._queue_seconds)}
+        self._queue = None
+        self._run_document(self.post(action, params))
+
+    # -- the end of the call ------------------------------------------------------------------
+
+    def _end_call(self) -> None:
+        self.ended = True
+        self.listening = None
+        if self.recording_started:
+            self.post(
+                f"{self.base_url}/ivr/status/recording",
+                {
+                    "RecordingSid": "RE" + secrets.token_hex(16),
+                    "RecordingUrl": f"{self.base_url}/recordings/{self.call_sid}",
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": "30",
+                },
+            )
+        self.post(
+            f"{self.base_url}/ivr/status",
+            {"CallStatus": "completed", "CallDuration": str(self.seconds), "SequenceNumber": "9"},
+        )
+
+
+def requests_transport(timeout: float = 15.0) -> Transport:
+    """A transport over HTTP, for a running server (Twilio waits at most 15 s)."""
+    import requests
+
+    session = requests.Session()
+
+    def send(url: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
+        response = session.post(url, data=form, headers=headers, timeout=timeout)
+        return response.status_code, response.text
+
+    return send

@@ -1,0 +1,88 @@
+"""Status callbacks: call progress, finished recordings and SMS delivery. All answer 204."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+
+from config.dependencies import current
+from db.transaction import transaction
+from intake.calls import is_ended, record_call_status, settle_call
+from intake.confirmations import record_sms_status
+from intake.messages import attach_recording
+from ivr.signature import twilio_signed
+
+log = logging.getLogger("hotline.ivr")
+bp = Blueprint("ivr_status", __name__, url_prefix="/ivr/status")
+
+
+def _int(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.post("")
+@twilio_signed
+def call_status() -> Response:
+    """Record how the call went; a call that ended leaves its partial message as an SR."""
+    deps = current()
+    call_sid = request.form.get("CallSid", "")
+    status = request.form.get("CallStatus", "")
+    now = deps.clock.now()
+    sr_number = None
+    with transaction(deps.session_factory) as session:
+        call = record_call_status(
+            session,
+            call_sid=call_sid,
+            status=status,
+            duration_seconds=_int("CallDuration"),
+            sequence=_int("SequenceNumber"),
+            now=now,
+        )
+        if call is not None and is_ended(call):
+            sr_number = settle_call(
+                session, call, catalog=deps.catalog, scheduler=deps.scheduler, now=now
+            )
+    log.info("event=call_status call_sid=%s status=%s sr=%s", call_sid, status, sr_number or "-")
+    return Response(status=204)
+
+
+@bp.post("/recording")
+@twilio_signed
+def recording_status() -> Response:
+    """Link a completed recording (made only after consent) to the call's message."""
+    deps = current()
+    call_sid = request.form.get("CallSid", "")
+    recording_sid = request.form.get("RecordingSid", "")
+    if request.form.get("RecordingStatus", "completed") != "completed" or not recording_sid:
+        return Response(status=204)
+    with transaction(deps.session_factory) as session:
+        linked = attach_recording(
+            session,
+            call_sid=call_sid,
+            recording_sid=recording_sid,
+            recording_url=request.form.get("RecordingUrl", ""),
+            now=deps.clock.now(),
+        )
+    log.info("event=recording call_sid=%s recording=%s linked=%s", call_sid, recording_sid, linked)
+    return Response(status=204)
+
+
+@bp.post("/sms")
+@twilio_signed
+def sms_status() -> Response:
+    """Record the delivery status of a confirmation SMS."""
+    deps = current()
+    message_sid = request.form.get("MessageSid", "")
+    status = request.form.get("MessageStatus", "")
+    with transaction(deps.session_factory) as session:
+        known = record_sms_status(
+            session,
+            message_sid=message_sid,
+            status=status,
+            error_code=request.form.get("ErrorCode"),
+            now=deps.clock.now(),
+        )
+    log.info("event=sms_status message_sid=%s status=%s known=%s", message_sid, status, known)
+    return Response(status=204)

@@ -1,0 +1,159 @@
+"""Render a call-flow ``Step`` as TwiML in the region's language and voice."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from intake.call_flow import Step, StepKind
+from intake.catalog import AgentLineKind, PromptSet, Region
+from ivr.prompts import text_of
+
+GATHER_TIMEOUT_SECONDS = 5
+# Pause between hold announcements when no hold music is configured.
+HOLD_PAUSE_SECONDS = 20
+
+
+def voice_url(base: str, **params: str | int) -> str:
+    """The absolute URL of the voice webhook with ``params``."""
+    return f"{base}/ivr/voice?{urlencode(params)}" if params else f"{base}/ivr/voice"
+
+
+def _say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
+    node.say(text, voice=region.voice, language=region.language)
+
+
+def render_step(step: Step, *, seq: int, region: Region, prompts: PromptSet, base: str) -> str:
+    """TwiML for ``step``; answers come back to the voice webhook tagged with ``seq``."""
+    response = VoiceResponse()
+    texts = [text_of(prompts, say) for say in step.says]
+    action = voice_url(base, step=step.name.value, seq=seq)
+    if step.kind is StepKind.HANGUP:
+        for text in texts:
+            _say(response, text, region)
+        response.hangup()
+        return str(response)
+    if step.kind is StepKind.AGENT:
+        for text in texts:
+            _say(response, text, region)
+        line = region.agent_line
+        if line.kind is AgentLineKind.QUEUE:
+            response.enqueue(
+                line.target,
+                action=action,
+                method="POST",
+                wait_url=f"{base}/ivr/queue/wait",
+                wait_url_method="POST",
+            )
+        else:
+            dial = response.dial(
+                action=action,
+                method="POST",
+                timeout=int(line.max_wait.total_seconds()),
+                answer_on_bridge=True,
+            )
+            dial.number(line.target)
+        return str(response)
+    if step.start_recording:
+        # Only after the caller's explicit yes (BRIEF: §201 StGB, opt-in); inbound audio only.
+        start = response.start()
+        start.recording(
+            recording_status_callback=f"{base}/ivr/status/recording",
+            recording_status_callback_method="POST",
+            recording_status_callback_event="completed",
+            track="inbound",
+        )
+    gather_args: dict[str, object] = {
+        "action": action,
+        "method": "POST",
+        "timeout": GATHER_TIMEOUT_SECONDS,
+        "action_on_empty_result": step.submit_empty,
+    }
+    if step.kind is StepKind.SPEECH:
+        # <Record transcribe> is English-only; speech recognition works in the region's language.
+        gather_args.update(
+            input="speech",
+            language=region.language,
+            speech_timeout="3" if step.long_speech else "auto",
+            speech_model="phone_call",
+        )
+    else:
+        gather_args.update(input="dtmf", finish_on_key=step.finish_on_key)
+        if step.num_digits is not None:
+            gather_args["num_digits"] = step.num_digits
+    gather = response.gather(**gather_args)
+    for text in texts:
+        _say(gather, text, region)
+    # Silence falls through <Gather> to here: come back as "no input" for a counted re-prompt.
+    response.redirect(voice_url(base, step=step.name.value, seq=seq, silent=1), method="POST")
+    return str(response)
+
+
+def render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: str) -> str:
+    """Hold announcement with the callback key, or leave the queue after the maximum wait."""
+    response = VoiceResponse()
+    if leave:
+        response.leave()
+        return str(response)
+    gather = response.gather(
+        input="dtmf",
+        num_digits=1,
+        action=f"{base}/ivr/queue/callback",
+        method="POST",
+        timeout=1,
+    )
+    _say(gather, prompts.text("hold"), region)
+    if region.agent_line.hold_music_url:
+        gather.play(region.agent_line.hold_music_url)
+    else:
+        gather.pause(length=HOLD_PAUSE_SECONDS)
+    return str(response)
+
+
+def render_leave() -> str:
+    """Leave the queue (the Enqueue action then takes the message)."""
+    response = VoiceResponse()
+    response.leave()
+    return str(response)
+
+
+def render_back_to_hold(base: str) -> str:
+    """Back to the hold loop after a key that was not the callback key."""
+    response = VoiceResponse()
+    response.redirect(f"{base}/ivr/queue/wait", method="POST")
+    return str(response)
+
+
+def render_fallback(*, region: Region | None, prompts: PromptSet | None, base: str) -> str:
+    """The safe answer after any failure: still take a number to call back."""
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf",
+        action=f"{base}/ivr/fallback/number",
+        method="POST",
+        timeout=GATHER_TIMEOUT_SECONDS,
+        finish_on_key="#",
+        action_on_empty_result=True,
+    )
+    if region is not None and prompts is not None:
+        _say(gather, prompts.text("error_fallback"), region)
+    else:
+        gather.say(
+            "Sorry, we are having a technical problem. Please enter the phone number where we"
+            " can call you back, followed by the pound key.",
+            language="en-US",
+        )
+    response.redirect(f"{base}/ivr/fallback/number", method="POST")
+    return str(response)
+
+
+def render_goodbye(*, text: str, region: Region | None) -> str:
+    """Say ``text`` and hang up."""
+    response = VoiceResponse()
+    if region is not None:
+        _say(response, text, region)
+    else:
+        response.say(text, language="en-US")
+    response.hangup()
+    return str(response)

@@ -1,0 +1,220 @@
+"""The caller-flow webhooks: every Twilio voice request of an inbound call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import IntegrityError
+
+from config.dependencies import Dependencies, current
+from db.transaction import transaction
+from intake.calls import (
+    CallerInput,
+    TurnContext,
+    TurnResult,
+    UnknownCall,
+    UnknownNumber,
+    handle_turn,
+    queue_wait,
+    record_fallback_number,
+    request_queue_callback,
+)
+from ivr import twiml
+from ivr.signature import public_url, twilio_signed
+
+log = logging.getLogger("hotline.ivr")
+bp = Blueprint("ivr", __name__, url_prefix="/ivr")
+
+UNKNOWN_NUMBER_TEXT = "Sorry, this number is not in service. Please check the number. Goodbye."
+
+
+def _xml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def _base() -> str:
+    return public_url("")
+
+
+def _caller_input() -> CallerInput:
+    form = request.form
+    confidence = form.get("Confidence")
+    return CallerInput(
+        call_sid=form.get("CallSid", ""),
+        to_number=form.get("To", ""),
+        from_number=form.get("From") or None,
+        digits=form.get("Digits"),
+        speech=form.get("SpeechResult"),
+        confidence=float(confidence) if confidence else None,
+        agent_result=form.get("QueueResult") or form.get("DialCallStatus"),
+        is_no_input=request.args.get("silent") == "1",
+    )
+
+
+def _seq() -> int:
+    try:
+        return max(0, int(request.args.get("seq", "0")))
+    except ValueError:
+        return 0
+
+
+def _with_retry_on_race(deps: Dependencies, work: Callable[[], TurnResult]) -> TurnResult:
+    try:
+        return work()
+    except IntegrityError:
+        # Two copies of the same webhook raced; the loser replays what the winner stored.
+        return work()
+
+
+def _fallback(deps: Dependencies) -> Response:
+    region = deps.catalog.region_for_number(request.form.get("To", ""))
+    prompts = deps.catalog.prompts_for(region.language) if region is not None else None
+    return _xml(twiml.render_fallback(region=region, prompts=prompts, base=_base()))
+
+
+@bp.post("/voice")
+@twilio_signed
+def voice() -> Response:
+    """Every turn of the caller flow: apply the input once, answer with the next step."""
+    deps = current()
+    inp = _caller_input()
+    seq = _seq()
+    try:
+        now = deps.clock.now()
+        context = TurnContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
+
+        def turn() -> TurnResult:
+            with transaction(deps.session_factory) as session:
+                return handle_turn(session, inp, seq=seq, context=context)
+
+        result = _with_retry_on_race(deps, turn)
+    except UnknownNumber:
+        log.warning("event=unknown_number call_sid=%s to=%s", inp.call_sid, inp.to_number)
+        return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))
+    except UnknownCall:
+        log.warning("event=unknown_call call_sid=%s seq=%s", inp.call_sid, seq)
+        return _fallback(deps)
+    except Exception:
+        log.exception(
+            "event=webhook_error call_sid=%s step=%s", inp.call_sid, request.args.get("step")
+        )
+        return _fallback(deps)
+    # The transaction has committed: only now may an SR number be read to the caller.
+    region = deps.catalog.region(result.region)
+    log.info(
+        "event=turn call_sid=%s seq=%s step=%s sr=%s replay=%s",
+        inp.call_sid,
+        seq,
+        result.step.name.value,
+        result.sr_number or "-",
+        result.is_replay,
+    )
+    return _xml(
+        twiml.render_step(
+            result.step,
+            seq=result.seq,
+            region=region,
+            prompts=deps.catalog.prompts_for(result.language),
+            base=_base(),
+        )
+    )
+
+
+@bp.post("/queue/wait")
+@twilio_signed
+def queue_wait_view() -> Response:
+    """Hold loop of a caller waiting for an agent (Enqueue's waitUrl)."""
+    deps = current()
+    call_sid = request.form.get("CallSid", "")
+    try:
+        seconds = int(request.form.get("QueueTime", "0") or 0)
+        with transaction(deps.session_factory) as session:
+            wait = queue_wait(
+                session,
+                call_sid=call_sid,
+                queue_seconds=seconds,
+                catalog=deps.catalog,
+                now=deps.clock.now(),
+            )
+    except Exception:
+        log.exception("event=queue_wait_error call_sid=%s", call_sid)
+        return _xml(twiml.render_leave())
+    if wait is None:
+        return _xml(twiml.render_leave())
+    if wait.leave:
+        log.info("event=queue_timeout call_sid=%s seconds=%s", call_sid, seconds)
+    region = deps.catalog.region(wait.region)
+    return _xml(
+        twiml.render_queue_wait(
+            leave=wait.leave,
+            region=region,
+            prompts=deps.catalog.prompts_for(wait.language),
+            base=_base(),
+        )
+    )
+
+
+@bp.post("/queue/callback")
+@twilio_signed
+def queue_callback_view() -> Response:
+    """A key pressed while on hold: 1 leaves the queue for a callback, keeping the place."""
+    deps = current()
+    call_sid = request.form.get("CallSid", "")
+    if request.form.get("Digits") != "1":
+        return _xml(twiml.render_back_to_hold(_base()))
+    try:
+        with transaction(deps.session_factory) as session:
+            request_queue_callback(session, call_sid=call_sid, now=deps.clock.now())
+    except Exception:
+        log.exception("event=queue_callback_error call_sid=%s", call_sid)
+    log.info("event=queue_callback call_sid=%s", call_sid)
+    return _xml(twiml.render_leave())
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback() -> Response:
+    """Twilio's fallback URL: the primary answer failed, so take a number to call back."""
+    deps = current()
+    log.error(
+        "event=fallback call_sid=%s error_code=%s error_url=%s",
+        request.form.get("CallSid", "-"),
+        request.form.get("ErrorCode", "-"),
+        request.form.get("ErrorUrl", "-"),
+    )
+    return _fallback(deps)
+
+
+@bp.post("/fallback/number")
+@twilio_signed
+def fallback_number() -> Response:
+    """Keep the number typed after a failure (or the caller ID) and promise a callback."""
+    deps = current()
+    inp = _caller_input()
+    region = deps.catalog.region_for_number(inp.to_number)
+    sr_number = None
+    try:
+        with transaction(deps.session_factory) as session:
+            sr_number = record_fallback_number(
+                session,
+                inp,
+                catalog=deps.catalog,
+                scheduler=deps.scheduler,
+                now=deps.clock.now(),
+            )
+    except Exception:
+        # Last resort: the number goes to the error log, where operations will find it.
+        log.exception(
+            "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s",
+            inp.call_sid,
+            inp.from_number,
+            inp.digits,
+            inp.to_number,
+        )
+    log.info("event=fallback_number call_sid=%s sr=%s", inp.call_sid, sr_number or "-")
+    if region is None:
+        return _xml(twiml.render_goodbye(text="Thank you. Goodbye.", region=None))
+    prompts = deps.catalog.prompts_for(region.language)
+    return _xml(twiml.render_goodbye(text=prompts.text("fallback_thanks"), region=region))

@@ -1,0 +1,408 @@
+"""Support hours: opening windows, public holidays, DST and business-hours arithmetic."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from intake.catalog import AgentLine, AgentLineKind, HoursWindow, ProductLine, Region
+from intake.support_hours import add_business_hours, is_open, is_public_holiday, next_opening
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def make_region(
+    key: str, timezone: str, country: str, subdivision: str | None, number: str
+) -> Region:
+    return Region(
+        key=key,
+        name=key,
+        numbers=(number,),
+        language="de" if country == "DE" else "en",
+        voice="Polly.Vicki" if country == "DE" else "Polly.Joanna",
+        timezone=timezone,
+        country=country,
+        holiday_subdivision=subdivision,
+        agent_line=AgentLine(
+            kind=AgentLineKind.QUEUE, target=f"support-{key}", max_wait=timedelta(minutes=2)
+        ),
+        default_product_line="desktop",
+    )
+
+
+def make_line(
+    hours: tuple[HoursWindow, ...] | None,
+    promise: timedelta = timedelta(hours=24),
+    *,
+    key: str = "desktop",
+) -> ProductLine:
+    return ProductLine(
+        key=key,
+        name=key,
+        products=(key,),
+        hours=hours,
+        callback_promise=promise,
+        promise_in_business_hours=hours is not None,
+    )
+
+
+GERMANY = make_region("de", "Europe/Berlin", "DE", None, "+498001006711")
+HESSE = make_region("de-he", "Europe/Berlin", "DE", "HE", "+498001006712")
+UNITED_STATES = make_region("us", "America/New_York", "US", None, "+18005550100")
+
+# Seed: desktop products (Fusion, Workstation) are staffed Mon-Fri 06:00-18:00 local time.
+DESKTOP = make_line(tuple(HoursWindow(day, time(6), time(18)) for day in range(5)))
+ROUND_THE_CLOCK = make_line(None, timedelta(minutes=30), key="enterprise")
+# A window across the night of a DST change (clocks change at 02:00/03:00 in Berlin).
+SUNDAY_NIGHT = make_line((HoursWindow(6, time(1), time(5)),), key="night")
+
+
+def berlin(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=BERLIN)
+
+
+def new_york(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=NEW_YORK)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def open_minutes(line: ProductLine, region: Region, start: datetime, end: datetime) -> int:
+    """Minutes between ``start`` and ``end`` at which ``is_open`` says the line is open."""
+    # Step in UTC: adding to a zoned datetime adds wall-clock time, which DST would skew.
+    first = start.astimezone(UTC)
+    total = (end - first) // timedelta(minutes=1)
+    return sum(is_open(line, region, first + timedelta(minutes=m)) for m in range(total))
+
+
+# --- is_public_holiday ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("region", "day"),
+    [
+        (GERMANY, date(2025, 10, 3)),  # German Unity Day, a Friday
+        (GERMANY, date(2026, 4, 3)),  # Good Friday
+        (GERMANY, date(2026, 4, 6)),  # Easter Monday
+        (GERMANY, date(2026, 12, 25)),  # Christmas Day, a Friday
+        (HESSE, date(2026, 6, 4)),  # Corpus Christi, Hesse only
+        (UNITED_STATES, date(2026, 11, 26)),  # Thanksgiving
+        (UNITED_STATES, date(2026, 7, 3)),  # Independence Day observed (4 July is a Saturday)
+    ],
+)
+def test_public_holidays_are_recognised(region: Region, day: date) -> None:
+    assert is_public_holiday(region, day) is True
+
+
+@pytest.mark.parametrize(
+    ("region", "day"),
+    [
+        (GERMANY, date(2026, 12, 24)),  # Christmas Eve is a working day in Germany
+        (GERMANY, date(2026, 6, 4)),  # Corpus Christi is not a nationwide holiday
+        (GERMANY, date(2026, 11, 26)),  # Thanksgiving is American
+        (UNITED_STATES, date(2026, 10, 5)),  # an ordinary Monday
+    ],
+)
+def test_ordinary_days_are_not_public_holidays(region: Region, day: date) -> None:
+    assert is_public_holiday(region, day) is False
+
+
+# --- is_open -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("local_time", "expected"),
+    [
+        (time(5, 59), False),
+        (time(6, 0), True),
+        (time(17, 59), True),
+        (time(18, 0), False),
+    ],
+)
+def test_desktop_line_opens_at_six_and_closes_at_eighteen_local_time(
+    local_time: time, expected: bool
+) -> None:
+    monday = datetime.combine(date(2026, 3, 2), local_time, tzinfo=BERLIN)
+    assert is_open(DESKTOP, GERMANY, monday) is expected
+
+
+def test_desktop_line_is_open_in_the_last_microsecond_before_closing() -> None:
+    assert is_open(DESKTOP, GERMANY, berlin(2026, 3, 2, 17, 59, 59, 999999)) is True
+
+
+@pytest.mark.parametrize("day", [date(2026, 3, 7), date(2026, 3, 8)])
+def test_desktop_line_is_closed_at_the_weekend(day: date) -> None:
+    assert is_open(DESKTOP, GERMANY, datetime.combine(day, time(10), tzinfo=BERLIN)) is False
+
+
+def test_desktop_line_is_closed_on_german_unity_day() -> None:
+    assert is_open(DESKTOP, GERMANY, berlin(2025, 10, 2, 10)) is True
+    assert is_open(DESKTOP, GERMANY, berlin(2025, 10, 3, 10)) is False
+
+
+@pytest.mark.parametrize("day", [date(2026, 4, 3), date(2026, 4, 6), date(2026, 12, 25)])
+def test_desktop_line_is_closed_on_german_public_holidays_on_weekdays(day: date) -> None:
+    assert is_open(DESKTOP, GERMANY, datetime.combine(day, time(10), tzinfo=BERLIN)) is False
+
+
+def test_corpus_christi_closes_the_desktop_line_in_hesse_only() -> None:
+    corpus_christi = berlin(2026, 6, 4, 10)
+    assert is_open(DESKTOP, HESSE, corpus_christi) is False
+    assert is_open(DESKTOP, GERMANY, corpus_christi) is True
+
+
+def test_us_desktop_line_is_closed_on_thanksgiving_but_the_german_one_is_open() -> None:
+    assert is_open(DESKTOP, UNITED_STATES, new_york(2026, 11, 26, 10)) is False
+    assert is_open(DESKTOP, GERMANY, berlin(2026, 11, 26, 10)) is True
+
+
+def test_us_desktop_line_follows_new_york_time_not_utc() -> None:
+    # 10:59 UTC is 05:59 EST (closed); 11:00 UTC is 06:00 EST (open).
+    assert is_open(DESKTOP, UNITED_STATES, utc(2026, 3, 2, 10, 59)) is False
+    assert is_open(DESKTOP, UNITED_STATES, utc(2026, 3, 2, 11, 0)) is True
+
+
+def test_utc_instants_are_judged_in_winter_and_summer_local_time() -> None:
+    # Winter (CET, UTC+1): 06:00 local is 05:00 UTC.
+    assert is_open(DESKTOP, GERMANY, utc(2026, 3, 2, 4, 59)) is False
+    assert is_open(DESKTOP, GERMANY, utc(2026, 3, 2, 5, 0)) is True
+    # Summer (CEST, UTC+2): 06:00 local is 04:00 UTC, 18:00 local is 16:00 UTC.
+    assert is_open(DESKTOP, GERMANY, utc(2026, 7, 6, 3, 59)) is False
+    assert is_open(DESKTOP, GERMANY, utc(2026, 7, 6, 4, 0)) is True
+    assert is_open(DESKTOP, GERMANY, utc(2026, 7, 6, 15, 59)) is True
+    assert is_open(DESKTOP, GERMANY, utc(2026, 7, 6, 16, 0)) is False
+
+
+def test_desktop_line_opens_an_hour_earlier_in_utc_on_the_monday_after_spring_forward() -> None:
+    # 04:00 UTC: 05:00 CET on 23 March, 06:00 CEST on 30 March (clocks changed 29 March).
+    assert is_open(DESKTOP, GERMANY, utc(2026, 3, 23, 4, 0)) is False
+    assert is_open(DESKTOP, GERMANY, utc(2026, 3, 30, 4, 0)) is True
+
+
+def test_desktop_line_opens_an_hour_later_in_utc_on_the_monday_after_fall_back() -> None:
+    # 06:00 is 04:00 UTC in CEST (19 October) but 05:00 UTC in CET (26 October, after the 25th).
+    assert is_open(DESKTOP, GERMANY, utc(2026, 10, 26, 4, 59)) is False
+    assert is_open(DESKTOP, GERMANY, utc(2026, 10, 26, 5, 0)) is True
+    assert is_open(DESKTOP, GERMANY, utc(2026, 10, 19, 4, 0)) is True
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        berlin(2026, 3, 8, 3, 0),  # Sunday night
+        berlin(2026, 12, 25, 23, 30),  # Christmas night
+        berlin(2026, 3, 29, 3, 0),  # the first instant after spring forward
+        new_york(2026, 11, 26, 12),  # Thanksgiving
+    ],
+)
+def test_round_the_clock_line_is_always_open(at: datetime) -> None:
+    assert is_open(ROUND_THE_CLOCK, GERMANY, at) is True
+    assert is_open(ROUND_THE_CLOCK, UNITED_STATES, at) is True
+
+
+def test_is_open_rejects_a_naive_datetime() -> None:
+    naive = datetime(2026, 3, 2, 10)  # noqa: DTZ001 - the naive value under test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_open(DESKTOP, GERMANY, naive)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        is_open(ROUND_THE_CLOCK, GERMANY, naive)
+
+
+# --- add_business_hours --------------------------------------------------------------------
+
+
+def test_24_business_hours_from_monday_ten_end_on_wednesday_ten() -> None:
+    due = add_business_hours(berlin(2026, 3, 2, 10), timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == berlin(2026, 3, 4, 10)
+    assert due.utcoffset() == timedelta(0)
+
+
+def test_24_business_hours_from_friday_evening_end_on_tuesday_at_closing() -> None:
+    # Closed from Friday 19:00: Monday 06-18 and Tuesday 06-18 are the 24 business hours.
+    due = add_business_hours(berlin(2026, 3, 6, 19), timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == utc(2026, 3, 10, 17, 0)  # Tuesday 18:00 CET
+
+
+def test_counting_from_a_closed_weekend_starts_at_monday_opening() -> None:
+    due = add_business_hours(berlin(2026, 3, 7, 11), timedelta(hours=1), DESKTOP, GERMANY)
+    assert due == berlin(2026, 3, 9, 7)
+
+
+def test_counting_before_opening_starts_at_opening() -> None:
+    due = add_business_hours(berlin(2026, 3, 2, 5, 0), timedelta(hours=1), DESKTOP, GERMANY)
+    assert due == berlin(2026, 3, 2, 7, 0)
+
+
+def test_a_duration_that_fills_the_window_ends_at_closing_not_at_the_next_opening() -> None:
+    due = add_business_hours(berlin(2026, 3, 2, 6), timedelta(hours=12), DESKTOP, GERMANY)
+    assert due == berlin(2026, 3, 2, 18)
+
+
+def test_a_zero_duration_outside_hours_is_the_next_opening() -> None:
+    due = add_business_hours(berlin(2026, 3, 2, 18), timedelta(0), DESKTOP, GERMANY)
+    assert due == berlin(2026, 3, 3, 6)
+
+
+def test_easter_holidays_push_the_end_out_by_two_working_days() -> None:
+    # Thu 10-18 (8 h), Good Friday, weekend, Easter Monday, Tue 06-18 (12 h), Wed 06-10 (4 h).
+    due = add_business_hours(berlin(2026, 4, 2, 10), timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == utc(2026, 4, 8, 8, 0)  # Wednesday 10:00 CEST
+
+
+def test_christmas_day_is_skipped_but_christmas_eve_counts() -> None:
+    # Thu 24 Dec 10-18 (8 h), Fri 25 Dec holiday, weekend, Mon 12 h, Tue 06-10 (4 h).
+    due = add_business_hours(berlin(2026, 12, 24, 10), timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == utc(2026, 12, 29, 9, 0)  # Tuesday 10:00 CET
+
+
+def test_thanksgiving_is_skipped_in_the_us_region() -> None:
+    # Wed 10-18 (8 h), Thanksgiving, Fri 06-18 (12 h), weekend, Mon 06-10 (4 h).
+    due = add_business_hours(
+        new_york(2026, 11, 25, 10), timedelta(hours=24), DESKTOP, UNITED_STATES
+    )
+    assert due == utc(2026, 11, 30, 15, 0)  # Monday 10:00 EST
+
+
+def test_friday_message_before_the_october_change_is_due_tuesday_at_17_winter_time() -> None:
+    # Fri 23 Oct 17:00 CEST: 1 h on Friday, clocks go back on Sunday 25 Oct, Mon 12 h, Tue 11 h.
+    start = berlin(2026, 10, 23, 17)
+    assert start.utcoffset() == timedelta(hours=2)
+    due = add_business_hours(start, timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == utc(2026, 10, 27, 16, 0)  # Tuesday 17:00 CET, not 15:00 UTC
+
+
+def test_friday_message_before_the_march_change_is_due_tuesday_at_17_summer_time() -> None:
+    due = add_business_hours(berlin(2026, 3, 27, 17), timedelta(hours=24), DESKTOP, GERMANY)
+    assert due == utc(2026, 3, 31, 15, 0)  # Tuesday 17:00 CEST
+
+
+def test_friday_message_before_the_us_march_change_is_due_tuesday_at_17_daylight_time() -> None:
+    due = add_business_hours(new_york(2026, 3, 6, 17), timedelta(hours=24), DESKTOP, UNITED_STATES)
+    assert due == utc(2026, 3, 10, 21, 0)  # Tuesday 17:00 EDT
+
+
+def test_a_window_across_spring_forward_lasts_three_real_hours() -> None:
+    # Sunday 29 March 01:00 CET to 05:00 CEST is 00:00 to 03:00 UTC.
+    start = berlin(2026, 3, 29, 1)
+    assert add_business_hours(start, timedelta(hours=3), SUNDAY_NIGHT, GERMANY) == utc(
+        2026, 3, 29, 3, 0
+    )
+    # A fourth hour only comes round the next Sunday night (01:00 CEST = 23:00 UTC Saturday).
+    assert add_business_hours(start, timedelta(hours=4), SUNDAY_NIGHT, GERMANY) == utc(
+        2026, 4, 5, 0, 0
+    )
+
+
+def test_a_window_across_fall_back_lasts_five_real_hours() -> None:
+    # Sunday 25 October 01:00 CEST to 05:00 CET is 23:00 (Saturday) to 04:00 UTC.
+    start = berlin(2026, 10, 25, 1)
+    assert add_business_hours(start, timedelta(hours=5), SUNDAY_NIGHT, GERMANY) == utc(
+        2026, 10, 25, 4, 0
+    )
+    assert is_open(SUNDAY_NIGHT, GERMANY, utc(2026, 10, 25, 1, 30)) is True  # 02:30 CET
+
+
+@pytest.mark.parametrize(
+    ("start", "duration"),
+    [
+        (berlin(2026, 10, 23, 17, 13), timedelta(hours=24)),
+        (berlin(2026, 3, 27, 9, 41), timedelta(hours=13, minutes=7)),
+        (berlin(2026, 4, 2, 17, 30), timedelta(minutes=90)),
+        (berlin(2026, 12, 23, 23, 59), timedelta(hours=24)),
+    ],
+)
+def test_business_hours_match_a_minute_by_minute_count_of_open_time(
+    start: datetime, duration: timedelta
+) -> None:
+    due = add_business_hours(start, duration, DESKTOP, GERMANY)
+    assert open_minutes(DESKTOP, GERMANY, start, due) == duration // timedelta(minutes=1)
+    # The last minute counted was open time: the result is the earliest such instant.
+    assert is_open(DESKTOP, GERMANY, due - timedelta(minutes=1)) is True
+
+
+def test_round_the_clock_line_adds_plain_elapsed_time_across_dst_and_holidays() -> None:
+    start = berlin(2026, 10, 25, 1, 50)  # Sunday, clocks go back at 03:00 CEST
+    due = add_business_hours(start, timedelta(hours=2), ROUND_THE_CLOCK, GERMANY)
+    assert due == utc(2026, 10, 25, 1, 50)
+    assert due.tzinfo is UTC
+
+
+def test_add_business_hours_rejects_a_naive_start() -> None:
+    naive = datetime(2026, 3, 2, 10)  # noqa: DTZ001 - the naive value under test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        add_business_hours(naive, timedelta(hours=1), DESKTOP, GERMANY)
+
+
+def test_add_business_hours_rejects_a_negative_duration() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        add_business_hours(berlin(2026, 3, 2, 10), timedelta(minutes=-1), DESKTOP, GERMANY)
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [(), (HoursWindow(0, time(18), time(6)),)],
+    ids=["no-windows", "only-an-inverted-window"],
+)
+def test_a_line_that_never_opens_is_refused_rather_than_searched_forever(
+    hours: tuple[HoursWindow, ...],
+) -> None:
+    with pytest.raises(ValueError, match="no opening window"):
+        add_business_hours(berlin(2026, 3, 2, 10), timedelta(hours=1), make_line(hours), GERMANY)
+
+
+def test_overlapping_windows_count_each_open_minute_once() -> None:
+    overlapping = make_line((HoursWindow(0, time(6), time(12)), HoursWindow(0, time(10), time(18))))
+    due = add_business_hours(berlin(2026, 3, 2, 6), timedelta(hours=12), overlapping, GERMANY)
+    assert due == berlin(2026, 3, 2, 18)
+
+
+def test_a_split_day_skips_the_lunch_break() -> None:
+    split = make_line((HoursWindow(0, time(8), time(12)), HoursWindow(0, time(13), time(17))))
+    due = add_business_hours(berlin(2026, 3, 2, 11), timedelta(hours=2), split, GERMANY)
+    assert due == berlin(2026, 3, 2, 14)
+
+
+# --- next_opening --------------------------------------------------------------------------
+
+
+def test_next_opening_after_a_saturday_is_monday_at_six() -> None:
+    assert next_opening(DESKTOP, GERMANY, berlin(2026, 3, 7, 10)) == berlin(2026, 3, 9, 6)
+
+
+def test_next_opening_while_open_is_the_instant_itself() -> None:
+    at = berlin(2026, 3, 2, 10, 15)
+    opening = next_opening(DESKTOP, GERMANY, at)
+    assert opening == at
+    assert opening is not None
+    assert opening.tzinfo is UTC
+
+
+def test_next_opening_at_closing_time_is_the_next_morning() -> None:
+    assert next_opening(DESKTOP, GERMANY, berlin(2026, 3, 2, 18)) == berlin(2026, 3, 3, 6)
+
+
+def test_next_opening_skips_christmas_and_the_weekend() -> None:
+    opening = next_opening(DESKTOP, GERMANY, berlin(2026, 12, 24, 18))
+    assert opening == utc(2026, 12, 28, 5, 0)  # Monday 06:00 CET
+
+
+def test_next_opening_across_spring_forward_is_six_summer_time() -> None:
+    opening = next_opening(DESKTOP, GERMANY, berlin(2026, 3, 28, 12))
+    assert opening == utc(2026, 3, 30, 4, 0)  # Monday 06:00 CEST
+
+
+def test_next_opening_is_none_for_a_round_the_clock_line() -> None:
+    assert next_opening(ROUND_THE_CLOCK, GERMANY, berlin(2026, 12, 25, 3)) is None
+
+
+def test_next_opening_rejects_a_naive_datetime() -> None:
+    naive = datetime(2026, 3, 7, 10)  # noqa: DTZ001 - the naive value under test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next_opening(ROUND_THE_CLOCK, GERMANY, naive)
