@@ -63,9 +63,9 @@ class PromptSet:
     version: str
     texts: Mapping[str, str]
 
-    def text(self, key: str, **values: str) -> str:
-        """The prompt ``key`` with ``values`` filled in."""
-        return self.texts[key].format(**values)
+    def text(self, prompt_key: str, /, **values: str) -> str:
+        """The prompt ``prompt_key`` with ``values`` filled in."""
+        return self.texts[prompt_key].format(**values)
 
 
 @dataclass(frozen=True)
