@@ -63,7 +63,8 @@ class Settings:
         database_url = get("HOTLINE_DATABASE_URL") or f"sqlite:///{cwd / 'var' / 'hotline.db'}"
         try:
             backend = make_url(database_url).get_backend_name()
-            if backend not in ("sqlite", "postgresql"):
+            # "postgres://" is what many hosting platforms hand out; db.engine maps it to psycopg.
+            if backend not in ("sqlite", "postgresql", "postgres"):
                 problems.append(
                     f"HOTLINE_DATABASE_URL: {backend!r} is not supported (use sqlite:/// or"
                     " postgresql://)"

@@ -29,7 +29,7 @@ from intake.call_flow import (
     StepName,
 )
 from intake.catalog import Catalog, ProductLine, Region
-from intake.customers import find_customer
+from intake.customers import CustomerView, find_customer
 from intake.messages import message_for_call, open_message, record_consent, record_field
 from intake.models import Call, CallTurn, Message
 from intake.phone_numbers import normalize_e164, parse_callback_number, spoken_digits
@@ -50,6 +50,10 @@ AGENT_CALL_LIMIT = timedelta(hours=4)
 
 class UnknownNumber(Exception):
     """The dialled number belongs to no configured region."""
+
+
+class UnknownCall(Exception):
+    """A follow-up webhook for a call we never saw start."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,6 @@ def handle_turn(
     turn = _Turn(session, call, inp, context)
     new_state, step = turn.apply(state)
     return _store_turn(session, call, seq, new_state, step, context.now)
-
-
-class UnknownCall(Exception):
-    """A follow-up webhook for a call we never saw start."""
 
 
 def _locked_call(session: Session, call_sid: str) -> Call | None:
@@ -269,6 +269,10 @@ class _Turn:
     def message(self) -> Message | None:
         return message_for_call(self.session, self.call.call_sid)
 
+    def customer(self) -> CustomerView | None:
+        number = self.call.customer_number
+        return None if number is None else find_customer(self.session, number)
+
     def ask(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
         return state, _ask(state, self.call, self.message, self.catalog, intro=intro)
 
@@ -379,6 +383,7 @@ class _Turn:
             self.call.outcome = "agent"
             return flow.moved_to(state, StepName.END), Step(StepName.END, StepKind.HANGUP, ())
         if outcome is flow.AgentOutcome.CALLER_HUNG_UP:
+            self.call.outcome = "abandoned"
             return flow.moved_to(state, StepName.END), Step(StepName.END, StepKind.HANGUP, ())
         intro = Say("callback_keeps_place") if state.queue_callback else Say("agents_busy")
         return self.start_message(state, MessageKind.NEW, intro)
@@ -418,36 +423,33 @@ class _Turn:
 
     # -- the message ------------------------------------------------------------------------
 
-    def start_message(
-        self, state: FlowState, kind: MessageKind, *intro: Say
-    ) -> tuple[FlowState, Step]:
-        company = None
-        if self.call.customer_number is not None:
-            customer = find_customer(self.session, self.call.customer_number)
-            company = customer.company if customer is not None else None
-        open_message(
+    def open_message(self, state: FlowState, kind: MessageKind) -> Message:
+        """The call's message, opened with what is already known (company, quoted SR)."""
+        customer = self.customer()
+        self.call.outcome = "message"
+        return open_message(
             self.session,
             self.call,
             kind=kind.value,
             product_line=self.product_line().key,
-            company=company,
+            company=customer.company if customer is not None else None,
             sr_reference=state.quoted_sr,
             now=self.now,
         )
-        self.call.outcome = "message"
-        state = replace(state, kind=kind)
-        return self.next_field(state, None, *intro)
+
+    def start_message(
+        self, state: FlowState, kind: MessageKind, *intro: Say
+    ) -> tuple[FlowState, Step]:
+        self.open_message(state, kind)
+        return self.next_field(replace(state, kind=kind), None, *intro)
 
     def field_context(self, state: FlowState) -> FieldContext:
         message = self.message
-        email = None
-        if self.call.customer_number is not None:
-            customer = find_customer(self.session, self.call.customer_number)
-            email = customer.email if customer is not None else None
+        customer = self.customer()
         return FieldContext(
             kind=state.kind,
             company_known=message is not None and bool(message.company),
-            email_known=bool(email),
+            email_known=customer is not None and bool(customer.email),
         )
 
     def next_field(
@@ -495,7 +497,8 @@ class _Turn:
         if typed is None:
 
             def fall_back(s: FlowState) -> tuple[FlowState, Step]:
-                if caller_id is not None:
+                message = self.message
+                if caller_id is not None and message is not None and not message.callback_number:
                     self.store(callback_number=caller_id, callback_number_source="caller_id")
                 if s.silence_offer:
                     return self.finish(s)
@@ -511,8 +514,10 @@ class _Turn:
 
     def offer_callback_after_silence(self, state: FlowState) -> tuple[FlowState, Step]:
         """Two silent steps: offer a callback on the caller ID, then end within the minute."""
-        if self.message is None:
-            self.start_message(state, MessageKind.NEW)
+        message = self.message or self.open_message(state, state.kind)
+        if message.callback_number:
+            # The caller already said where to call them back: end now, keeping that number.
+            return self.finish(state, Say("silence_offer"))
         state = replace(state, step=StepName.CALLBACK_NUMBER, attempt=1)
         return self.ask(state, Say("silence_offer"))
 
@@ -578,7 +583,8 @@ class _Turn:
         """Create the SR in this transaction; its number is read back only after the commit."""
         message = self.message
         assert message is not None
-        message.is_complete = not state.silence_offer
+        ended_by_silence = state.silence_offer and state.silent_turns > 0
+        message.is_complete = not ended_by_silence
         sr_number = settle_message(
             self.session,
             self.call,
@@ -591,7 +597,7 @@ class _Turn:
             return flow.moved_to(state, StepName.END), Step(
                 StepName.END, StepKind.HANGUP, (*intro, Say("no_number_goodbye"))
             )
-        if state.silence_offer and state.silent_turns > 0:
+        if ended_by_silence:
             number = {"sr_number": sr_number}
             return flow.moved_to(state, StepName.END), Step(
                 StepName.END,
@@ -659,8 +665,13 @@ def settle_call(
     if call.is_settled:
         return call.sr_number
     message = message_for_call(session, call.call_sid)
-    if call.outcome == "agent" or (message is None and not call.is_identified):
-        # Talked to an agent, or hung up before saying who they are: nothing was promised.
+    state = FlowState.from_json(call.flow)
+    # Hung up before leaving a message: nothing was promised unless we know who called and they
+    # were not in the agent queue (where an agent may have answered: the status callback can
+    # arrive before the queue's result, so both orders must end alike), or they asked to be
+    # called back while on hold.
+    promised = state.queue_callback or (call.is_identified and state.step is not StepName.AGENT)
+    if call.outcome == "agent" or (message is None and not promised):
         call.is_settled = True
         call.outcome = call.outcome or "abandoned"
         return None

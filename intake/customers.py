@@ -46,10 +46,11 @@ def find_customer(session: Session, customer_number: str) -> CustomerView | None
     if customer is None:
         return None
     rows = session.scalars(
-        select(Entitlement)
-        .where(Entitlement.customer_number == customer_number)
-        .order_by(Entitlement.product)
+        select(Entitlement).where(Entitlement.customer_number == customer_number)
     ).all()
+    # Sorted here, not in SQL: the product menu's keys must not depend on the database's
+    # collation (SQLite sorts "Workstation" before "vSphere", most PostgreSQL locales after).
+    rows = sorted(rows, key=lambda row: (row.product.casefold(), row.product))
     return CustomerView(
         customer_number=customer.customer_number,
         company=customer.company,

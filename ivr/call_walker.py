@@ -39,6 +39,7 @@ class Listening:
     finish_on_key: str
     action_on_empty: bool
     rest: list[ET.Element]
+    timeout: int = 5
     in_queue: bool = False
 
 
@@ -59,6 +60,8 @@ class CallWalker:
     recording_started: bool = False
     seconds: int = 0
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # The body answered to each of ``requests``, in the same order.
+    responses: list[str] = field(default_factory=list)
     _queue: dict[str, str] | None = None
     _queue_seconds: int = 0
 
@@ -83,6 +86,7 @@ class CallWalker:
         signature = RequestValidator(self.auth_token).compute_signature(url, form)
         self.requests.append((url, form))
         status, body = self.transport(url, form, {"X-Twilio-Signature": signature})
+        self.responses.append(body)
         if status >= 400:
             raise WalkerError(f"{url} answered {status}: {body[:200]}")
         return body
@@ -117,7 +121,7 @@ class CallWalker:
         """Say nothing until the <Gather> times out."""
         gather = self._require(None)
         self.listening = None
-        self.seconds += 5
+        self.seconds += gather.timeout
         if gather.action_on_empty:
             return self._answer(gather, {"Digits": ""})
         if gather.in_queue:
@@ -200,6 +204,7 @@ class CallWalker:
                 finish_on_key=verb.get("finishOnKey", "#"),
                 action_on_empty=verb.get("actionOnEmptyResult") == "true",
                 rest=rest,
+                timeout=int(verb.get("timeout") or 5),
             )
             return True
         elif tag == "Redirect":

@@ -1,0 +1,197 @@
+"""The shipped configuration loads; a malformed one is refused naming the file and field."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from config.catalog import PROMPT_KEYS, CatalogError, load_catalog
+from config.settings import DEFAULT_CONFIG
+from intake.catalog import AgentLineKind, HoursWindow
+
+SHIPPED = Path(DEFAULT_CONFIG)
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped configuration to spoil."""
+    shutil.copy(SHIPPED, tmp_path / "hotline.toml")
+    shutil.copytree(SHIPPED.parent / "prompts", tmp_path / "prompts")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def problems_of(config_dir: Path) -> list[str]:
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(config_dir / "hotline.toml")
+    return caught.value.problems
+
+
+def test_the_shipped_configuration_has_germany_and_the_us():
+    catalog = load_catalog(SHIPPED)
+    germany = catalog.region_for_number("+498001006711")
+    us = catalog.region_for_number("+18005550199")
+    assert germany is not None
+    assert us is not None
+    assert (germany.key, germany.language, germany.timezone, germany.country) == (
+        "de",
+        "de-DE",
+        "Europe/Berlin",
+        "DE",
+    )
+    assert (us.key, us.language, us.timezone) == ("us", "en-US", "America/New_York")
+    assert germany.agent_line.kind is AgentLineKind.QUEUE
+    assert germany.agent_line.max_wait == timedelta(seconds=120)
+    assert set(catalog.prompts) == {"de-DE", "en-US"}
+
+
+def test_desktop_products_are_staffed_on_weekdays_from_six_to_six():
+    catalog = load_catalog(SHIPPED)
+    desktop = catalog.product_line_for("workstation")
+    assert desktop is not None
+    assert desktop.key == "desktop"
+    assert desktop.hours == tuple(HoursWindow(day, time(6), time(18)) for day in range(5))
+    assert desktop.callback_promise == timedelta(hours=24)
+    assert desktop.promise_in_business_hours
+
+
+def test_other_products_are_staffed_around_the_clock_with_a_thirty_minute_promise():
+    catalog = load_catalog(SHIPPED)
+    line = catalog.product_line_for("vSphere")
+    assert line is not None
+    assert line.is_24x7
+    assert line.callback_promise == timedelta(minutes=30)
+    assert not line.promise_in_business_hours
+
+
+def test_every_prompt_the_code_uses_is_in_both_shipped_languages():
+    catalog = load_catalog(SHIPPED)
+    for prompts in catalog.prompts.values():
+        assert set(prompts.texts) == set(PROMPT_KEYS)
+        assert prompts.version
+
+
+def test_a_number_not_in_e164_is_named(config_dir):
+    edit(config_dir / "hotline.toml", '"+498001006711"', '"08001006711"')
+    [problem] = problems_of(config_dir)
+    assert "hotline.toml: regions[0].numbers: " in problem
+    assert "'08001006711' is not an E.164 number" in problem
+
+
+def test_an_unknown_time_zone_is_named(config_dir):
+    edit(config_dir / "hotline.toml", '"Europe/Berlin"', '"Europe/Bonn"')
+    [problem] = problems_of(config_dir)
+    assert "regions[0].timezone" in problem
+    assert "unknown time zone 'Europe/Bonn'" in problem
+
+
+def test_an_unknown_default_product_line_is_named(config_dir):
+    edit(
+        config_dir / "hotline.toml",
+        'default_product_line = "datacenter"',
+        'default_product_line = "mainframe"',
+    )
+    [problem] = problems_of(config_dir)
+    assert problem.endswith(
+        "hotline.toml: regions[0].default_product_line: 'mainframe' is not a product line key"
+        " (desktop, datacenter)"
+    )
+
+
+def test_a_missing_prompt_is_named_with_its_file(config_dir):
+    edit(config_dir / "prompts" / "en-US.toml", 'goodbye = "Thank you for calling. Goodbye."\n', "")
+    [problem] = problems_of(config_dir)
+    assert problem.endswith("en-US.toml: texts.goodbye: missing")
+
+
+def test_an_unknown_placeholder_is_named_with_the_allowed_ones(config_dir):
+    edit(
+        config_dir / "prompts" / "de-DE.toml",
+        'sr_number = "Ihre Support-Anfrage hat die Nummer {sr_number}."',
+        'sr_number = "Ihre Support-Anfrage {nummer}."',
+    )
+    [problem] = problems_of(config_dir)
+    assert problem.endswith(
+        "de-DE.toml: texts.sr_number: unknown placeholder(s) nummer (allowed: sr_number)"
+    )
+
+
+def test_a_prompt_the_code_does_not_know_is_named(config_dir):
+    edit(config_dir / "prompts" / "de-DE.toml", "[texts]\n", '[texts]\ngruezi = "Grüezi"\n')
+    [problem] = problems_of(config_dir)
+    assert "de-DE.toml: texts.gruezi: not a known prompt" in problem
+
+
+@pytest.mark.parametrize(
+    ("span", "complaint"),
+    [
+        ("18:00-06:00", "closing must come after opening"),
+        ("25:00-26:00", "is not a valid time span"),
+        ("6-18", "is not HH:MM-HH:MM"),
+    ],
+)
+def test_a_bad_hours_span_is_named(config_dir, span, complaint):
+    edit(config_dir / "hotline.toml", 'monday = "06:00-18:00"', f'monday = "{span}"')
+    [problem] = problems_of(config_dir)
+    assert "product_lines[0].hours" in problem
+    assert complaint in problem
+
+
+def test_a_misspelt_weekday_is_named(config_dir):
+    edit(config_dir / "hotline.toml", 'monday = "06:00-18:00"', 'montag = "06:00-18:00"')
+    [problem] = problems_of(config_dir)
+    assert "'montag' is not a weekday" in problem
+
+
+def test_a_number_given_to_two_regions_is_named(config_dir):
+    edit(config_dir / "hotline.toml", '"+18005550199"', '"+498001006711"')
+    [problem] = problems_of(config_dir)
+    assert problem.endswith("regions.numbers: '+498001006711' appears more than once")
+
+
+def test_a_product_in_two_lines_is_named(config_dir):
+    edit(config_dir / "hotline.toml", '"vSphere", ', '"vSphere", "fusion", ')
+    [problem] = problems_of(config_dir)
+    assert problem.endswith("product_lines.products: 'fusion' appears more than once")
+
+
+def test_a_toml_syntax_error_names_the_file(config_dir):
+    edit(config_dir / "hotline.toml", 'key = "desktop"', 'key = "desktop')
+    [problem] = problems_of(config_dir)
+    assert str(config_dir / "hotline.toml") in problem
+    assert "not valid TOML" in problem
+
+
+def test_an_unknown_setting_is_refused_not_ignored(config_dir):
+    edit(
+        config_dir / "hotline.toml",
+        'voice = "Polly.Vicki-Neural"',
+        'voice = "Polly.Vicki-Neural"\nvoise = "x"',
+    )
+    [problem] = problems_of(config_dir)
+    assert "regions[0].voise" in problem
+
+
+def test_a_missing_prompts_file_is_named(config_dir):
+    (config_dir / "prompts" / "en-US.toml").unlink()
+    [problem] = problems_of(config_dir)
+    assert problem.endswith("en-US.toml: file not found")
+
+
+def test_every_problem_is_reported_at_once(config_dir):
+    edit(
+        config_dir / "hotline.toml",
+        'default_product_line = "datacenter"',
+        'default_product_line = "x"',
+    )
+    edit(config_dir / "hotline.toml", '"+18005550199"', '"+498001006711"')
+    edit(config_dir / "prompts" / "en-US.toml", 'goodbye = "Thank you for calling. Goodbye."\n', "")
+    assert len(problems_of(config_dir)) == 3

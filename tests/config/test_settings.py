@@ -1,0 +1,151 @@
+"""Settings from the environment: local defaults, and one clear message per bad variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import DEFAULT_CONFIG, LOCAL_AUTH_TOKEN, Settings, SettingsError
+
+SID = "AC" + "0123456789abcdef" * 2
+
+
+def problems_of(env: dict[str, str], cwd: Path) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env, cwd=cwd)
+    return caught.value.problems
+
+
+def test_no_variables_at_all_give_a_working_local_setup(tmp_path):
+    settings = Settings.from_env({}, cwd=tmp_path)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'hotline.db'}"
+    assert settings.config_path == DEFAULT_CONFIG
+    assert settings.public_base_url is None
+    assert not settings.has_twilio_credentials
+    assert settings.webhook_auth_token == LOCAL_AUTH_TOKEN
+    assert settings.smtp_url is None
+    assert settings.secret_key is None
+
+
+def test_blank_variables_count_as_unset(tmp_path):
+    settings = Settings.from_env(
+        {"HOTLINE_PUBLIC_BASE_URL": "  ", "TWILIO_AUTH_TOKEN": ""}, cwd=tmp_path
+    )
+    assert settings.public_base_url is None
+    assert settings.twilio_auth_token is None
+
+
+def test_a_full_production_environment_is_read(tmp_path):
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DATABASE_URL": "postgresql://hotline@db.internal/hotline",
+            "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example.com/",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "secret",
+            "TWILIO_API_BASE_URL": "http://127.0.0.1:9000/",
+            "HOTLINE_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587",
+            "HOTLINE_SECRET_KEY": "k" * 32,
+        },
+        cwd=tmp_path,
+    )
+    assert settings.public_base_url == "https://hotline.example.com"
+    assert settings.twilio_api_base_url == "http://127.0.0.1:9000"
+    assert settings.has_twilio_credentials
+    assert settings.webhook_auth_token == "secret"
+    assert settings.production_problems() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@h/db",
+        "postgresql+psycopg://u@h/db",
+        "postgres://u@h/db",
+        "sqlite:////tmp/x.db",
+    ],
+)
+def test_database_urls_in_plain_and_driver_forms_are_accepted(tmp_path, url):
+    assert Settings.from_env({"HOTLINE_DATABASE_URL": url}, cwd=tmp_path).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "HOTLINE_DATABASE_URL",
+            "mysql://u@h/db",
+            "HOTLINE_DATABASE_URL: 'mysql' is not supported",
+        ),
+        ("HOTLINE_DATABASE_URL", "not a url", "HOTLINE_DATABASE_URL: not a database URL"),
+        (
+            "HOTLINE_CONFIG",
+            "/nowhere/hotline.toml",
+            "HOTLINE_CONFIG: /nowhere/hotline.toml does not exist",
+        ),
+        (
+            "HOTLINE_PUBLIC_BASE_URL",
+            "hotline.example.com",
+            "HOTLINE_PUBLIC_BASE_URL: 'hotline.example.com' is not an http(s) URL",
+        ),
+        (
+            "HOTLINE_PUBLIC_BASE_URL",
+            "https://h.example/?x=1",
+            "HOTLINE_PUBLIC_BASE_URL: must not have a query or fragment",
+        ),
+        (
+            "TWILIO_API_BASE_URL",
+            "http://mock:9000/2010-04-01",
+            "TWILIO_API_BASE_URL: give only scheme, host and port (no path)",
+        ),
+        (
+            "TWILIO_API_BASE_URL",
+            "ftp://mock",
+            "TWILIO_API_BASE_URL: 'ftp://mock' is not an http(s) URL",
+        ),
+        ("HOTLINE_SMTP_URL", "mail.example.com:25", "HOTLINE_SMTP_URL: use smtp://host:port"),
+    ],
+)
+def test_each_bad_variable_is_named_in_its_own_message(tmp_path, name, value, message):
+    [problem] = problems_of({name: value}, tmp_path)
+    assert problem.startswith(message)
+
+
+def test_a_malformed_account_sid_is_named(tmp_path):
+    problems = problems_of({"TWILIO_ACCOUNT_SID": "SK123", "TWILIO_AUTH_TOKEN": "t"}, tmp_path)
+    assert problems == ["TWILIO_ACCOUNT_SID: must be 34 characters starting with AC"]
+
+
+@pytest.mark.parametrize("env", [{"TWILIO_ACCOUNT_SID": SID}, {"TWILIO_AUTH_TOKEN": "secret"}])
+def test_twilio_credentials_come_in_pairs(tmp_path, env):
+    assert problems_of(env, tmp_path) == [
+        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: set both or neither"
+    ]
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    problems = problems_of(
+        {
+            "HOTLINE_DATABASE_URL": "mysql://u@h/db",
+            "HOTLINE_CONFIG": str(tmp_path / "missing.toml"),
+            "HOTLINE_PUBLIC_BASE_URL": "nope",
+            "TWILIO_ACCOUNT_SID": "nope",
+            "TWILIO_API_BASE_URL": "nope",
+            "HOTLINE_SMTP_URL": "nope",
+        },
+        tmp_path,
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "HOTLINE_DATABASE_URL",
+        "HOTLINE_CONFIG",
+        "HOTLINE_PUBLIC_BASE_URL",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
+        "TWILIO_API_BASE_URL",
+        "HOTLINE_SMTP_URL",
+    ]
+
+
+def test_a_server_for_twilio_needs_the_auth_token_and_public_url(tmp_path):
+    problems = Settings.from_env({}, cwd=tmp_path).production_problems()
+    assert [p.split(":")[0] for p in problems] == ["TWILIO_AUTH_TOKEN", "HOTLINE_PUBLIC_BASE_URL"]

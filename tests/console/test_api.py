@@ -1,0 +1,137 @@
+"""The JSON API and the operations endpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from db.transaction import transaction
+from intake.models import Call, Role, ServiceRequest
+from intake.staff import add_user
+from tests.conftest import WEDNESDAY_MORNING
+from tests.support.calls import GERMAN_MOBILE, read_one, wait_in_queue
+
+
+@pytest.fixture
+def token(deps, clock):
+    with transaction(deps.session_factory) as session:
+        _, token = add_user(session, name="agent1", role=Role.AGENT, now=clock.now())
+    return token
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def sr_number(phone, demo_customers, deps, clock):
+    """An SR left by a German caller who agreed to the recording."""
+    walker = phone()
+    walker.dial()
+    walker.press("1")
+    walker.press("4711002#")
+    wait_in_queue(walker)
+    clock.advance(minutes=2)
+    walker.say("Erika Mustermann")
+    walker.press("1")
+    walker.press("#")
+    walker.press("1")
+    walker.say("Der NSX-Manager startet nicht mehr.")
+    walker.press("2")
+    return read_one(deps, ServiceRequest).number
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic YWdlbnQ6eA=="}],
+)
+def test_the_api_wants_a_bearer_token(client, headers):
+    response = client.get("/api/v1/callbacks", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="hotline"'
+    assert response.get_json()["error"] == "unauthorized"
+
+
+def test_an_unknown_token_is_refused(client, token):
+    response = client.get("/api/v1/callbacks", headers=auth(token + "x"))
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "the token is not valid"
+
+
+def test_a_service_request_as_json(client, token, sr_number, catalog, deps):
+    call_sid = read_one(deps, Call).call_sid
+    response = client.get(f"/api/v1/service-requests/{sr_number}", headers=auth(token))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert {key: body[key] for key in body if key not in ("messages", "confirmations")} == {
+        "sr_number": sr_number,
+        "region": "de",
+        "language": "de-DE",
+        "customer_number": "4711002",
+        "identified": True,
+        "company": "Beispiel Logistik AG",
+        "contact_name": "Erika Mustermann",
+        "callback_number": GERMAN_MOBILE,
+        "email": None,
+        "product": "NSX",
+        "product_line": "datacenter",
+        "sr_reference": None,
+        "description": "Der NSX-Manager startet nicht mehr.",
+        "recording_url": f"http://hotline.test/recordings/{call_sid}",
+        "answer_channel": "phone",
+        "status": "open",
+        "created_at": "2026-11-25T10:02:00Z",
+    }
+    [message] = body["messages"]
+    assert message["recording_consent"] is True
+    assert message["consent_prompt_version"] == catalog.prompts_for("de-DE").version
+    assert message["requested_at"] == "2026-11-25T10:00:00Z"
+    assert message["callback_due_at"] == "2026-11-25T10:32:00Z"
+    assert message["complete"] is True
+    assert [(c["channel"], c["address"], c["status"]) for c in body["confirmations"]] == [
+        ("sms", GERMAN_MOBILE, "queued")
+    ]
+
+
+def test_an_unknown_sr_is_404_and_a_malformed_one_400(client, token):
+    assert client.get("/api/v1/service-requests/10000016", headers=auth(token)).status_code == 404
+    assert client.get("/api/v1/service-requests/abc", headers=auth(token)).status_code == 400
+
+
+def test_queued_callbacks_are_listed_with_their_sr_and_due_time(client, token, sr_number):
+    response = client.get("/api/v1/callbacks?status=queued", headers=auth(token))
+    assert response.status_code == 200
+    [callback] = response.get_json()["callbacks"]
+    assert (callback["sr_number"], callback["status"]) == (sr_number, "queued")
+    assert callback["due_at"] == (WEDNESDAY_MORNING + timedelta(minutes=32)).isoformat().replace(
+        "+00:00", "Z"
+    )
+    assert callback["requested_at"] == "2026-11-25T10:00:00Z"
+    assert callback["callback_number"] == GERMAN_MOBILE
+    done = client.get("/api/v1/callbacks?status=done", headers=auth(token))
+    assert done.get_json()["callbacks"] == []
+
+
+def test_an_unknown_callback_status_is_a_bad_request(client, token):
+    response = client.get("/api/v1/callbacks?status=lost", headers=auth(token))
+    assert response.status_code == 400
+    assert response.get_json()["detail"] == "status must be one of queued, done, cancelled"
+
+
+def test_health_answers_200_with_the_worker_state(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["status"], body["database"], body["worker"]) == ("ok", "ok", "never")
+
+
+def test_metrics_are_prometheus_text(client, phone):
+    phone().dial()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    text = response.get_data(as_text=True)
+    assert 'hotline_webhook_seconds_count{endpoint="ivr.voice"} 1.0' in text
+    assert "hotline_work_oldest_due_seconds" in text
+    assert "hotline_worker_last_tick_age_seconds -1.0" in text

@@ -1,0 +1,235 @@
+"""Submitting a message: SR, confirmations and callback in one transaction, exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from callbacks.models import Callback
+from callbacks.services import CallbackQueue
+from db.transaction import transaction
+from db.work import WorkItem
+from intake.call_flow import MessageKind, is_plausible_sr_number
+from intake.models import Confirmation, Message, ServiceRequest
+from intake.service_requests import find_service_request, service_request_detail, submit_message
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def add_message(session, **fields) -> Message:
+    values = {
+        "call_sid": "CA" + "1" * 32,
+        "kind": MessageKind.NEW.value,
+        "region": "de",
+        "language": "de-DE",
+        "customer_number": "4711001",
+        "is_identified": True,
+        "product": "vSphere",
+        "product_line": "datacenter",
+        "contact_name": "Erika Mustermann",
+        "company": "Muster Maschinenbau GmbH",
+        "callback_number": "+4915112345678",
+        "callback_number_source": "caller_id",
+        "description": "Der Host startet nicht.",
+        "answer_channel": "phone",
+        "requested_at": NOW - timedelta(minutes=3),
+        "created_at": NOW - timedelta(minutes=2),
+        "updated_at": NOW - timedelta(minutes=1),
+    }
+    values.update(fields)
+    message = Message(**values)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def submit(session_factory, catalog, *, now=NOW, **fields):
+    with transaction(session_factory) as session:
+        message = add_message(session, **fields)
+        submitted = submit_message(
+            session, message, catalog=catalog, scheduler=CallbackQueue(catalog), now=now
+        )
+        return submitted, message.id
+
+
+def count(session_factory, model) -> int:
+    with transaction(session_factory) as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_new_message_becomes_an_sr_with_its_fields(session_factory, catalog, demo_customers):
+    submitted, _ = submit(session_factory, catalog)
+    assert submitted.is_new_sr
+    assert is_plausible_sr_number(submitted.sr_number)
+    with transaction(session_factory) as session:
+        sr = find_service_request(session, submitted.sr_number)
+        assert sr is not None
+        assert (sr.region, sr.language, sr.customer_number, sr.is_identified) == (
+            "de",
+            "de-DE",
+            "4711001",
+            True,
+        )
+        assert (sr.company, sr.contact_name, sr.callback_number) == (
+            "Muster Maschinenbau GmbH",
+            "Erika Mustermann",
+            "+4915112345678",
+        )
+        assert (sr.product, sr.product_line, sr.description) == (
+            "vSphere",
+            "datacenter",
+            "Der Host startet nicht.",
+        )
+        assert sr.email == "it-betrieb@muster-maschinenbau.example"
+        assert sr.created_at == NOW
+
+
+def test_the_callback_is_due_30_minutes_after_the_commit_for_24x7_products(
+    session_factory, catalog, demo_customers
+):
+    submitted, message_id = submit(session_factory, catalog)
+    assert submitted.callback_due_at == NOW + timedelta(minutes=30)
+    with transaction(session_factory) as session:
+        [callback] = session.scalars(select(Callback)).all()
+        assert (callback.sr_number, callback.message_id, callback.status) == (
+            submitted.sr_number,
+            message_id,
+            "queued",
+        )
+        assert callback.callback_number == "+4915112345678"
+        assert callback.due_at == NOW + timedelta(minutes=30)
+        # The caller keeps the place in line they had when they called.
+        assert callback.requested_at == NOW - timedelta(minutes=3)
+        assert callback.created_at == NOW
+
+
+def test_the_callback_for_desktop_products_is_due_in_24_business_hours(
+    session_factory, catalog, demo_customers
+):
+    # Wed 11:00 Berlin: 7 h left on Wednesday, 12 h on Thursday, 5 h on Friday until 11:00.
+    submitted, _ = submit(session_factory, catalog, product="Workstation", product_line="desktop")
+    assert submitted.callback_due_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def test_confirmations_go_by_sms_to_a_mobile_and_by_email_on_file(
+    session_factory, catalog, demo_customers
+):
+    submitted, message_id = submit(session_factory, catalog)
+    with transaction(session_factory) as session:
+        rows = session.scalars(select(Confirmation).order_by(Confirmation.channel)).all()
+        assert [(c.channel, c.address, c.status, c.message_id) for c in rows] == [
+            ("email", "it-betrieb@muster-maschinenbau.example", "queued", message_id),
+            ("sms", "+4915112345678", "queued", message_id),
+        ]
+        assert all(c.sr_number == submitted.sr_number for c in rows)
+        work = session.scalars(select(WorkItem)).all()
+        assert sorted(w.kind for w in work) == ["confirmation.send", "confirmation.send"]
+        assert all(w.due_at == NOW for w in work)
+
+
+def test_a_landline_without_email_gets_no_confirmation(session_factory, catalog, demo_customers):
+    submit(session_factory, catalog, customer_number="4711002", callback_number="+4930123456")
+    assert count(session_factory, Confirmation) == 0
+    assert count(session_factory, Callback) == 1
+
+
+def test_submitting_the_same_message_twice_changes_nothing(
+    session_factory, catalog, demo_customers
+):
+    first, message_id = submit(session_factory, catalog)
+    with transaction(session_factory) as session:
+        message = session.get(Message, message_id)
+        again = submit_message(
+            session,
+            message,
+            catalog=catalog,
+            scheduler=CallbackQueue(catalog),
+            now=NOW + timedelta(minutes=5),
+        )
+    assert again.sr_number == first.sr_number
+    assert not again.is_new_sr
+    assert again.callback_due_at == first.callback_due_at
+    assert count(session_factory, ServiceRequest) == 1
+    assert count(session_factory, Callback) == 1
+    assert count(session_factory, Confirmation) == 2
+
+
+def test_a_quoted_sr_gets_the_message_attached_instead_of_a_new_sr(
+    session_factory, catalog, demo_customers
+):
+    first, _ = submit(session_factory, catalog)
+    second, second_id = submit(
+        session_factory,
+        catalog,
+        call_sid="CA" + "2" * 32,
+        sr_reference=first.sr_number,
+        description="Jetzt auch der zweite Host.",
+        now=NOW + timedelta(hours=1),
+    )
+    assert second.sr_number == first.sr_number
+    assert not second.is_new_sr
+    assert second.callback_due_at == NOW + timedelta(hours=1, minutes=30)
+    assert count(session_factory, ServiceRequest) == 1
+    with transaction(session_factory) as session:
+        detail = service_request_detail(session, first.sr_number)
+    assert detail is not None
+    # The SR keeps its first description; the new message is listed with it.
+    assert detail.description == "Der Host startet nicht."
+    assert [m.description for m in detail.messages] == [
+        "Der Host startet nicht.",
+        "Jetzt auch der zweite Host.",
+    ]
+    assert detail.messages[1].id == second_id
+
+
+def test_an_update_to_an_existing_sr_promises_no_callback(session_factory, catalog, demo_customers):
+    first, _ = submit(session_factory, catalog)
+    update, _ = submit(
+        session_factory,
+        catalog,
+        call_sid="CA" + "3" * 32,
+        kind=MessageKind.UPDATE.value,
+        sr_reference=first.sr_number,
+    )
+    assert update.sr_number == first.sr_number
+    assert update.callback_due_at is None
+    assert count(session_factory, Callback) == 1
+
+
+def test_an_unknown_quoted_sr_still_gets_a_new_sr_that_records_the_reference(
+    session_factory, catalog, demo_customers
+):
+    submitted, _ = submit(session_factory, catalog, sr_reference="10000024")
+    assert submitted.is_new_sr
+    with transaction(session_factory) as session:
+        sr = find_service_request(session, submitted.sr_number)
+        assert sr is not None
+        assert sr.sr_reference == "10000024"
+
+
+def test_a_message_without_a_callback_number_gets_an_sr_but_no_callback(
+    session_factory, catalog, demo_customers
+):
+    submitted, _ = submit(session_factory, catalog, callback_number=None)
+    assert submitted.callback_due_at is None
+    assert count(session_factory, Callback) == 0
+    assert count(session_factory, ServiceRequest) == 1
+
+
+def test_nothing_is_kept_when_the_transaction_fails(session_factory, catalog, demo_customers):
+    def submit_then_fail() -> None:
+        with transaction(session_factory) as session:
+            message = add_message(session)
+            submit_message(
+                session, message, catalog=catalog, scheduler=CallbackQueue(catalog), now=NOW
+            )
+            raise RuntimeError("the commit never happens")
+
+    with pytest.raises(RuntimeError):
+        submit_then_fail()
+    assert count(session_factory, ServiceRequest) == 0
+    assert count(session_factory, Callback) == 0
+    assert count(session_factory, Confirmation) == 0
+    assert count(session_factory, Message) == 0

@@ -1,0 +1,299 @@
+"""The Twilio edge through the Flask test client: signatures, failures, status callbacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import xml.etree.ElementTree as ET
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from callbacks.models import Callback
+from config.app import create_app
+from config.settings import LOCAL_AUTH_TOKEN
+from intake.models import Call, CallTurn, Message, ServiceRequest
+from ivr.call_walker import CallWalker
+from tests.conftest import BASE_URL, WEDNESDAY_MORNING
+from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE, read_one, read_rows, wait_in_queue
+
+CALL_SID = "CA" + "a" * 32
+FIRST_WEBHOOK = {
+    "AccountSid": "AC" + "0" * 32,
+    "CallSid": CALL_SID,
+    "From": GERMAN_MOBILE,
+    "To": GERMAN_LINE,
+    "CallStatus": "ringing",
+    "Direction": "inbound",
+}
+
+
+def signed_post(client, path, form, *, token=LOCAL_AUTH_TOKEN, base=BASE_URL):
+    signature = RequestValidator(token).compute_signature(base + path, form)
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def twiml(response) -> ET.Element:
+    """The parsed TwiML of a response that Twilio would accept."""
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    body = response.get_data()
+    assert len(body) < 64 * 1024
+    root = ET.fromstring(body)
+    assert root.tag == "Response"
+    return root
+
+
+def stored_nothing(deps) -> bool:
+    return all(read_rows(deps, model) == [] for model in (Call, CallTurn, Message))
+
+
+# -- signatures --------------------------------------------------------------------------------
+
+
+def test_an_unsigned_webhook_is_refused_and_nothing_is_stored(client, deps):
+    response = client.post("/ivr/voice", data=FIRST_WEBHOOK)
+    assert response.status_code == 403
+    assert stored_nothing(deps)
+
+
+def test_a_webhook_signed_with_another_token_is_refused(client, deps):
+    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, token="not-our-token")
+    assert response.status_code == 403
+    assert stored_nothing(deps)
+
+
+def test_a_webhook_whose_form_was_changed_after_signing_is_refused(client, deps):
+    signature = RequestValidator(LOCAL_AUTH_TOKEN).compute_signature(
+        BASE_URL + "/ivr/voice", FIRST_WEBHOOK
+    )
+    response = client.post(
+        "/ivr/voice",
+        data={**FIRST_WEBHOOK, "From": "+4930999999"},
+        headers={"X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 403
+    assert stored_nothing(deps)
+
+
+def test_a_signature_over_the_internal_url_instead_of_the_public_one_is_refused(client, deps):
+    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base="http://localhost")
+    assert response.status_code == 403
+    assert stored_nothing(deps)
+
+
+@pytest.mark.parametrize(
+    "path", ["/ivr/status", "/ivr/status/recording", "/ivr/fallback", "/ivr/fallback/number"]
+)
+def test_every_twilio_endpoint_checks_the_signature(client, deps, path):
+    assert client.post(path, data=FIRST_WEBHOOK).status_code == 403
+    assert stored_nothing(deps)
+    assert read_rows(deps, ServiceRequest) == []
+
+
+def test_a_signed_webhook_is_answered_with_the_greeting(client, deps, catalog):
+    root = twiml(signed_post(client, "/ivr/voice", FIRST_WEBHOOK))
+    de = catalog.prompts_for("de-DE")
+    gather = root.find("Gather")
+    assert gather is not None
+    assert [s.text for s in gather.findall("Say")] == [de.text("welcome"), de.text("menu")]
+    assert gather.get("action") == f"{BASE_URL}/ivr/voice?step=menu&seq=1"
+    assert read_one(deps, Call).call_sid == CALL_SID
+
+
+def test_a_signature_over_the_query_string_is_checked(client, deps):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    form = {**FIRST_WEBHOOK, "Digits": "1", "CallStatus": "in-progress"}
+    signature = RequestValidator(LOCAL_AUTH_TOKEN).compute_signature(
+        BASE_URL + "/ivr/voice?step=menu&seq=1", form
+    )
+    tampered = client.post(
+        "/ivr/voice?step=menu&seq=2", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert tampered.status_code == 403
+    assert signed_post(client, "/ivr/voice?step=menu&seq=1", form).status_code == 200
+
+
+# -- numbers we do not serve, failures ---------------------------------------------------------
+
+
+def test_an_unknown_dialled_number_hears_a_polite_english_goodbye(client, deps):
+    root = twiml(signed_post(client, "/ivr/voice", {**FIRST_WEBHOOK, "To": "+4940123456"}))
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    say = root.find("Say")
+    assert say is not None
+    assert say.get("language") == "en-US"
+    assert say.text == "Sorry, this number is not in service. Please check the number. Goodbye."
+    assert stored_nothing(deps)
+
+
+class FailingScheduler:
+    """A callback queue that breaks the first ``failures`` times it is used."""
+
+    def __init__(self, real, failures=1):
+        self.real = real
+        self.failures = failures
+
+    def schedule_callback(self, session, request, *, now):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("database hiccup")
+        return self.real.schedule_callback(session, request, now=now)
+
+
+@pytest.fixture
+def failing_phone(settings, deps):
+    """A phone to an app whose first attempt to queue a callback fails."""
+    app = create_app(
+        settings, dataclasses.replace(deps, scheduler=FailingScheduler(deps.scheduler))
+    )
+    client = app.test_client()
+
+    def transport(url, form, headers):
+        response = client.post(url, data=form, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+
+    return CallWalker(
+        transport=transport,
+        base_url=BASE_URL,
+        auth_token=LOCAL_AUTH_TOKEN,
+        to=GERMAN_LINE,
+        from_=GERMAN_MOBILE,
+    )
+
+
+def test_a_failing_turn_answers_the_fallback_and_still_takes_a_number(
+    failing_phone, demo_customers, deps, catalog, caplog
+):
+    de = catalog.prompts_for("de-DE")
+    walker = failing_phone
+    walker.dial()
+    walker.press("1")
+    walker.press("4711002#")
+    wait_in_queue(walker)
+    walker.say("Erika Mustermann")
+    walker.press("1")
+    walker.press("#")
+    walker.press("2")
+    heard = walker.say("Beschreibung")
+    # The SR was rolled back with the failed turn, so no number may be read.
+    assert heard == [de.text("error_fallback")]
+    assert read_rows(deps, ServiceRequest) == []
+    assert f"event=webhook_error call_sid={walker.call_sid}" in caplog.text
+    assert walker.press("030123456#") == [de.text("fallback_thanks")]
+    assert walker.ended
+    sr = read_one(deps, ServiceRequest)
+    assert (sr.contact_name, sr.callback_number) == ("Erika Mustermann", "+4930123456")
+    callback = read_one(deps, Callback)
+    assert (callback.sr_number, callback.callback_number) == (sr.number, "+4930123456")
+
+
+def test_a_fallback_number_without_a_typed_number_uses_the_caller_id(client, deps):
+    root = twiml(signed_post(client, "/ivr/fallback/number", {**FIRST_WEBHOOK, "Digits": ""}))
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    sr = read_one(deps, ServiceRequest)
+    assert (sr.region, sr.callback_number, sr.product_line) == ("de", GERMAN_MOBILE, "datacenter")
+    assert read_one(deps, Callback).callback_number == GERMAN_MOBILE
+
+
+def test_a_fallback_number_posted_twice_makes_one_sr(client, deps):
+    form = {**FIRST_WEBHOOK, "Digits": "030123456"}
+    signed_post(client, "/ivr/fallback/number", form)
+    signed_post(client, "/ivr/fallback/number", form)
+    assert len(read_rows(deps, ServiceRequest)) == 1
+    assert len(read_rows(deps, Callback)) == 1
+
+
+@pytest.mark.parametrize(("to", "language"), [(GERMAN_LINE, "de-DE"), ("+4940123456", "en-US")])
+def test_the_fallback_url_answers_safe_twiml_that_takes_a_number(client, deps, to, language):
+    root = twiml(
+        signed_post(client, "/ivr/fallback", {**FIRST_WEBHOOK, "To": to, "ErrorCode": "11200"})
+    )
+    gather = root.find("Gather")
+    assert gather is not None
+    assert gather.get("action") == f"{BASE_URL}/ivr/fallback/number"
+    assert gather.get("input") == "dtmf"
+    say = gather.find("Say")
+    assert say is not None
+    assert say.get("language") == language
+    redirect = root.find("Redirect")
+    assert redirect is not None
+    assert redirect.text == f"{BASE_URL}/ivr/fallback/number"
+
+
+def test_every_answer_of_a_whole_call_is_small_valid_twiml(phone, demo_customers):
+    walker = phone()
+    walker.dial()
+    walker.press("1")
+    walker.press("4711001#")
+    walker.press("1")
+    wait_in_queue(walker)
+    walker.say("Erika Mustermann")
+    walker.press("1")
+    walker.press("#")
+    walker.press("1")
+    walker.say("Beschreibung " * 200)
+    walker.press("1")
+    walker.press("1")
+    walker.press("2")
+    assert walker.ended
+    for (url, _), body in zip(walker.requests, walker.responses, strict=True):
+        if "/ivr/status" in url:
+            assert body == ""
+            continue
+        assert len(body.encode()) < 64 * 1024
+        assert ET.fromstring(body).tag == "Response"
+
+
+# -- status callbacks --------------------------------------------------------------------------
+
+
+def status(client, call_status, **extra):
+    form = {**FIRST_WEBHOOK, "CallStatus": call_status, **extra}
+    return signed_post(client, "/ivr/status", form)
+
+
+def test_status_callbacks_answer_204_and_record_the_end(client, deps, clock):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    response = status(client, "completed", CallDuration="42", SequenceNumber="3")
+    assert response.status_code == 204
+    assert response.get_data() == b""
+    call = read_one(deps, Call)
+    assert (call.status, call.duration_seconds, call.ended_at) == ("completed", 42, clock.now())
+
+
+def test_a_late_ringing_after_completed_changes_nothing(client, deps, clock):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    status(client, "completed", CallDuration="42", SequenceNumber="3")
+    clock.advance(minutes=1)
+    assert status(client, "ringing", SequenceNumber="0").status_code == 204
+    assert status(client, "completed", CallDuration="99", SequenceNumber="3").status_code == 204
+    call = read_one(deps, Call)
+    assert (call.status, call.duration_seconds, call.ended_at) == (
+        "completed",
+        42,
+        WEDNESDAY_MORNING,
+    )
+
+
+def test_an_older_progress_status_does_not_overwrite_a_newer_one(client, deps):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    status(client, "in-progress", SequenceNumber="2")
+    status(client, "ringing", SequenceNumber="1")
+    assert read_one(deps, Call).status == "in-progress"
+
+
+def test_a_status_callback_for_an_unknown_call_is_accepted_and_ignored(client, deps):
+    assert status(client, "completed").status_code == 204
+    assert stored_nothing(deps)
+
+
+def test_a_recording_callback_for_a_call_without_consent_is_ignored(client, deps):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    form = {
+        **FIRST_WEBHOOK,
+        "RecordingSid": "RE" + "1" * 32,
+        "RecordingUrl": "https://api.twilio.com/rec",
+        "RecordingStatus": "completed",
+    }
+    assert signed_post(client, "/ivr/status/recording", form).status_code == 204
+    assert read_rows(deps, Message) == []
