@@ -24,8 +24,8 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
         SECRET_KEY=settings.secret_key or secrets.token_hex(32),
         PUBLIC_BASE_URL=deps.public_base_url,
         TWILIO_WEBHOOK_TOKEN=settings.webhook_auth_token,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.extensions["hotline"] = deps
     install_request_metrics(app)
     app.register_blueprint(ivr_bp)

@@ -74,6 +74,15 @@ def _fallback(deps: Dependencies) -> Response:
     return _xml(twiml.render_fallback(region=region, prompts=prompts, base=_base()))
 
 
+@bp.errorhandler(Exception)
+def _any_failure(error: Exception) -> Response:
+    """Whatever failed (rendering included), the caller still hears how to leave a number."""
+    log.exception(
+        "event=webhook_error call_sid=%s path=%s", request.form.get("CallSid", "-"), request.path
+    )
+    return _fallback(current())
+
+
 @bp.post("/voice")
 @twilio_signed
 def voice() -> Response:
