@@ -120,11 +120,7 @@ def _locked_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(stmt)
 
 
-def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> TurnResult:
-    region = context.catalog.region_for_number(inp.to_number)
-    if region is None:
-        raise UnknownNumber(inp.to_number)
-    now = context.now
+def _new_call(session: Session, inp: CallerInput, region: Region, *, now: datetime) -> Call:
     call = Call(
         call_sid=inp.call_sid,
         region=region.key,
@@ -137,8 +133,17 @@ def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> Tur
         turn=0,
     )
     session.add(call)
-    # A copy of this first webhook racing us makes this flush fail; the edge retries and replays.
     session.flush()
+    return call
+
+
+def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> TurnResult:
+    region = context.catalog.region_for_number(inp.to_number)
+    if region is None:
+        raise UnknownNumber(inp.to_number)
+    now = context.now
+    # A copy of this first webhook racing us makes the insert fail; the edge retries and replays.
+    call = _new_call(session, inp, region, now=now)
     state = FlowState(step=StepName.MENU)
     step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
     return _store_turn(session, call, 0, state, step, now)
@@ -804,19 +809,7 @@ def record_fallback_number(
         return None
     call = _locked_call(session, inp.call_sid)
     if call is None:
-        call = Call(
-            call_sid=inp.call_sid,
-            region=region.key,
-            language=region.language,
-            from_number=inp.from_number,
-            to_number=inp.to_number,
-            started_at=now,
-            last_activity_at=now,
-            flow={},
-            turn=0,
-        )
-        session.add(call)
-        session.flush()
+        call = _new_call(session, inp, region, now=now)
     if call.is_settled and call.sr_number is not None:
         return call.sr_number
     message = message_for_call(session, call.call_sid) or open_message(
