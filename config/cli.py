@@ -10,6 +10,11 @@ import click
 
 from config.settings import Settings, SettingsError
 
+# The worker's defaults, repeated so ``hotline --help`` need not import APScheduler; a test
+# checks they match config.worker.
+DEFAULT_LEASE_SECONDS = 10.0
+DEFAULT_TICK_SECONDS = 0.5
+
 
 def _settings() -> Settings:
     try:
@@ -105,22 +110,55 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
 
 @main.command()
 @click.option("--once", is_flag=True, help="Drain the work due now, then exit.")
-@click.option("--concurrency", default=4, show_default=True, type=int)
-@click.option("--batch", default=20, show_default=True, type=int)
-def worker(once: bool, concurrency: int, batch: int) -> None:
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--lease-seconds",
+    default=DEFAULT_LEASE_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="How long a claim holds without renewal; a killed worker's work resumes after it.",
+)
+@click.option(
+    "--tick-seconds",
+    default=DEFAULT_TICK_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0.05, max=1.0),
+    help="How often due work is claimed.",
+)
+def worker(
+    once: bool, concurrency: int, batch: int, lease_seconds: float, tick_seconds: float
+) -> None:
     """Run the worker: confirmations, call settlement and every other promise."""
+    import signal
+    from datetime import timedelta
+
     from config.wiring import build_dependencies
     from config.worker import Worker
 
     settings = _settings()
     deps = build_dependencies(settings, catalog=_catalog(settings))
-    runner = Worker(deps, concurrency=concurrency, batch_size=batch)
+    runner = Worker(
+        deps,
+        concurrency=concurrency,
+        batch_size=batch,
+        lease=timedelta(seconds=lease_seconds),
+        tick_seconds=tick_seconds,
+    )
     if once:
         ran = runner.run_once()
         runner.shutdown()
+        deps.engine.dispose()
         click.echo(f"ran {ran} unit(s) of work")
         return
+
+    def stop(signum: int, _frame: Any) -> None:
+        # SIGTERM (systemd, docker stop) ends like Ctrl-C: finish the work in hand, then exit.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     runner.run_forever()
+    deps.engine.dispose()
 
 
 # -- database ---------------------------------------------------------------------------------

@@ -11,16 +11,17 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from config.dependencies import Dependencies
 from db.transaction import transaction
@@ -41,18 +42,24 @@ from intake.jobs import send_confirmation, settle_quiet_calls
 
 log = logging.getLogger("hotline.worker")
 
+# A row that falls due waits at most this long for a claim (p99 lag due_at -> send <= 1 s).
 TICK_SECONDS = 0.5
 SWEEP_SECONDS = 15
 SWEEP_KIND = "calls.settle_quiet"
-# A tick drains due work in batches for at most this long, then yields to the next tick.
-TICK_BUDGET = timedelta(seconds=5)
+# A tick drains due work in batches for at most this long (real seconds), then lets the
+# scheduler run its other jobs; the next tick starts at once when the interval has passed.
+TICK_BUDGET_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class Job:
-    """How to run one kind of work and how long to wait before retrying it."""
+    """How to run one kind of work and how long to wait before retrying it.
 
-    handle: Callable[[ClaimedWork], None]
+    ``handle`` returns True when it marked its row done itself, in the transaction that recorded
+    its effect (``db.work.complete``); the worker then skips its own, redundant completion.
+    """
+
+    handle: Callable[[ClaimedWork], bool | None]
     retry_delay: Callable[[int], timedelta]
 
 
@@ -93,6 +100,20 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+class _SkippedTickFilter(logging.Filter):
+    """Drop APScheduler's note that a tick was skipped because the previous one is still busy.
+
+    ``max_instances=1`` makes that the design, not a problem: a tick draining a backlog runs
+    longer than the interval, and the coalesced next run starts as soon as it returns.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_SKIPPED_TICK_FILTER = _SkippedTickFilter()
+
+
 class Worker:
     """Claims due work and runs it, renewing leases while handlers are busy."""
 
@@ -104,12 +125,16 @@ class Worker:
         batch_size: int = 20,
         concurrency: int = 4,
         lease: timedelta = DEFAULT_LEASE,
+        tick_seconds: float = TICK_SECONDS,
         jobs: dict[str, Job] | None = None,
     ) -> None:
+        if lease <= timedelta(0):
+            raise ValueError("the lease must be positive")
         self.deps = deps
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.lease = lease
+        self.tick_seconds = tick_seconds
         self.jobs = jobs if jobs is not None else job_table(deps)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="work")
         self._held: set[int] = set()
@@ -120,14 +145,16 @@ class Worker:
 
     def tick(self) -> int:
         """Claim and run due work until none is left or the tick's budget is spent."""
-        started = self.deps.clock.now()
+        started = time.monotonic()
         done = 0
+        heartbeat = True
         while True:
-            batch = self._claim()
+            batch = self._claim(heartbeat=heartbeat)
+            heartbeat = False
             if batch:
-                list(self._pool.map(self._run, batch))
+                self._run_batch(batch)
                 done += len(batch)
-            if len(batch) < self.batch_size or self.deps.clock.now() - started > TICK_BUDGET:
+            if len(batch) < self.batch_size or time.monotonic() - started > TICK_BUDGET_SECONDS:
                 return done
 
     def run_once(self) -> int:
@@ -140,7 +167,23 @@ class Worker:
             if ran == 0:
                 return total
 
-    def _claim(self) -> list[ClaimedWork]:
+    def _run_batch(self, batch: list[ClaimedWork]) -> None:
+        # Renew from this thread while handlers run: a send that outlasts a third of the lease
+        # keeps its claim, with or without a scheduler (``--once`` has none).
+        pending: set[Future[None]] = {self._pool.submit(self._run, item) for item in batch}
+        renew_every = self.lease.total_seconds() / 3
+        next_renewal = time.monotonic() + renew_every
+        while pending:
+            _, pending = wait(
+                pending,
+                timeout=max(0.0, next_renewal - time.monotonic()),
+                return_when=FIRST_COMPLETED,
+            )
+            if pending and time.monotonic() >= next_renewal:
+                self.renew_leases()
+                next_renewal = time.monotonic() + renew_every
+
+    def _claim(self, *, heartbeat: bool) -> list[ClaimedWork]:
         try:
             with transaction(self.deps.session_factory) as session:
                 now = self.deps.clock.now()
@@ -152,13 +195,10 @@ class Worker:
                     lease=self.lease,
                     kinds=list(self.jobs),
                 )
-                record_heartbeat(session, worker_id=self.worker_id, now=now)
-        except OperationalError as exc:
-            if not self._db_down:
-                log.error("event=database_unreachable worker=%s error=%s", self.worker_id, exc)
-            else:
-                log.warning("event=database_still_unreachable worker=%s", self.worker_id)
-            self._db_down = True
+                if heartbeat:
+                    record_heartbeat(session, worker_id=self.worker_id, now=now)
+        except SQLAlchemyError as exc:
+            self._note_database_error(exc)
             return []
         if self._db_down:
             log.info("event=database_reachable_again worker=%s", self.worker_id)
@@ -167,55 +207,106 @@ class Worker:
             self._held.update(item.id for item in items)
         return items
 
+    def _note_database_error(self, exc: SQLAlchemyError) -> None:
+        # Every tick retries; the first failure is an error, the rest say it is still down.
+        reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()
+        if not self._db_down:
+            log.error(
+                "event=database_unreachable worker=%s retry_in=%ss error=%s",
+                self.worker_id,
+                self.tick_seconds,
+                reason[0] if reason else type(exc).__name__,
+            )
+        else:
+            log.warning(
+                "event=database_still_unreachable worker=%s retry_in=%ss",
+                self.worker_id,
+                self.tick_seconds,
+            )
+        self._db_down = True
+
     def _run(self, item: ClaimedWork) -> None:
         job = self.jobs[item.kind]
         try:
-            job.handle(item)
+            completed = job.handle(item)
         except PermanentFailure as exc:
             self._finish(item, error=f"{type(exc).__name__}: {exc}", permanent=True)
         except Exception as exc:
-            log.exception(
-                "event=work_error kind=%s key=%s attempt=%s", item.kind, item.key, item.attempts
+            log.warning(
+                "event=work_error kind=%s key=%s attempt=%s/%s error=%s",
+                item.kind,
+                item.key,
+                item.attempts,
+                item.max_attempts,
+                f"{type(exc).__name__}: {exc}",
+                exc_info=not isinstance(exc, SQLAlchemyError | OSError),
             )
             self._finish(item, error=f"{type(exc).__name__}: {exc}", permanent=False)
         else:
-            self._finish(item, error=None, permanent=False)
+            if completed:
+                log.info(
+                    "event=work_done kind=%s key=%s attempt=%s/%s worker=%s",
+                    item.kind,
+                    item.key,
+                    item.attempts,
+                    item.max_attempts,
+                    self.worker_id,
+                )
+            else:
+                self._finish(item, error=None, permanent=False)
         finally:
             with self._held_lock:
                 self._held.discard(item.id)
 
     def _finish(self, item: ClaimedWork, *, error: str | None, permanent: bool) -> None:
         now = self.deps.clock.now()
-        with transaction(self.deps.session_factory) as session:
-            if error is None:
-                owned = complete(session, item_id=item.id, worker_id=self.worker_id, now=now)
-                outcome = "done"
-            elif permanent or item.attempts >= item.max_attempts:
-                owned = fail(
-                    session, item_id=item.id, worker_id=self.worker_id, now=now, error=error
-                )
-                outcome = "failed"
-            else:
-                next_try = now + self.jobs[item.kind].retry_delay(item.attempts)
-                owned = retry(
-                    session,
-                    item_id=item.id,
-                    worker_id=self.worker_id,
-                    now=now,
-                    error=error,
-                    next_try_at=next_try,
-                )
-                outcome = "retry"
+        next_try = None
+        try:
+            with transaction(self.deps.session_factory) as session:
+                if error is None:
+                    owned = complete(session, item_id=item.id, worker_id=self.worker_id, now=now)
+                    outcome = "done"
+                elif permanent or item.attempts >= item.max_attempts:
+                    owned = fail(
+                        session, item_id=item.id, worker_id=self.worker_id, now=now, error=error
+                    )
+                    outcome = "failed"
+                else:
+                    next_try = now + self.jobs[item.kind].retry_delay(item.attempts)
+                    owned = retry(
+                        session,
+                        item_id=item.id,
+                        worker_id=self.worker_id,
+                        now=now,
+                        error=error,
+                        next_try_at=next_try,
+                    )
+                    outcome = "retry"
+        except SQLAlchemyError as exc:
+            # The row stays leased to us; once the lease expires it is claimed again and the
+            # handler finds its effect already recorded.
+            log.error(
+                "event=work_outcome_not_recorded kind=%s key=%s worker=%s error=%s",
+                item.kind,
+                item.key,
+                self.worker_id,
+                exc,
+            )
+            return
         if not owned:
             # Our lease expired and someone else took the row; their outcome stands.
             outcome = "lost_lease"
-        log.info(
-            "event=work_%s kind=%s key=%s attempt=%s worker=%s",
+        log.log(
+            logging.ERROR if outcome == "failed" else logging.INFO,
+            "event=work_%s kind=%s key=%s attempt=%s/%s worker=%s%s%s",
             outcome,
             item.kind,
             item.key,
             item.attempts,
+            item.max_attempts,
             self.worker_id,
+            f" next_try_at={next_try.isoformat()}" if next_try is not None else "",
+            f" error={error!r}" if error is not None else "",
         )
 
     # -- leases and periodic work ------------------------------------------------------------
@@ -228,15 +319,20 @@ class Worker:
             return
         try:
             with transaction(self.deps.session_factory) as session:
-                renew(
+                renewed = renew(
                     session,
                     item_ids=held,
                     worker_id=self.worker_id,
                     now=self.deps.clock.now(),
                     lease=self.lease,
                 )
-        except OperationalError as exc:
+        except SQLAlchemyError as exc:
             log.warning("event=lease_renewal_failed worker=%s error=%s", self.worker_id, exc)
+            return
+        if renewed < len(held):
+            log.warning(
+                "event=lease_lost worker=%s held=%s renewed=%s", self.worker_id, len(held), renewed
+            )
 
     def enqueue_periodic(self) -> None:
         """Insert this period's sweep row (unique per period, so many workers insert one)."""
@@ -253,8 +349,8 @@ class Worker:
                     priority=50,
                     max_attempts=1,
                 )
-        except OperationalError as exc:
-            log.warning("event=periodic_enqueue_failed error=%s", exc)
+        except SQLAlchemyError as exc:
+            log.warning("event=periodic_enqueue_failed worker=%s error=%s", self.worker_id, exc)
 
     def shutdown(self) -> None:
         """Stop the handler threads after the work in hand."""
@@ -263,21 +359,14 @@ class Worker:
     # -- schedulers ---------------------------------------------------------------------------
 
     def _add_jobs(self, scheduler: BlockingScheduler | BackgroundScheduler) -> None:
+        logging.getLogger("apscheduler.scheduler").addFilter(_SKIPPED_TICK_FILTER)
         scheduler.add_job(
             self.tick,
             "interval",
-            seconds=TICK_SECONDS,
+            seconds=self.tick_seconds,
             max_instances=1,
             coalesce=True,
             id="tick",
-        )
-        scheduler.add_job(
-            self.renew_leases,
-            "interval",
-            seconds=self.lease.total_seconds() / 3,
-            max_instances=1,
-            coalesce=True,
-            id="renew",
         )
         scheduler.add_job(
             self.enqueue_periodic,
@@ -292,13 +381,20 @@ class Worker:
         """Block, ticking until interrupted (``hotline worker``)."""
         scheduler = BlockingScheduler(timezone=UTC)
         self._add_jobs(scheduler)
-        log.info("event=worker_started worker=%s", self.worker_id)
+        log.info(
+            "event=worker_started worker=%s lease=%ss tick=%ss",
+            self.worker_id,
+            self.lease.total_seconds(),
+            self.tick_seconds,
+        )
         self.enqueue_periodic()
         try:
             scheduler.start()
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
             self.shutdown()
             log.info("event=worker_stopped worker=%s", self.worker_id)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -141,20 +141,14 @@ def enqueue(
     }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        pg = (
-            postgresql.insert(WorkItem)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["key"])
-        )
-        result = session.execute(pg)
+        stmt: Any = postgresql.insert(WorkItem).on_conflict_do_nothing(index_elements=["key"])
     elif dialect == "sqlite":
-        lite = (
-            sqlite.insert(WorkItem).values(**values).on_conflict_do_nothing(index_elements=["key"])
-        )
-        result = session.execute(lite)
+        stmt = sqlite.insert(WorkItem).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        result = session.execute(insert(WorkItem).values(**values))
-    return bool(getattr(result, "rowcount", 0))
+        stmt = insert(WorkItem)
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave RETURNING.
+    added = session.execute(stmt.values(**values).returning(WorkItem.id)).first()
+    return added is not None
 
 
 def claim(
@@ -167,7 +161,7 @@ def claim(
     kinds: Sequence[str] | None = None,
 ) -> list[ClaimedWork]:
     """Lease up to ``limit`` due rows (including rows whose lease expired) to ``worker_id``."""
-    _release_expired_leases(session, now=now)
+    release_expired_leases(session, now=now)
     candidates = (
         select(WorkItem.id)
         .where(WorkItem.state == WorkState.DUE.value, WorkItem.due_at <= now)
@@ -176,12 +170,19 @@ def claim(
     )
     if kinds is not None:
         candidates = candidates.where(WorkItem.kind.in_(list(kinds)))
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = update(WorkItem)
+    if _is_postgresql(session):
+        # A materialized CTE runs the locking SELECT exactly once: as an ``IN (subquery)`` the
+        # planner may re-run it per row and lease more than ``limit`` rows. Rows another worker
+        # is claiming right now are skipped, not waited for.
+        chosen = candidates.with_for_update(skip_locked=True).cte("claimable")
+        chosen = chosen.prefix_with("MATERIALIZED")
+        stmt = stmt.where(WorkItem.id == chosen.c.id)
+    else:
+        # SQLite: the transaction began IMMEDIATE (db.engine), so this worker is the only writer.
+        stmt = stmt.where(WorkItem.id.in_(candidates.scalar_subquery()))
     stmt = (
-        update(WorkItem)
-        .where(WorkItem.id.in_(candidates.scalar_subquery()))
-        .values(
+        stmt.values(
             state=WorkState.RUNNING.value,
             claimed_by=worker_id,
             lease_until=now + lease,
@@ -196,11 +197,12 @@ def claim(
             WorkItem.attempts,
             WorkItem.max_attempts,
             WorkItem.due_at,
+            WorkItem.priority,
         )
         .execution_options(synchronize_session=False)
     )
-    rows = session.execute(stmt).all()
-    claimed = [
+    rows = sorted(session.execute(stmt).all(), key=lambda row: (row.priority, _as_utc(row.due_at)))
+    return [
         ClaimedWork(
             id=row.id,
             kind=row.kind,
@@ -213,31 +215,67 @@ def claim(
         )
         for row in rows
     ]
-    claimed.sort(key=lambda item: item.due_at)
-    return claimed
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _as_utc(value: datetime) -> datetime:
     # RETURNING bypasses the ORM type on some dialect versions; normalise here as well.
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _release_expired_leases(session: Session, *, now: datetime) -> int:
-    stmt = (
-        update(WorkItem)
-        .where(WorkItem.state == WorkState.RUNNING.value, WorkItem.lease_until < now)
+def release_expired_leases(session: Session, *, now: datetime) -> int:
+    """Free rows whose worker stopped renewing its lease; returns how many were freed.
+
+    A row whose last attempt was its final one is failed with an alert instead of run again:
+    work that kills its worker every time must not loop for ever.
+    """
+    expired = and_(WorkItem.state == WorkState.RUNNING.value, WorkItem.lease_until < now)
+    exhausted = session.execute(
+        _expired_update(session, and_(expired, WorkItem.attempts >= WorkItem.max_attempts))
         .values(
+            state=WorkState.FAILED.value,
+            last_error=_LEASE_EXPIRED,
+            claimed_by=None,
+            lease_until=None,
+            finished_at=now,
+            updated_at=now,
+        )
+        .returning(WorkItem.kind, WorkItem.key, WorkItem.attempts)
+    ).all()
+    for row in exhausted:
+        raise_alert(
+            session,
+            kind=f"work_failed:{row.kind}",
+            subject=row.key,
+            message=f"{_LEASE_EXPIRED} on attempt {row.attempts}, the last one",
+            now=now,
+        )
+    freed = session.execute(
+        _expired_update(session, expired).values(
             state=WorkState.DUE.value,
-            last_error=func.coalesce(WorkItem.last_error, "") + "; lease expired",
+            last_error=_LEASE_EXPIRED,
             claimed_by=None,
             lease_until=None,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
-    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+    return len(exhausted) + int(getattr(freed, "rowcount", 0) or 0)
+
+
+_LEASE_EXPIRED = "lease expired: the worker stopped (killed or stuck) before finishing"
+
+
+def _expired_update(session: Session, condition: Any) -> Any:
+    if _is_postgresql(session):
+        # Two workers freeing the same rows must not queue behind each other's row locks.
+        locked = select(WorkItem.id).where(condition).with_for_update(skip_locked=True)
+        where = WorkItem.id.in_(locked.scalar_subquery())
+    else:
+        where = condition
+    return update(WorkItem).where(where).execution_options(synchronize_session=False)
 
 
 def _owned(item_id: int, worker_id: str) -> Any:
@@ -273,20 +311,30 @@ def renew(
 
 
 def complete(session: Session, *, item_id: int, worker_id: str, now: datetime) -> bool:
-    """Mark work done if this worker still holds it."""
+    """Mark work done if this worker still holds it (or already finished it); True if so.
+
+    ``claimed_by`` stays on a done row: who did the work, and a handler may complete its row in
+    the transaction that records the effect, before the worker's own (then idempotent) call.
+    """
     stmt = (
         update(WorkItem)
         .where(_owned(item_id, worker_id))
         .values(
             state=WorkState.DONE.value,
-            claimed_by=None,
             lease_until=None,
             finished_at=now,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(session.execute(stmt), "rowcount", 0))
+    if getattr(session.execute(stmt), "rowcount", 0):
+        return True
+    done_by_me = select(WorkItem.id).where(
+        WorkItem.id == item_id,
+        WorkItem.claimed_by == worker_id,
+        WorkItem.state == WorkState.DONE.value,
+    )
+    return session.execute(done_by_me).first() is not None
 
 
 def retry(

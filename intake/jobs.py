@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from db.transaction import SessionFactory, transaction
-from db.work import ClaimedWork, PermanentFailure
+from db.work import ClaimedWork, PermanentFailure, complete
 from intake.calls import calls_to_settle, settle_quiet_call
 from intake.catalog import Catalog
 from intake.confirmations import (
@@ -24,6 +26,7 @@ from intake.ports import (
     SendError,
     SendRejected,
     SendUncertain,
+    SentMessage,
 )
 
 log = logging.getLogger("hotline.worker")
@@ -41,23 +44,27 @@ def send_confirmation(
     messenger: Messenger,
     mailer: Mailer,
     public_base_url: str | None,
-) -> None:
-    """Send one confirmation at most once in effect; raises to retry, PermanentFailure to stop."""
+) -> bool:
+    """Send one confirmation at most once in effect; raises to retry, PermanentFailure to stop.
+
+    Returns True when the work row was completed with the outcome (see ``config.worker.Job``).
+    """
     confirmation_id = int(item.payload["confirmation_id"])
     with transaction(session_factory) as session:
         out = begin_attempt(session, confirmation_id, catalog=catalog, now=clock.now())
     if out is None:
-        return  # settled by an earlier attempt
+        return False  # settled by an earlier attempt; the worker completes the row
     if out.unsettled_attempt_at is not None and out.channel == "sms":
-        if _already_delivered_sms(out, messenger, session_factory, clock):
-            return
+        found = _delivered_sms(out, messenger)
+        if found is not None:
+            return _record_sent(item, out, found.sid, found.status, session_factory, clock)
         with transaction(session_factory) as session:
             restart_attempt(session, confirmation_id, now=clock.now())
     # E-mail has no provider to ask; a resend carries the same Message-ID, which mail systems
     # use to drop duplicates, so an uncertain e-mail is simply sent again.
     is_last = item.attempts >= item.max_attempts
     try:
-        provider_id, status = _send(out, catalog, messenger, mailer, public_base_url)
+        provider_id, status = _send(out, item, catalog, messenger, mailer, public_base_url)
     except SendRejected as exc:
         _note_failure(session_factory, confirmation_id, exc, final=True)
         log.warning(
@@ -65,34 +72,65 @@ def send_confirmation(
         )
         raise PermanentFailure(str(exc)) from exc
     except SendUncertain as exc:
-        _note_failure(session_factory, confirmation_id, exc, final=is_last, uncertain=True)
+        # Stays uncertain even after the last attempt: the alert raised for the failed work
+        # tells an operator to look, and the next attempt (if any) asks the provider first.
+        _note_failure(session_factory, confirmation_id, exc, final=False, uncertain=True)
         log.warning(
-            "event=confirmation_uncertain sr=%s channel=%s error=%s",
+            "event=confirmation_uncertain sr=%s channel=%s attempt=%s/%s error=%s",
             out.sr_number,
             out.channel,
+            item.attempts,
+            item.max_attempts,
             exc,
         )
         raise
     except SendError as exc:
         _note_failure(session_factory, confirmation_id, exc, final=is_last)
         log.warning(
-            "event=confirmation_failed sr=%s channel=%s error=%s", out.sr_number, out.channel, exc
+            "event=confirmation_failed sr=%s channel=%s attempt=%s/%s error=%s",
+            out.sr_number,
+            out.channel,
+            item.attempts,
+            item.max_attempts,
+            exc,
         )
         raise
-    with transaction(session_factory) as session:
-        record_sent(
-            session, confirmation_id, provider_id=provider_id, status=status, now=clock.now()
-        )
+    completed = _record_sent(item, out, provider_id, status, session_factory, clock)
     log.info(
-        "event=confirmation_sent sr=%s channel=%s provider_id=%s",
+        "event=confirmation_sent sr=%s channel=%s to=%s provider_id=%s attempt=%s",
         out.sr_number,
         out.channel,
+        out.address,
         provider_id or "-",
+        item.attempts,
     )
+    return completed
+
+
+def _record_sent(
+    item: ClaimedWork,
+    out: OutgoingConfirmation,
+    provider_id: str | None,
+    status: str,
+    session_factory: SessionFactory,
+    clock: Clock,
+) -> bool:
+    # The provider's id and the work row's end in one transaction: a crash leaves neither.
+    with transaction(session_factory) as session:
+        now = clock.now()
+        record_sent(session, out.id, provider_id=provider_id, status=status, now=now)
+        return complete(session, item_id=item.id, worker_id=item.claimed_by, now=now)
+
+
+def status_callback_url(public_base_url: str, *, confirmation_id: int, attempt: int) -> str:
+    """Where Twilio reports this attempt's delivery; the query names the attempt."""
+    query = urlencode({"confirmation": confirmation_id, "attempt": attempt})
+    return f"{public_base_url}/ivr/status/sms?{query}"
 
 
 def _send(
     out: OutgoingConfirmation,
+    item: ClaimedWork,
     catalog: Catalog,
     messenger: Messenger,
     mailer: Mailer,
@@ -100,7 +138,11 @@ def _send(
 ) -> tuple[str | None, str]:
     if out.channel == "sms":
         region = catalog.region(out.region)
-        callback = f"{public_base_url}/ivr/status/sms" if public_base_url else None
+        callback = (
+            status_callback_url(public_base_url, confirmation_id=out.id, attempt=item.attempts)
+            if public_base_url
+            else None
+        )
         sent = messenger.send_sms(
             to=out.address,
             from_=region.sms_from or region.numbers[0],
@@ -112,29 +154,27 @@ def _send(
     return None, "sent"
 
 
-def _already_delivered_sms(
-    out: OutgoingConfirmation,
-    messenger: Messenger,
-    session_factory: SessionFactory,
-    clock: Clock,
-) -> bool:
-    """An earlier attempt's fate is unknown: ask Twilio before sending again."""
+def _delivered_sms(out: OutgoingConfirmation, messenger: Messenger) -> SentMessage | None:
+    """An earlier attempt's fate is unknown: ask Twilio whether it went out before resending."""
     assert out.unsettled_attempt_at is not None
     since = out.unsettled_attempt_at - RECONCILE_MARGIN
     matches = [
         m
         for m in messenger.messages_sent_to(to=out.address, since=since)
-        if out.sr_number in m.body
+        if mentions_sr_number(m, out.sr_number)
     ]
     if not matches:
-        log.info("event=confirmation_reconciled sr=%s found=no", out.sr_number)
-        return False
-    with transaction(session_factory) as session:
-        record_sent(
-            session, out.id, provider_id=matches[0].sid, status=matches[0].status, now=clock.now()
-        )
-    log.info("event=confirmation_reconciled sr=%s found=%s", out.sr_number, matches[0].sid)
-    return True
+        log.info("event=confirmation_reconciled sr=%s found=no action=send", out.sr_number)
+        return None
+    # Oldest first: if two ever went out, the status callbacks of the first one count.
+    found = min(matches, key=lambda m: (m.created_at is None, m.created_at, m.sid))
+    log.info("event=confirmation_reconciled sr=%s found=%s action=none", out.sr_number, found.sid)
+    return found
+
+
+def mentions_sr_number(message: SentMessage, sr_number: str) -> bool:
+    """Whether the SMS body names ``sr_number`` as a whole number, not inside a longer one."""
+    return re.search(rf"(?<!\d){re.escape(sr_number)}(?!\d)", message.body) is not None
 
 
 def _note_failure(

@@ -213,3 +213,35 @@ class Confirmation(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboundCallStatus(enum.StrEnum):
+    """Where a call we place stands; ``uncertain`` is never placed again without a person."""
+
+    PENDING = "pending"
+    PLACING = "placing"
+    PLACED = "placed"
+    UNCERTAIN = "uncertain"
+    FAILED = "failed"
+
+
+class OutboundCall(Base):
+    """A call the hotline means to place once (callback, manager ring), keyed by its purpose."""
+
+    __tablename__ = "outbound_calls"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    to_number: Mapped[str] = mapped_column(String(32))
+    from_number: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(500))
+    status_callback: Mapped[str | None] = mapped_column(String(500))
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=OutboundCallStatus.PENDING)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:07:35.750944
+Create Date: 2026-11-25 15:23:25.372225
 """
 
 from __future__ import annotations
@@ -100,6 +100,26 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messages_sr_number'), ['sr_number'], unique=False)
 
+    op.create_table('outbound_calls',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('to_number', sa.String(length=32), nullable=False),
+    sa.Column('from_number', sa.String(length=32), nullable=False),
+    sa.Column('url', sa.String(length=500), nullable=False),
+    sa.Column('status_callback', sa.String(length=500), nullable=True),
+    sa.Column('timeout_seconds', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('call_sid', sa.String(length=64), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('attempt_started_at', db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('placed_at', db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbound_calls')),
+    sa.UniqueConstraint('call_sid', name=op.f('uq_outbound_calls_call_sid')),
+    sa.UniqueConstraint('key', name=op.f('uq_outbound_calls_key'))
+    )
     op.create_table('service_requests',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('number', sa.String(length=16), nullable=True),
@@ -272,6 +292,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_service_requests_customer_number'))
 
     op.drop_table('service_requests')
+    op.drop_table('outbound_calls')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_sr_number'))
 

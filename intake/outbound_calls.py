@@ -1,0 +1,176 @@
+"""Calls the hotline places (callbacks, manager rings): at most once, never blindly again.
+
+Twilio's ``calls.create`` takes no idempotency key, so a create whose answer never came (timeout
+after the request left, or a worker killed mid-request) may have rung the phone. Such a call is
+marked uncertain and an alert raised; a person decides, the code never dials it again. Only a
+create that Twilio refused (or that never left) is tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.transaction import SessionFactory, transaction
+from db.work import raise_alert
+from intake.models import OutboundCall, OutboundCallStatus
+from intake.ports import Clock, Dialer, SendError, SendRejected, SendUncertain
+
+log = logging.getLogger("hotline.worker")
+
+UNCERTAIN_ALERT = "outbound_call_uncertain"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """Where a requested call stands after ``place_call_once``."""
+
+    id: int
+    key: str
+    status: OutboundCallStatus
+    call_sid: str | None
+
+
+def request_call(
+    session: Session,
+    *,
+    key: str,
+    to: str,
+    from_: str,
+    url: str,
+    status_callback: str | None,
+    timeout_seconds: int,
+    now: datetime,
+) -> int:
+    """Record the intent to place the call ``key`` (once per key); returns its id."""
+    existing = session.scalar(select(OutboundCall.id).where(OutboundCall.key == key))
+    if existing is not None:
+        return existing
+    call = OutboundCall(
+        key=key,
+        to_number=to,
+        from_number=from_,
+        url=url,
+        status_callback=status_callback,
+        timeout_seconds=timeout_seconds,
+        status=OutboundCallStatus.PENDING.value,
+        attempts=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(call)
+    session.flush()
+    return call.id
+
+
+def place_call_once(
+    call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+) -> CallOutcome:
+    """Place the requested call unless an earlier attempt may have placed it.
+
+    Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
+    ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
+    """
+    with transaction(session_factory) as session:
+        call = _locked(session, call_id)
+        status = OutboundCallStatus(call.status)
+        if status is OutboundCallStatus.PLACING:
+            # An earlier attempt died between recording its intent and recording Twilio's answer.
+            _mark_uncertain(
+                session, call, reason="an earlier attempt stopped mid-request", now=clock.now()
+            )
+            return _outcome(call)
+        if status is not OutboundCallStatus.PENDING:
+            return _outcome(call)
+        call.status = OutboundCallStatus.PLACING.value
+        call.attempts += 1
+        call.attempt_started_at = call.updated_at = clock.now()
+        request = (
+            call.to_number,
+            call.from_number,
+            call.url,
+            _with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
+            call.timeout_seconds,
+        )
+    to, from_, url, status_callback, timeout_seconds = request
+    try:
+        # No transaction open while Twilio is asked: an open SQLite write blocks every webhook.
+        sid = dialer.place_call(
+            to=to,
+            from_=from_,
+            url=url,
+            status_callback=status_callback,
+            timeout_seconds=timeout_seconds,
+        )
+    except SendUncertain as exc:
+        with transaction(session_factory) as session:
+            call = _locked(session, call_id)
+            _mark_uncertain(session, call, reason=str(exc), now=clock.now())
+            return _outcome(call)
+    except SendError as exc:
+        rejected = isinstance(exc, SendRejected)
+        with transaction(session_factory) as session:
+            call = _locked(session, call_id)
+            call.status = (
+                OutboundCallStatus.FAILED if rejected else OutboundCallStatus.PENDING
+            ).value
+            call.last_error = str(exc)[:2000]
+            call.updated_at = clock.now()
+        log.warning(
+            "event=outbound_call_not_placed key=%s final=%s error=%s", call.key, rejected, exc
+        )
+        raise
+    with transaction(session_factory) as session:
+        call = _locked(session, call_id)
+        call.status = OutboundCallStatus.PLACED.value
+        call.call_sid = sid
+        call.placed_at = call.updated_at = clock.now()
+        call.last_error = None
+        outcome = _outcome(call)
+    log.info("event=outbound_call_placed key=%s call_sid=%s", outcome.key, sid)
+    return outcome
+
+
+def _locked(session: Session, call_id: int) -> OutboundCall:
+    call = session.scalar(select(OutboundCall).where(OutboundCall.id == call_id).with_for_update())
+    if call is None:
+        raise LookupError(f"no outbound call {call_id}")
+    return call
+
+
+def _mark_uncertain(session: Session, call: OutboundCall, *, reason: str, now: datetime) -> None:
+    call.status = OutboundCallStatus.UNCERTAIN.value
+    call.last_error = reason[:2000]
+    call.updated_at = now
+    raise_alert(
+        session,
+        kind=UNCERTAIN_ALERT,
+        subject=call.key,
+        message=(
+            f"call to {call.to_number} may have been placed ({reason}); not placed again: "
+            "check Twilio's call log"
+        ),
+        now=now,
+    )
+    log.error(
+        "event=outbound_call_uncertain key=%s to=%s reason=%s", call.key, call.to_number, reason
+    )
+
+
+def _with_attempt(url: str | None, *, call_id: int, attempt: int) -> str | None:
+    # Status callbacks name the attempt they report on.
+    if url is None:
+        return None
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}{urlencode({'outbound_call': call_id, 'attempt': attempt})}"
+
+
+def _outcome(call: OutboundCall) -> CallOutcome:
+    return CallOutcome(
+        id=call.id, key=call.key, status=OutboundCallStatus(call.status), call_sid=call.call_sid
+    )
