@@ -161,10 +161,11 @@ def _texts(message: Message, confirmation: Confirmation, *, catalog: Catalog) ->
         next_step = prompts.text(
             "confirmation_callback", due=local_due.strftime(prompts.texts["datetime_format"])
         )
-    elif message.answer_channel == "email":
-        next_step = prompts.text("confirmation_email_answer")
-    else:
+    elif message.kind == "update":
         next_step = prompts.text("confirmation_no_callback")
+    else:
+        # A new request with no number to call back: the address on file is the way back.
+        next_step = prompts.text("confirmation_email_answer")
     values = {"sr_number": confirmation.sr_number, "next_step": next_step}
     if confirmation.channel == "sms":
         return "", prompts.text("confirmation_sms", **values)
@@ -213,12 +214,28 @@ def _sms_rank(status: str) -> int:
 
 
 def record_sms_status(
-    session: Session, *, message_sid: str, status: str, error_code: str | None, now: datetime
+    session: Session,
+    *,
+    message_sid: str,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    confirmation_id: int | None = None,
 ) -> bool:
-    """Apply a delivery status callback; duplicates and late arrivals never move it backwards."""
+    """Apply a delivery status callback; duplicates and late arrivals never move it backwards.
+
+    The callback URL names the confirmation, so a callback that overtakes the worker (it comes
+    before the worker stored Twilio's id) still finds its row and records the id itself.
+    """
     confirmation = session.scalar(
         select(Confirmation).where(Confirmation.provider_id == message_sid)
     )
+    if confirmation is None and confirmation_id is not None:
+        candidate = session.get(Confirmation, confirmation_id, with_for_update=True)
+        if candidate is not None and candidate.channel == "sms" and candidate.provider_id is None:
+            candidate.provider_id = message_sid
+            candidate.sent_at = candidate.sent_at or now
+            confirmation = candidate
     if confirmation is None:
         return False
     if confirmation.provider_status is not None and _sms_rank(status) <= _sms_rank(

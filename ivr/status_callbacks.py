@@ -22,6 +22,11 @@ def _int(name: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _query_int(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
 @bp.post("")
 @twilio_signed
 def call_status() -> Response:
@@ -83,6 +88,7 @@ def sms_status() -> Response:
             status=status,
             error_code=request.form.get("ErrorCode"),
             now=deps.clock.now(),
+            confirmation_id=_query_int("confirmation"),
         )
     log.info("event=sms_status message_sid=%s status=%s known=%s", message_sid, status, known)
     return Response(status=204)
