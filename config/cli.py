@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,17 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             sys.exit(1)
     _catalog(settings)  # fail before forking when the configuration is broken
     public_base_url = settings.public_base_url or f"http://{host}:{port}"
+    # Webhook timings from every web process add up in /metrics (prometheus_client's
+    # multiprocess mode); must be set before any process imports prometheus_client.
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="hotline-metrics-"
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+    def child_exit(_server: Any, server_worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(server_worker.pid)  # type: ignore[no-untyped-call]
 
     def post_worker_init(server_worker: Any) -> None:
         from config.worker import Worker
@@ -87,6 +100,7 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("accesslog", None)
+            self.cfg.set("child_exit", child_exit)
             if with_worker:
                 self.cfg.set("post_worker_init", post_worker_init)
 

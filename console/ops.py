@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Iterator
 from datetime import datetime
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, Metric, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
@@ -23,15 +26,22 @@ WORKER_STALE_SECONDS = 30
 
 
 def install_request_metrics(app: Flask) -> None:
-    """Time every webhook into a histogram kept on the app (one registry per app)."""
+    """Time every webhook into a histogram kept on the app (one registry per app).
+
+    Under gunicorn each web process times its own requests; ``hotline serve`` sets
+    PROMETHEUS_MULTIPROC_DIR so that a scrape, whichever process answers it, adds them all up.
+    """
     registry = CollectorRegistry()
+    shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     histogram = Histogram(
         "hotline_webhook_seconds",
         "Time to answer a Twilio webhook",
         ["endpoint"],
-        registry=registry,
+        registry=None if shared else registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0),
     )
+    if shared:
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     app.extensions["hotline_metrics"] = (registry, histogram)
 
     @app.before_request
@@ -83,27 +93,44 @@ def metrics() -> Response:
     """Prometheus text: due work by kind, oldest due age, failures, webhook latency."""
     deps = current()
     registry, _ = current_metrics()
-    scrape = CollectorRegistry()
-    due = Gauge("hotline_work_due", "Work due now, by kind", ["kind"], registry=scrape)
-    failed = Gauge(
-        "hotline_work_failed", "Work that failed for good, by kind", ["kind"], registry=scrape
-    )
-    oldest = Gauge("hotline_work_oldest_due_seconds", "Age of the oldest due work", registry=scrape)
-    tick = Gauge(
-        "hotline_worker_last_tick_age_seconds", "Seconds since a worker ticked", registry=scrape
-    )
     now = deps.clock.now()
     with transaction(deps.session_factory) as session:
         work = backlog(session, now=now)
         beat = last_heartbeat(session)
-    for kind, count in work.due_by_kind.items():
-        due.labels(kind).set(count)
-    for kind, count in work.failed_by_kind.items():
-        failed.labels(kind).set(count)
-    oldest.set(work.oldest_due_age_seconds)
-    tick.set(-1 if beat is None else (now - beat).total_seconds())
-    body = generate_latest(registry) + generate_latest(scrape)
+    # Read from the database at scrape time, so plain metric families rather than live gauges
+    # (live gauges would be per-process files in multiprocess mode).
+    due = GaugeMetricFamily("hotline_work_due", "Work due now, by kind", labels=["kind"])
+    for kind, count in sorted(work.due_by_kind.items()):
+        due.add_metric([kind], count)
+    failed = GaugeMetricFamily(
+        "hotline_work_failed", "Work that failed for good, by kind", labels=["kind"]
+    )
+    for kind, count in sorted(work.failed_by_kind.items()):
+        failed.add_metric([kind], count)
+    oldest = GaugeMetricFamily(
+        "hotline_work_oldest_due_seconds",
+        "Age of the oldest due work",
+        value=work.oldest_due_age_seconds,
+    )
+    tick = GaugeMetricFamily(
+        "hotline_worker_last_tick_age_seconds",
+        "Seconds since a worker ticked (-1: never)",
+        value=-1 if beat is None else (now - beat).total_seconds(),
+    )
+    body = generate_latest(registry) + generate_latest(_Snapshot([due, failed, oldest, tick]))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+class _Snapshot(CollectorRegistry):
+    """A registry that exposes metric families computed for one scrape."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        super().__init__(auto_describe=False)
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        """The families of this scrape."""
+        yield from self._families
 
 
 def current_metrics() -> tuple[CollectorRegistry, Histogram]:
