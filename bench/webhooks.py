@@ -1,0 +1,429 @@
+"""Webhook benchmark: the hotline under ``hotline serve`` next to a bare Flask baseline.
+
+``python -m bench.webhooks`` (``make bench``) builds a fresh SQLite database, serves the real app
+and a bare signature-checking app with the same gunicorn settings, drives them from 127.0.0.1 and
+prints figures, ratios and the issue's targets (met / not met). It never fails on a figure:
+exit 0 however slow, 1 when calls went wrong, 2 when a server or its set-up failed. The results
+are also written to ``bench/results/webhooks-<date>.json`` (git-ignored).
+
+Figures:
+  (a) complete message-taking calls/s, N callers without think time, webhook p50/p99;
+  (b) first-webhook throughput at saturation (new CallSids only), real vs bare, and the ratio;
+  (c) webhook p99 with 50 callers each sending one webhook every 0.5 s (open loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from bench._webhook_load import Phase, PhaseStats, Scenario, run_phase
+from bench._webhook_servers import (
+    GunicornSettings,
+    RealAppEnv,
+    Server,
+    ServerError,
+    free_port,
+    machine_busy_seconds,
+    prepare_database,
+    start_bare,
+    start_real,
+)
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TARGET_CALLS_PER_SECOND = 60.0
+TARGET_FIRST_WEBHOOK_RATIO = 0.4
+TARGET_PACED_P99_MS = 50.0
+PACED_CALLERS = 50
+PACED_INTERVAL_SECONDS = 0.5
+# Other processes busier than this during a phase make its figures doubtful: say so.
+DISTURBED_OTHER_CORES = 0.2
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Warm-up and measured seconds of each kind of phase."""
+
+    calls_warmup: float = 2.0
+    calls_duration: float = 8.0
+    first_warmup: float = 1.0
+    first_duration: float = 5.0
+    paced_warmup: float = 2.0
+    paced_duration: float = 15.0
+
+    def scaled(self, factor: float) -> Timing:
+        return Timing(**{name: value * factor for name, value in asdict(self).items()})
+
+
+@dataclass
+class Figures:
+    """One phase's results, ready to print and to store."""
+
+    app: str
+    scenario: Scenario
+    callers: int
+    seconds: float
+    interval: float | None
+    webhooks_per_s: float
+    calls_per_s: float
+    webhooks_per_call: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    intended_p99_ms: float | None  # paced phases: latency counted from the planned send
+    errors: int
+    error_samples: list[str]
+    generator_cpu_cores: float
+    server_cpu_cores: float
+    other_cpu_cores: float  # everything else on the machine meanwhile (other jobs disturb)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (``fraction`` in 0..1), ``None`` without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000, 2)
+
+
+def _figures(
+    app: str, phase: Phase, stats: PhaseStats, server_cpu: float, busy: float, seconds: float
+) -> Figures:
+    return Figures(
+        app=app,
+        scenario=phase.scenario,
+        callers=phase.callers,
+        seconds=round(seconds, 2),
+        interval=phase.interval,
+        webhooks_per_s=round(stats.webhooks / seconds, 1),
+        calls_per_s=round(stats.calls / seconds, 2),
+        webhooks_per_call=round(stats.call_webhooks / stats.calls, 2) if stats.calls else None,
+        p50_ms=_ms(percentile(stats.latencies, 0.50)),
+        p90_ms=_ms(percentile(stats.latencies, 0.90)),
+        p99_ms=_ms(percentile(stats.latencies, 0.99)),
+        max_ms=_ms(max(stats.latencies, default=None)),
+        intended_p99_ms=_ms(percentile(stats.intended_latencies, 0.99)),
+        errors=stats.errors,
+        error_samples=stats.error_samples,
+        generator_cpu_cores=round(stats.generator_cpu_seconds / seconds, 2),
+        server_cpu_cores=round(server_cpu / seconds, 2),
+        other_cpu_cores=round(
+            max(0.0, busy - server_cpu - stats.generator_cpu_seconds) / seconds, 2
+        ),
+    )
+
+
+class Bench:
+    """Runs the phases against the two servers and keeps the figures."""
+
+    def __init__(
+        self, real: Server, bare: Server, auth_token: str, processes: int, timing: Timing
+    ) -> None:
+        self.servers = {"real": real, "bare": bare}
+        self.auth_token = auth_token
+        self.processes = processes
+        self.timing = timing
+
+    def run(
+        self,
+        app: str,
+        scenario: Scenario,
+        callers: int,
+        warmup: float,
+        duration: float,
+        interval: float | None = None,
+    ) -> Figures:
+        server = self.servers[app]
+        phase = Phase(
+            base_url=server.base_url,
+            auth_token=self.auth_token,
+            scenario=scenario,
+            callers=callers,
+            warmup=warmup,
+            duration=duration,
+            interval=interval,
+        )
+        marks: dict[str, tuple[float, float, float]] = {}
+
+        def on_window(edge: str) -> None:
+            marks[edge] = (time.monotonic(), server.cpu_seconds(), machine_busy_seconds())
+
+        stats = run_phase(phase, processes=self.processes, on_window=on_window)
+        if server.process.poll() is not None:
+            raise ServerError(f"{server.name} server died during the run:\n{server.log_tail()}")
+        (t0, cpu0, busy0), (t1, cpu1, busy1) = marks["start"], marks["end"]
+        figures = _figures(app, phase, stats, cpu1 - cpu0, busy1 - busy0, t1 - t0)
+        _print_row(figures)
+        return figures
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def _print_row(f: Figures) -> None:
+    pacing = f" every {f.interval:g}s" if f.interval else ""
+    line = (
+        f"  {f.app:<4} {f.scenario:<5} N={f.callers:<3}{pacing:<11} "
+        f"{f.calls_per_s:7.1f} {'calls' if f.scenario == 'calls' else 'first'}/s "
+        f"{f.webhooks_per_s:7.1f} webhooks/s  "
+        f"p50 {_fmt(f.p50_ms, 'ms')} p90 {_fmt(f.p90_ms, 'ms')} p99 {_fmt(f.p99_ms, 'ms')}"
+    )
+    if f.intended_p99_ms is not None:
+        line += f" (p99 from planned send {_fmt(f.intended_p99_ms, 'ms')})"
+    if f.webhooks_per_call is not None and f.scenario == "calls":
+        line += f"  {f.webhooks_per_call:.1f} webhooks/call"
+    line += (
+        f"  cpu cores: server {f.server_cpu_cores:.2f} load {f.generator_cpu_cores:.2f}"
+        f" other {f.other_cpu_cores:.2f}"
+    )
+    if f.errors:
+        line += f"  ERRORS {f.errors}: {f.error_samples[:2]}"
+    print(line, flush=True)
+
+
+def _best(rows: list[Figures], key: Callable[[Figures], float]) -> Figures:
+    return max(rows, key=key)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]) -> int:
+    """Set up, serve, measure and report; returns the exit status."""
+    settings = GunicornSettings(workers=args.workers, threads=args.threads)
+    timing = Timing().scaled(args.scale)
+    now = datetime.now(UTC)
+    cores = os.cpu_count() or 0
+    print(
+        f"webhook benchmark {now:%Y-%m-%d %H:%M}Z · {cores} cores · Python "
+        f"{platform.python_version()} · SQLite {sqlite3.sqlite_version} · gunicorn gthread "
+        f"{settings.workers} workers x {settings.threads} threads · load: "
+        f"{args.processes} processes, 127.0.0.1",
+        flush=True,
+    )
+    env = RealAppEnv(workdir=workdir, port=free_port())
+    prepare_database(env)
+    real = start_real(env, settings)
+    started.append(real)
+    bare = start_bare(workdir, free_port(), env.auth_token, settings)
+    started.append(bare)
+    real.wait_healthy()
+    bare.wait_healthy()
+    print(f"  real app: hotline serve pid {real.pid}, {real.base_url}, {env.database_url}")
+    print(f"  bare app: bench.bare_app pid {bare.pid}, {bare.base_url}", flush=True)
+    bench = Bench(real, bare, env.auth_token, args.processes, timing)
+
+    print("(a) complete message-taking calls, N callers, no think time")
+    calls = [
+        bench.run("real", "calls", n, timing.calls_warmup, timing.calls_duration)
+        for n in args.callers
+    ]
+    print("(b) first webhook only (new CallSid each), saturation")
+    first: dict[str, list[Figures]] = {"real": [], "bare": []}
+    for n in args.first_callers:
+        for app in ("bare", "real"):
+            first[app].append(
+                bench.run(app, "first", n, timing.first_warmup, timing.first_duration)
+            )
+    print(f"(c) {PACED_CALLERS} callers, one webhook each every {PACED_INTERVAL_SECONDS:g} s")
+    # The bare app's fixed TwiML cannot be walked as a call: it gets first webhooks only.
+    paced_scenarios: tuple[tuple[str, Scenario], ...] = (("real", "calls"), ("bare", "first"))
+    paced = {
+        app: bench.run(
+            app,
+            scenario,
+            PACED_CALLERS,
+            timing.paced_warmup,
+            timing.paced_duration,
+            interval=PACED_INTERVAL_SECONDS,
+        )
+        for app, scenario in paced_scenarios
+    }
+
+    best_calls = _best(calls, lambda f: f.calls_per_s)
+    best_real = _best(first["real"], lambda f: f.webhooks_per_s)
+    best_bare = _best(first["bare"], lambda f: f.webhooks_per_s)
+    ratio = best_real.webhooks_per_s / best_bare.webhooks_per_s if best_bare.webhooks_per_s else 0
+    paced_p99 = paced["real"].p99_ms
+    paced_intended = paced["real"].intended_p99_ms
+    # The stricter of the two: a send held back by a slow answer counts from when it was due.
+    paced_worst = max(v for v in (paced_p99, paced_intended, 0.0) if v is not None)
+    targets = [
+        {
+            "target": f"complete calls/s >= {TARGET_CALLS_PER_SECOND:g}",
+            "value": best_calls.calls_per_s,
+            "met": best_calls.calls_per_s >= TARGET_CALLS_PER_SECOND,
+            "detail": f"best at N={best_calls.callers}",
+        },
+        {
+            "target": f"first-webhook ratio real/bare >= {TARGET_FIRST_WEBHOOK_RATIO:g}",
+            "value": round(ratio, 3),
+            "met": ratio >= TARGET_FIRST_WEBHOOK_RATIO,
+            "detail": f"{best_real.webhooks_per_s:.0f}/s vs {best_bare.webhooks_per_s:.0f}/s",
+        },
+        {
+            "target": f"webhook p99 <= {TARGET_PACED_P99_MS:g} ms at {PACED_CALLERS} callers/"
+            f"{PACED_INTERVAL_SECONDS:g} s",
+            "value": paced_worst,
+            "met": paced_p99 is not None and paced_worst <= TARGET_PACED_P99_MS,
+            "detail": f"bare app {_fmt(paced['bare'].p99_ms, ' ms')}",
+        },
+    ]
+    every = [*calls, *first["real"], *first["bare"], *paced.values()]
+    errors = sum(f.errors for f in every)
+    disturbance = max(f.other_cpu_cores for f in every)
+
+    print()
+    print("summary")
+    print(
+        f"  complete calls/s: best {best_calls.calls_per_s:.1f} at N={best_calls.callers}; all: "
+        + ", ".join(f"N={f.callers}: {f.calls_per_s:.1f}" for f in calls)
+        + f"; {best_calls.webhooks_per_call or 0:.1f} webhooks/call, webhook p50 "
+        f"{_fmt(best_calls.p50_ms, ' ms')} p99 {_fmt(best_calls.p99_ms, ' ms')}"
+    )
+    print(
+        f"  first webhook/s at saturation: real {best_real.webhooks_per_s:.0f} "
+        f"(N={best_real.callers}), bare {best_bare.webhooks_per_s:.0f} (N={best_bare.callers}), "
+        f"ratio {ratio:.2f}"
+    )
+    print(
+        f"  paced {PACED_CALLERS} x 1/{PACED_INTERVAL_SECONDS:g}s: real p50 "
+        f"{_fmt(paced['real'].p50_ms, ' ms')} p99 {_fmt(paced_p99, ' ms')} (from planned send "
+        f"{_fmt(paced_intended, ' ms')}); bare p50 {_fmt(paced['bare'].p50_ms, ' ms')} p99 "
+        f"{_fmt(paced['bare'].p99_ms, ' ms')}"
+    )
+    for target in targets:
+        print(
+            f"  target {target['target']:<48} {target['value']!s:>8}  "
+            f"{_verdict(bool(target['met']))} ({target['detail']})"
+        )
+    if disturbance > DISTURBED_OTHER_CORES:
+        print(
+            f"  note: other processes used up to {disturbance:.2f} of {cores} cores during the"
+            " phases; the figures understate this machine (rerun when it is quiet)"
+        )
+    if errors:
+        print(f"  ERRORS: {errors} call(s) went wrong; see the rows above")
+
+    results = {
+        "date": now.isoformat(),
+        "host": {
+            "cores": cores,
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "platform": platform.platform(),
+        },
+        "server": {"worker_class": "gthread", **asdict(settings)},
+        "load": {"processes": args.processes, "timing": asdict(timing)},
+        "complete_calls": [asdict(f) for f in calls],
+        "first_webhook": {
+            "real": [asdict(f) for f in first["real"]],
+            "bare": [asdict(f) for f in first["bare"]],
+            "ratio": round(ratio, 3),
+        },
+        "paced": {app: asdict(f) for app, f in paced.items()},
+        "targets": targets,
+        "errors": errors,
+        "max_other_cpu_cores": disturbance,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"webhooks-{now:%Y-%m-%d}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"  results: {out}")
+    return 1 if errors else 0
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C, so the servers are stopped either way."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _callers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
+    parser.add_argument("--callers", type=_callers, default=[8, 16, 32], help="(a) e.g. 8,16,32")
+    parser.add_argument("--first-callers", type=_callers, default=[16, 32], help="(b) callers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both apps)")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (both apps)")
+    parser.add_argument("--processes", type=int, default=4, help="load generator processes")
+    parser.add_argument("--scale", type=float, default=1.0, help="scale every phase's duration")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (db and logs)")
+    args = parser.parse_args(argv)
+
+    started: list[Server] = []
+    workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    status = 0
+    try:
+        with _terminate_as_interrupt():
+            status = run_benchmark(args, workdir, started)
+    except ServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
+    except KeyboardInterrupt:
+        print("interrupted: stopping the servers", file=sys.stderr)
+        status = 130
+    finally:
+        with _signals_ignored():
+            _clean_up(started, workdir, keep=args.keep)
+    return status
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """A second Ctrl-C or SIGTERM must not cut the clean-up short and orphan a server."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _clean_up(started: list[Server], workdir: Path, *, keep: bool) -> None:
+    for server in reversed(started):
+        try:
+            server.stop()
+        except Exception as exc:  # keep stopping the others
+            print(f"error: stopping the {server.name} server: {exc}", file=sys.stderr)
+    if keep:
+        print(f"  kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
