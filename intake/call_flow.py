@@ -134,6 +134,8 @@ class FlowState:
     quoted_sr: str | None = None
     # The caller pressed the key for a callback while waiting in the queue.
     queue_callback: bool = False
+    # The identified customer has an e-mail address on file (the answer may come by e-mail).
+    email_on_file: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe form."""
@@ -147,6 +149,7 @@ class FlowState:
             "products": list(self.products),
             "quoted_sr": self.quoted_sr,
             "queue_callback": self.queue_callback,
+            "email_on_file": self.email_on_file,
         }
 
     @classmethod
@@ -164,6 +167,7 @@ class FlowState:
             products=tuple(data.get("products", ())),
             quoted_sr=data.get("quoted_sr"),
             queue_callback=bool(data.get("queue_callback", False)),
+            email_on_file=bool(data.get("email_on_file", False)),
         )
 
 

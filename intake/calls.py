@@ -100,11 +100,12 @@ def handle_turn(
         if seq != 0:
             raise UnknownCall(inp.call_sid)
         return _start_call(session, inp, context)
-    stored = session.scalar(
-        select(CallTurn).where(CallTurn.call_sid == call.call_sid, CallTurn.seq == seq)
-    )
-    if stored is not None or seq != call.turn:
+    if seq != call.turn:
         # A retried or out-of-order webhook: answer exactly as before, change nothing.
+        # (Turn ``call.turn`` is the only one not stored yet, so only it can be applied.)
+        stored = session.scalar(
+            select(CallTurn).where(CallTurn.call_sid == call.call_sid, CallTurn.seq == seq)
+        )
         return _replay(session, call, stored)
     state = FlowState.from_json(call.flow)
     turn = _Turn(session, call, inp, context)
@@ -120,7 +121,14 @@ def _locked_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(stmt)
 
 
-def _new_call(session: Session, inp: CallerInput, region: Region, *, now: datetime) -> Call:
+def _new_call(
+    session: Session,
+    inp: CallerInput,
+    region: Region,
+    *,
+    now: datetime,
+    state: FlowState | None = None,
+) -> Call:
     call = Call(
         call_sid=inp.call_sid,
         region=region.key,
@@ -129,8 +137,9 @@ def _new_call(session: Session, inp: CallerInput, region: Region, *, now: dateti
         to_number=inp.to_number,
         started_at=now,
         last_activity_at=now,
-        flow={},
-        turn=0,
+        # Inserted as the first turn will leave it, so storing that turn updates nothing.
+        flow=state.to_json() if state is not None else {},
+        turn=1 if state is not None else 0,
     )
     session.add(call)
     session.flush()
@@ -143,8 +152,8 @@ def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> Tur
         raise UnknownNumber(inp.to_number)
     now = context.now
     # A copy of this first webhook racing us makes the insert fail; the edge retries and replays.
-    call = _new_call(session, inp, region, now=now)
     state = FlowState(step=StepName.MENU)
+    call = _new_call(session, inp, region, now=now, state=state)
     step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
     return _store_turn(session, call, 0, state, step, now)
 
@@ -256,6 +265,13 @@ def _ask(
 GiveUpHandler = Callable[[FlowState], tuple[FlowState, Step]]
 
 
+class _Unloaded:
+    """Marks a per-turn cache entry that has not been looked up yet."""
+
+
+_UNLOADED = _Unloaded()
+
+
 class _Turn:
     """Applies one caller input to a call (one instance per webhook)."""
 
@@ -267,19 +283,31 @@ class _Turn:
         self.scheduler = context.scheduler
         self.now = context.now
         self.region: Region = context.catalog.region(call.region)
+        self._message: Message | None | _Unloaded = _UNLOADED
+        self._customer: CustomerView | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
 
     @property
     def message(self) -> Message | None:
-        return message_for_call(self.session, self.call.call_sid)
+        # Looked up once per turn; open_message() fills it in when the message starts.
+        if self._message is _UNLOADED:
+            self._message = message_for_call(self.session, self.call.call_sid)
+        assert not isinstance(self._message, _Unloaded)
+        return self._message
 
     def customer(self) -> CustomerView | None:
         number = self.call.customer_number
-        return None if number is None else find_customer(self.session, number)
+        if number is None:
+            return None
+        if self._customer is None or self._customer.customer_number != number:
+            self._customer = find_customer(self.session, number)
+        return self._customer
 
     def ask(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
-        return state, _ask(state, self.call, self.message, self.catalog, intro=intro)
+        # Only the description step depends on the message (recording consent).
+        message = self.message if state.step is StepName.DESCRIPTION else None
+        return state, _ask(state, self.call, message, self.catalog, intro=intro)
 
     def unusable(
         self, state: FlowState, answer: Answer, give_up: GiveUpHandler, *extra: Say
@@ -318,7 +346,10 @@ class _Turn:
         }.get(state.step)
         if handler is None:
             return state, Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
-        return handler(state)
+        # Nothing this turn reads depends on its own pending writes (the message is cached),
+        # so they are flushed once at commit rather than before every query.
+        with self.session.no_autoflush:
+            return handler(state)
 
     def on_menu(self, state: FlowState) -> tuple[FlowState, Step]:
         choice = None if self.inp.is_no_input else flow.menu_choice(self.inp.digits)
@@ -333,6 +364,7 @@ class _Turn:
     def on_customer_number(self, state: FlowState) -> tuple[FlowState, Step]:
         digits = None if self.inp.is_no_input else (self.inp.digits or None)
         customer = find_customer(self.session, digits) if digits and digits.isdigit() else None
+        self._customer = customer
         if customer is None:
             extra = (Say("customer_unknown"),) if digits else ()
             return self.unusable(
@@ -343,7 +375,10 @@ class _Turn:
             )
         self.call.customer_number = customer.customer_number
         self.call.is_identified = True
-        state = flow.after_valid_input(state, StepName.PRODUCT_CHOICE)
+        state = replace(
+            flow.after_valid_input(state, StepName.PRODUCT_CHOICE),
+            email_on_file=bool(customer.email),
+        )
         products = customer.products
         if len(products) > 1:
             return self.ask(replace(state, products=products))
@@ -413,7 +448,12 @@ class _Turn:
         self.call.is_identified = sr.is_identified
         self.call.product = sr.product
         self.call.product_line = sr.product_line
-        state = replace(flow.after_valid_input(state, StepName.SR_ACTION), quoted_sr=sr.number)
+        customer = self.customer()
+        state = replace(
+            flow.after_valid_input(state, StepName.SR_ACTION),
+            quoted_sr=sr.number,
+            email_on_file=customer is not None and bool(customer.email),
+        )
         return self.ask(state, Say("sr_found", digits={"sr_number": sr.number}))
 
     def on_sr_action(self, state: FlowState) -> tuple[FlowState, Step]:
@@ -432,7 +472,7 @@ class _Turn:
         """The call's message, opened with what is already known (company, quoted SR)."""
         customer = self.customer()
         self.call.outcome = "message"
-        return open_message(
+        self._message = open_message(
             self.session,
             self.call,
             kind=kind.value,
@@ -441,6 +481,7 @@ class _Turn:
             sr_reference=state.quoted_sr,
             now=self.now,
         )
+        return self._message
 
     def start_message(
         self, state: FlowState, kind: MessageKind, *intro: Say
@@ -450,11 +491,10 @@ class _Turn:
 
     def field_context(self, state: FlowState) -> FieldContext:
         message = self.message
-        customer = self.customer()
         return FieldContext(
             kind=state.kind,
             company_known=message is not None and bool(message.company),
-            email_known=customer is not None and bool(customer.email),
+            email_known=state.email_on_file,
         )
 
     def next_field(
