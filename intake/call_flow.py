@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Twilio's <Gather> gives up after 5 s of silence; three tries per step is the product rule.
@@ -94,11 +94,19 @@ class Step:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe form, stored so a duplicated webhook gets the very same answer."""
-        data = asdict(self)
-        data["says"] = [
-            {"key": s.key, "values": dict(s.values), "digits": dict(s.digits)} for s in self.says
-        ]
-        return data
+        return {
+            "name": self.name.value,
+            "kind": self.kind.value,
+            "says": [
+                {"key": s.key, "values": dict(s.values), "digits": dict(s.digits)}
+                for s in self.says
+            ],
+            "num_digits": self.num_digits,
+            "finish_on_key": self.finish_on_key,
+            "start_recording": self.start_recording,
+            "submit_empty": self.submit_empty,
+            "long_speech": self.long_speech,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Step:

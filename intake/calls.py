@@ -283,7 +283,7 @@ class _Turn:
         self.scheduler = context.scheduler
         self.now = context.now
         self.region: Region = context.catalog.region(call.region)
-        self._message: Message | None | _Unloaded = _UNLOADED
+        self._message: Message | _Unloaded | None = _UNLOADED
         self._customer: CustomerView | None = None
 
     # -- plumbing ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -24,8 +25,28 @@ def _say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
     node.say(text, voice=region.voice, language=region.language)
 
 
+# Most steps are the same question over and over; only the turn number in their URLs differs.
+# The rendered document is cached with a marker in place of the turn number.
+_SEQ_MARKER = "SEQ0MARKER"
+_CACHE_SIZE = 2048
+
+
 def render_step(step: Step, *, seq: int, region: Region, prompts: PromptSet, base: str) -> str:
     """TwiML for ``step``; answers come back to the voice webhook tagged with ``seq``."""
+    key = (json.dumps(step.to_json(), sort_keys=True), region.key, prompts.version, base)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) >= _CACHE_SIZE:
+            _TEMPLATES.clear()
+        template = _render(step, seq=_SEQ_MARKER, region=region, prompts=prompts, base=base)
+        _TEMPLATES[key] = template
+    return template.replace(_SEQ_MARKER, str(seq))
+
+
+_TEMPLATES: dict[tuple[str, str, str, str], str] = {}
+
+
+def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, base: str) -> str:
     response = VoiceResponse()
     texts = [text_of(prompts, say) for say in step.says]
     action = voice_url(base, step=step.name.value, seq=seq)
