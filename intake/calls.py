@@ -40,9 +40,11 @@ from intake.support_hours import is_open
 # Twilio's terminal call statuses: nothing changes a call after one of these.
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
-# Without a status callback, a call quiet this long is taken as ended (Twilio waits at most 15 s
-# for a webhook, and every step re-prompts within seconds).
-ABANDONED_AFTER = timedelta(minutes=2)
+# Without a status callback, a call quiet this long is taken as ended. The longest quiet spell
+# of a live call is the description: a prompt and up to 60 s of speech. The worker's sweep runs
+# every 15 s, so a call that ended without its status callback is settled within 2 minutes.
+# A live call settled early loses nothing: its later answers still reach the same SR.
+ABANDONED_AFTER = timedelta(seconds=90)
 # A caller may talk to an agent for a long time with no webhook at all; Twilio ends any call
 # after 4 hours, so only then is such a call settled without its status callback.
 AGENT_CALL_LIMIT = timedelta(hours=4)

@@ -340,7 +340,7 @@ def test_a_hang_up_with_no_status_callback_is_settled_by_the_sweep(
             ]
         return due, settled
 
-    clock.advance(seconds=119)
+    clock.advance(seconds=89)
     assert sweep() == ([], [])
     clock.advance(seconds=2)
     due, [sr_number] = sweep()
@@ -351,6 +351,29 @@ def test_a_hang_up_with_no_status_callback_is_settled_by_the_sweep(
     callback = read_one(deps, Callback)
     assert callback.due_at == clock.now() + timedelta(minutes=30)
     assert sweep() == ([], [])
+
+
+def test_a_slow_caller_settled_by_the_sweep_still_completes_the_same_sr(
+    phone, demo_customers, deps, clock, catalog
+):
+    walker = phone()
+    reach_message(walker, "4711002")
+    walker.say("Erika Mustermann")
+    walker.press("1")
+    walker.press("#")
+    walker.press("2")
+    clock.advance(seconds=95)  # a long pause before the description arrives
+    with transaction(deps.session_factory) as session:
+        [call_sid] = calls_to_settle(session, now=clock.now())
+        early = settle_quiet_call(
+            session, call_sid, catalog=catalog, scheduler=deps.scheduler, now=clock.now()
+        )
+    walker.say("Der Cluster ist nach dem Update nicht erreichbar")
+    sr = read_one(deps, ServiceRequest)
+    assert sr.number == early
+    assert sr.description == "Der Cluster ist nach dem Update nicht erreichbar"
+    assert len(read_rows(deps, Callback)) == 1
+    assert any(early in line.replace(", ", "") for line in walker.heard)
 
 
 def test_a_caller_waiting_for_an_agent_who_hangs_up_is_not_called_back(phone, demo_customers, deps):
