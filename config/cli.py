@@ -15,7 +15,7 @@ from config.settings import Settings, SettingsError
 # The worker's defaults, repeated so ``hotline --help`` need not import APScheduler; a test
 # checks they match config.worker.
 DEFAULT_LEASE_SECONDS = 10.0
-DEFAULT_TICK_SECONDS = 0.5
+DEFAULT_TICK_SECONDS = 0.25
 
 
 def _settings() -> Settings:

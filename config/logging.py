@@ -14,3 +14,5 @@ def configure_logging(level: str | None = None) -> None:
     )
     # APScheduler logs every job run at INFO; our tick runs twice a second.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # The twilio SDK logs every request and response header at INFO; the worker logs each send.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

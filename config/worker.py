@@ -43,7 +43,7 @@ from intake.jobs import send_confirmation, settle_quiet_calls
 log = logging.getLogger("hotline.worker")
 
 # A row that falls due waits at most this long for a claim (p99 lag due_at -> send <= 1 s).
-TICK_SECONDS = 0.5
+TICK_SECONDS = 0.25
 SWEEP_SECONDS = 15
 SWEEP_KIND = "calls.settle_quiet"
 # A tick drains due work in batches for at most this long (real seconds), then lets the
@@ -140,6 +140,8 @@ class Worker:
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
         self._db_down = False
+        # Set on shutdown: the tick in progress finishes its batch but claims nothing new.
+        self._stopping = threading.Event()
 
     # -- one tick -----------------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class Worker:
         started = time.monotonic()
         done = 0
         heartbeat = True
-        while True:
+        while not self._stopping.is_set():
             batch = self._claim(heartbeat=heartbeat)
             heartbeat = False
             if batch:
@@ -156,6 +158,7 @@ class Worker:
                 done += len(batch)
             if len(batch) < self.batch_size or time.monotonic() - started > TICK_BUDGET_SECONDS:
                 return done
+        return done
 
     def run_once(self) -> int:
         """Drain everything due now (``hotline worker --once``); returns how many ran."""
@@ -354,6 +357,7 @@ class Worker:
 
     def shutdown(self) -> None:
         """Stop the handler threads after the work in hand."""
+        self._stopping.set()
         self._pool.shutdown(wait=True)
 
     # -- schedulers ---------------------------------------------------------------------------
@@ -367,6 +371,8 @@ class Worker:
             max_instances=1,
             coalesce=True,
             id="tick",
+            # Work left overdue while no worker ran is taken at once, not after the first interval.
+            next_run_time=self.deps.clock.now(),
         )
         scheduler.add_job(
             self.enqueue_periodic,
@@ -393,6 +399,7 @@ class Worker:
         except (KeyboardInterrupt, SystemExit):
             pass
         finally:
+            self._stopping.set()
             if scheduler.running:
                 scheduler.shutdown(wait=True)
             self.shutdown()
