@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.work import enqueue
@@ -119,27 +120,53 @@ def begin_attempt(
     session: Session, confirmation_id: int, *, catalog: Catalog, now: datetime
 ) -> OutgoingConfirmation | None:
     """Record that a send is about to start; None when it was already settled."""
-    confirmation = session.get(Confirmation, confirmation_id)
-    if confirmation is None or ConfirmationStatus(confirmation.status) in _FINAL:
+    # Plain statements, not ORM loads: this runs once per confirmation on the worker's hot path.
+    row = session.execute(
+        select(
+            Confirmation.key,
+            Confirmation.sr_number,
+            Confirmation.channel,
+            Confirmation.address,
+            Confirmation.language,
+            Confirmation.status,
+            Confirmation.attempt_started_at,
+            Message.region,
+            Message.kind,
+            Message.callback_due_at,
+        )
+        .join(Message, Message.id == Confirmation.message_id)
+        .where(Confirmation.id == confirmation_id)
+    ).one_or_none()
+    if row is None or ConfirmationStatus(row.status) in _FINAL:
         return None
-    message = session.get(Message, confirmation.message_id)
-    assert message is not None
     unsettled = (
-        confirmation.attempt_started_at
-        if confirmation.status in (ConfirmationStatus.SENDING, ConfirmationStatus.UNCERTAIN)
+        row.attempt_started_at
+        if row.status in (ConfirmationStatus.SENDING, ConfirmationStatus.UNCERTAIN)
         else None
     )
-    confirmation.status = ConfirmationStatus.SENDING.value
-    confirmation.attempt_started_at = unsettled or now
-    subject, body = _texts(message, confirmation, catalog=catalog)
+    session.execute(
+        update(Confirmation)
+        .where(Confirmation.id == confirmation_id)
+        .values(status=ConfirmationStatus.SENDING.value, attempt_started_at=unsettled or now)
+        .execution_options(synchronize_session=False)
+    )
+    subject, body = _texts(
+        catalog,
+        language=row.language,
+        region=row.region,
+        kind=row.kind,
+        callback_due_at=row.callback_due_at,
+        channel=row.channel,
+        sr_number=row.sr_number,
+    )
     return OutgoingConfirmation(
-        id=confirmation.id,
-        key=confirmation.key,
-        sr_number=confirmation.sr_number,
-        channel=confirmation.channel,
-        address=confirmation.address,
-        language=confirmation.language,
-        region=message.region,
+        id=confirmation_id,
+        key=row.key,
+        sr_number=row.sr_number,
+        channel=row.channel,
+        address=row.address,
+        language=row.language,
+        region=row.region,
         subject=subject,
         body=body,
         unsettled_attempt_at=unsettled,
@@ -148,26 +175,37 @@ def begin_attempt(
 
 def restart_attempt(session: Session, confirmation_id: int, *, now: datetime) -> None:
     """After reconciling an unsettled attempt and finding nothing sent, start a fresh one."""
-    confirmation = session.get(Confirmation, confirmation_id)
-    if confirmation is not None:
-        confirmation.attempt_started_at = now
+    session.execute(
+        update(Confirmation)
+        .where(Confirmation.id == confirmation_id)
+        .values(attempt_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _texts(message: Message, confirmation: Confirmation, *, catalog: Catalog) -> tuple[str, str]:
-    prompts = catalog.prompts_for(confirmation.language)
-    region = catalog.region(message.region)
-    if message.callback_due_at is not None:
-        local_due = message.callback_due_at.astimezone(region.zone)
+def _texts(
+    catalog: Catalog,
+    *,
+    language: str,
+    region: str,
+    kind: str,
+    callback_due_at: datetime | None,
+    channel: str,
+    sr_number: str,
+) -> tuple[str, str]:
+    prompts = catalog.prompts_for(language)
+    if callback_due_at is not None:
+        local_due = callback_due_at.astimezone(catalog.region(region).zone)
         next_step = prompts.text(
             "confirmation_callback", due=local_due.strftime(prompts.texts["datetime_format"])
         )
-    elif message.kind == "update":
+    elif kind == "update":
         next_step = prompts.text("confirmation_no_callback")
     else:
         # A new request with no number to call back: the address on file is the way back.
         next_step = prompts.text("confirmation_email_answer")
-    values = {"sr_number": confirmation.sr_number, "next_step": next_step}
-    if confirmation.channel == "sms":
+    values = {"sr_number": sr_number, "next_step": next_step}
+    if channel == "sms":
         return "", prompts.text("confirmation_sms", **values)
     return (
         prompts.text("confirmation_email_subject", **values),
@@ -178,19 +216,32 @@ def _texts(message: Message, confirmation: Confirmation, *, catalog: Catalog) ->
 def record_sent(
     session: Session, confirmation_id: int, *, provider_id: str | None, status: str, now: datetime
 ) -> None:
-    """Store the provider's id and mark the confirmation sent."""
-    confirmation = session.get(Confirmation, confirmation_id)
-    assert confirmation is not None
+    """Store the provider's id and mark the confirmation sent (a later status never regresses)."""
+    current_rank = case(_SMS_STATUS_ORDER, value=Confirmation.provider_status, else_=-1)
+    values: dict[str, Any] = {
+        "provider_status": case(
+            (current_rank < _sms_rank(status), status), else_=Confirmation.provider_status
+        ),
+        "status": case(
+            (
+                Confirmation.status.in_(
+                    [ConfirmationStatus.DELIVERED.value, ConfirmationStatus.UNDELIVERED.value]
+                ),
+                Confirmation.status,
+            ),
+            else_=ConfirmationStatus.SENT.value,
+        ),
+        "sent_at": func.coalesce(Confirmation.sent_at, now),
+        "last_error": None,
+    }
     if provider_id is not None:
-        confirmation.provider_id = provider_id
-    if confirmation.provider_status is None or _sms_rank(status) > _sms_rank(
-        confirmation.provider_status
-    ):
-        confirmation.provider_status = status
-    if confirmation.status not in (ConfirmationStatus.DELIVERED, ConfirmationStatus.UNDELIVERED):
-        confirmation.status = ConfirmationStatus.SENT.value
-    confirmation.sent_at = confirmation.sent_at or now
-    confirmation.last_error = None
+        values["provider_id"] = provider_id
+    session.execute(
+        update(Confirmation)
+        .where(Confirmation.id == confirmation_id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_failure(
