@@ -16,6 +16,19 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Execution option of a SQLite connection that only reads, from a snapshot, without the lock.
+SNAPSHOT_OPTION = "hotline_snapshot"
+
+
+class WriteInSnapshot(Exception):
+    """A statement tried to write inside a read snapshot; redo the work with the write lock."""
+
+
+def _is_read(statement: str) -> bool:
+    head = statement.lstrip()[:8].upper()
+    return head.startswith(("SELECT", "WITH", "PRAGMA", "BEGIN", "ROLLBACK"))
+
+
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL, a busy timeout and IMMEDIATE transactions."""
     url = normalize_url(url)
@@ -48,9 +61,18 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Every transaction takes the write lock up front: a deferred read that later upgrades
-        # to a write fails with SQLITE_BUSY instead of waiting for the busy timeout.
+        if connection.get_execution_options().get(SNAPSHOT_OPTION):
+            # A read snapshot (WAL): no write lock, never upgraded (see before_cursor_execute).
+            connection.exec_driver_sql("BEGIN")
+            return
+        # Every other transaction takes the write lock up front: a deferred read that later
+        # upgrades to a write fails with SQLITE_BUSY instead of waiting for the busy timeout.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _read_only_snapshot(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if connection.get_execution_options().get(SNAPSHOT_OPTION) and not _is_read(statement):
+            raise WriteInSnapshot(statement.split(None, 1)[0])
 
     return engine
 

@@ -2,24 +2,71 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import IO, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.engine import SNAPSHOT_OPTION
+
 SessionFactory = sessionmaker[Session]
 
 # SQLite has one writer at a time and every transaction here takes the write lock up front.
-# Threads of one process queue on a Python lock instead: SQLite's busy handler polls with
-# sleeps of up to 100 ms and so leaves the database idle while callers wait. Processes still
-# meet at SQLite's own lock (busy timeout). PostgreSQL needs none of this.
-_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_GUARD = threading.Lock()
+# Writers queue on a lock of their own instead: threads of a process on a Python lock, and
+# processes on an OS file lock beside the database, where a waiter is woken the moment the lock
+# is free. Left to SQLite, waiters poll with sleeps of up to 100 ms (its busy handler), which
+# leaves the database idle while requests wait. PostgreSQL needs none of this.
 WRITER_WAIT_SECONDS = 30.0
+
+
+class _SqliteWriters:
+    """The queue of writers to one SQLite database file."""
+
+    def __init__(self, path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{path}.writers" if path else None
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
+        if self._path is None:
+            return
+        try:
+            # Opened for each transaction (microseconds): never shared across a fork, never
+            # left open when the engine goes away.
+            self._file = open(self._path, "ab")  # noqa: SIM115  (closed in release)
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:
+            # The database's folder is missing or unwritable: the database is unreachable.
+            self._close()
+            self._threads.release()
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        except BaseException:
+            self._close()
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            self._close()  # closing the file releases its lock
+        finally:
+            self._threads.release()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
 
 
 def make_session_factory(engine: Engine) -> SessionFactory:
@@ -27,23 +74,25 @@ def make_session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
-def _writer_lock(factory: SessionFactory) -> threading.Lock | None:
+def _writer_lock(factory: SessionFactory) -> _SqliteWriters | None:
     engine = factory.kw.get("bind")
     if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
         return None
     with _GUARD:
-        lock = _SQLITE_WRITERS.get(engine)
-        if lock is None:
-            lock = _SQLITE_WRITERS[engine] = threading.Lock()
-        return lock
+        writers = _SQLITE_WRITERS.get(engine)
+        if writers is None:
+            database = engine.url.database
+            on_disk = database not in (None, "", ":memory:") and not database.startswith("file:")
+            writers = _SQLITE_WRITERS[engine] = _SqliteWriters(database if on_disk else None)
+        return writers
 
 
 @contextmanager
 def transaction(factory: SessionFactory) -> Iterator[Session]:
     """Open a session, commit when the block succeeds, roll back when it raises."""
     lock = _writer_lock(factory)
-    if lock is not None and not lock.acquire(timeout=WRITER_WAIT_SECONDS):
-        raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
+    if lock is not None:
+        lock.acquire()
     session = factory()
     try:
         with session.begin():
@@ -52,3 +101,47 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
         session.close()
         if lock is not None:
             lock.release()
+
+
+T = TypeVar("T")
+Guard = Callable[[Session], bool]
+
+
+class SnapshotConflict(Exception):
+    """What a snapshot computation read has changed since; redo it with the write lock."""
+
+
+def can_compute_in_snapshot(factory: SessionFactory) -> bool:
+    """Whether ``compute_then_write`` applies (SQLite: one writer, snapshot reads)."""
+    return _writer_lock(factory) is not None
+
+
+def compute_then_write(factory: SessionFactory, work: Callable[[Session], tuple[T, Guard]]) -> T:
+    """Run ``work`` on a read snapshot, then write its changes in a short locked transaction.
+
+    SQLite has a single writer: holding its lock while Python decides what to do serialises
+    every request behind that work. Here ``work`` runs against a snapshot without the lock and
+    may only read; its new and changed objects are then written in a transaction that first
+    asks ``guard`` whether what it read still holds. Raises ``WriteInSnapshot`` when ``work``
+    needed to write on its own (flush, insert) and ``SnapshotConflict`` when the guard says no;
+    either way nothing was written and the caller redoes the work in ``transaction``.
+    """
+    engine = factory.kw["bind"]
+    assert isinstance(engine, Engine)
+    reader = factory(bind=engine.execution_options(**{SNAPSHOT_OPTION: True}))
+    try:
+        result, guard = work(reader)
+        changed = list(reader.new) + [o for o in reader.dirty if reader.is_modified(o)]
+        for instance in changed:
+            reader.expunge(instance)  # keeps its pending changes for the writer
+        reader.rollback()
+    finally:
+        reader.close()
+    if not changed:
+        return result
+    with transaction(factory) as writer:
+        if not guard(writer):
+            raise SnapshotConflict()
+        for instance in changed:
+            writer.add(instance)
+    return result

@@ -115,6 +115,16 @@ def handle_turn(
     return _store_turn(session, call, seq, new_state, step, context.now)
 
 
+def turn_guard(call_sid: str, seq: int) -> Callable[[Session], bool]:
+    """Whether turn ``seq`` of the call is still the one to apply (for snapshot-computed turns)."""
+
+    def still_current(session: Session) -> bool:
+        turn = session.scalar(select(Call.turn).where(Call.call_sid == call_sid))
+        return turn is None if seq == 0 else turn == seq
+
+    return still_current
+
+
 def _locked_call(session: Session, call_sid: str) -> Call | None:
     stmt = select(Call).where(Call.call_sid == call_sid)
     if session.get_bind().dialect.name == "postgresql":
@@ -144,7 +154,6 @@ def _new_call(
         turn=1 if state is not None else 0,
     )
     session.add(call)
-    session.flush()
     return call
 
 

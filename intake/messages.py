@@ -60,7 +60,6 @@ def open_message(
         updated_at=now,
     )
     session.add(message)
-    session.flush()
     return message
 
 

@@ -41,6 +41,8 @@ def submit_message(
 
     Idempotent: a message that already has its SR returns it unchanged.
     """
+    if message.id is None:
+        session.flush()  # the message was opened in this transaction: give it its id
     if message.sr_number is not None:
         # Settled early (hang-up sweep or fallback) while the caller went on: keep the SR current.
         existing = find_service_request(session, message.sr_number)

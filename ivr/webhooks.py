@@ -9,7 +9,13 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError
 
 from config.dependencies import Dependencies, current
-from db.transaction import transaction
+from db.engine import WriteInSnapshot
+from db.transaction import (
+    SnapshotConflict,
+    can_compute_in_snapshot,
+    compute_then_write,
+    transaction,
+)
 from intake.calls import (
     CallerInput,
     TurnContext,
@@ -20,6 +26,7 @@ from intake.calls import (
     queue_wait,
     record_fallback_number,
     request_queue_callback,
+    turn_guard,
 )
 from ivr import twiml
 from ivr.signature import public_url, twilio_signed
@@ -95,7 +102,21 @@ def voice() -> Response:
         context = TurnContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
 
         def turn() -> TurnResult:
-            with transaction(deps.session_factory) as session:
+            factory = deps.session_factory
+            if can_compute_in_snapshot(factory):
+                # SQLite: decide without the single write lock, then write briefly; a turn
+                # that must write as it goes (SR, message start) or raced another is redone.
+                try:
+                    return compute_then_write(
+                        factory,
+                        lambda session: (
+                            handle_turn(session, inp, seq=seq, context=context),
+                            turn_guard(inp.call_sid, seq),
+                        ),
+                    )
+                except (WriteInSnapshot, SnapshotConflict, IntegrityError):
+                    pass
+            with transaction(factory) as session:
                 return handle_turn(session, inp, seq=seq, context=context)
 
         result = _with_retry_on_race(deps, turn)
