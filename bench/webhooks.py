@@ -377,8 +377,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
     parser.add_argument("--callers", type=_callers, default=[8, 16, 32], help="(a) e.g. 8,16,32")
     parser.add_argument("--first-callers", type=_callers, default=[16, 32], help="(b) callers")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (both apps)")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads (both apps)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * (os.cpu_count() or 1),
+        help="gunicorn workers (both apps)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads (both apps)")
     parser.add_argument("--processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--scale", type=float, default=1.0, help="scale every phase's duration")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (db and logs)")
