@@ -325,7 +325,8 @@ class _Turn:
     ) -> tuple[FlowState, Step]:
         decision = flow.after_unusable_input(state, answer)
         if isinstance(decision, Retry):
-            return self.ask(decision.state, *extra, *decision.says)
+            # A specific hint ("unknown customer number") replaces the generic one.
+            return self.ask(decision.state, *(extra or decision.says))
         if isinstance(decision, SilenceEnd):
             return self.offer_callback_after_silence(decision.state)
         assert isinstance(decision, GiveUp)

@@ -204,7 +204,6 @@ def test_an_unknown_customer_number_three_times_continues_unidentified(
     walker.press("1")
     assert walker.press("9999#") == [
         de.text("customer_unknown"),
-        de.text("not_understood"),
         de.text("ask_customer_number"),
     ]
     walker.press("8888#")
@@ -523,7 +522,6 @@ def test_an_invalid_callback_number_is_asked_again_then_accepted(phone, demo_cus
     offer = de.text("callback_offer", number=spoken_digits("015112345678"))
     assert walker.press("12345#") == [
         de.text("callback_invalid"),
-        de.text("not_understood"),
         offer,
     ]
     assert read_one(deps, Message).callback_number is None
