@@ -23,9 +23,15 @@ class CallbackQueue:
     def schedule_callback(
         self, session: Session, request: CallbackRequest, *, now: datetime
     ) -> datetime:
-        """Add the callback for ``request`` once; return when it is due."""
+        """Add the callback for ``request`` once; return when it is due.
+
+        Asked again for the same message (the caller gave a better number after the call was
+        settled early), a callback still waiting takes the new number and keeps its promise.
+        """
         existing = session.scalar(select(Callback).where(Callback.message_id == request.message_id))
         if existing is not None:
+            if existing.status == CallbackStatus.QUEUED:
+                existing.callback_number = request.callback_number
             return existing.due_at
         line = self._catalog.product_line(request.product_line)
         region = self._catalog.region(request.region)

@@ -43,7 +43,8 @@ _STATUS_ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 # Without a status callback, a call quiet this long is taken as ended. The longest quiet spell
 # of a live call is the description: a prompt and up to 60 s of speech. The worker's sweep runs
 # every 15 s, so a call that ended without its status callback is settled within 2 minutes.
-# A live call settled early loses nothing: its later answers still reach the same SR.
+# A live call settled early keeps its SR: later answers are copied onto it (and its callback)
+# when the call finishes, ends, or is submitted again.
 ABANDONED_AFTER = timedelta(seconds=90)
 # A caller may talk to an agent for a long time with no webhook at all; Twilio ends any call
 # after 4 hours, so only then is such a call settled without its status callback.
@@ -719,9 +720,12 @@ def settle_call(
     session: Session, call: Call, *, catalog: Catalog, scheduler: CallbackScheduler, now: datetime
 ) -> str | None:
     """After the caller hung up: make what they left into an SR and a callback, once."""
-    if call.is_settled:
-        return call.sr_number
     message = message_for_call(session, call.call_sid)
+    if call.is_settled:
+        if message is not None and message.sr_number is not None:
+            # Settled early while the caller went on: bring the SR up to what they left.
+            submit_message(session, message, catalog=catalog, scheduler=scheduler, now=now)
+        return call.sr_number
     state = FlowState.from_json(call.flow)
     # Hung up before leaving a message: nothing was promised unless we know who called and they
     # were not in the agent queue (where an agent may have answered: the status callback can

@@ -39,30 +39,33 @@ def submit_message(
 ) -> SubmittedRequest:
     """Create the SR (or attach to the quoted one), queue confirmations and the callback.
 
-    Idempotent: a message that already has its SR returns it unchanged.
+    Idempotent, and safe to repeat as the message grows: a call settled early (the caller went
+    quiet, or hung up without a status callback) keeps its SR, and what the caller says after
+    that is copied onto the SR, the callback and the confirmations when it is submitted again.
     """
     if message.id is None:
         session.flush()  # the message was opened in this transaction: give it its id
-    if message.sr_number is not None:
-        # Settled early (hang-up sweep or fallback) while the caller went on: keep the SR current.
-        existing = find_service_request(session, message.sr_number)
-        if existing is not None and existing.origin_message_id == message.id:
-            _copy_message(existing, message)
-        return SubmittedRequest(message.sr_number, False, message.callback_due_at)
     email = _customer_email(session, message.customer_number)
-    quoted = find_service_request(session, message.sr_reference) if message.sr_reference else None
-    if quoted is not None:
-        sr, is_new = quoted, False
+    is_new = False
+    if message.sr_number is not None:
+        sr = find_service_request(session, message.sr_number)
+        assert sr is not None
+        if sr.origin_message_id == message.id:
+            _copy_message(sr, message)
     else:
-        sr, is_new = _create_sr(session, message, email=email, now=now), True
-    message.sr_number = sr.number
-    message.updated_at = now
-    due_at: datetime | None = None
+        quoted = (
+            find_service_request(session, message.sr_reference) if message.sr_reference else None
+        )
+        if quoted is not None:
+            sr = quoted
+        else:
+            sr, is_new = _create_sr(session, message, email=email, now=now), True
+        message.sr_number = sr.number
+        message.updated_at = now
+    assert sr.number is not None
     # An update to an existing SR is attached for the engineer; every other message is owed a call.
-    wants_callback = message.kind != MessageKind.UPDATE
-    if message.callback_number and wants_callback:
-        assert sr.number is not None
-        due_at = scheduler.schedule_callback(
+    if message.callback_number and message.kind != MessageKind.UPDATE:
+        message.callback_due_at = scheduler.schedule_callback(
             session,
             CallbackRequest(
                 sr_number=sr.number,
@@ -75,10 +78,8 @@ def submit_message(
             ),
             now=now,
         )
-        message.callback_due_at = due_at
     queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
-    assert sr.number is not None
-    return SubmittedRequest(sr.number, is_new, due_at)
+    return SubmittedRequest(sr.number, is_new, message.callback_due_at)
 
 
 def _customer_email(session: Session, customer_number: str | None) -> str | None:

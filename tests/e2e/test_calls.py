@@ -375,6 +375,55 @@ def test_a_slow_caller_settled_by_the_sweep_still_completes_the_same_sr(
     assert any(early in line.replace(", ", "") for line in walker.heard)
 
 
+def _settle_by_sweep(deps, clock, catalog, *, after_seconds=95):
+    clock.advance(seconds=after_seconds)
+    with transaction(deps.session_factory) as session:
+        [call_sid] = calls_to_settle(session, now=clock.now())
+        return settle_quiet_call(
+            session, call_sid, catalog=catalog, scheduler=deps.scheduler, now=clock.now()
+        )
+
+
+def test_a_number_typed_after_an_early_settlement_becomes_the_callback_number(
+    phone, demo_customers, deps, clock, catalog
+):
+    walker = phone()
+    reach_message(walker, "4711002")
+    walker.say("Erika Mustermann")
+    early = _settle_by_sweep(deps, clock, catalog)
+    assert read_one(deps, Callback).callback_number == GERMAN_MOBILE  # the caller ID
+    walker.press("030 1234567#".replace(" ", ""))
+    walker.press("#")
+    walker.press("2")
+    walker.say("Bitte unter der Festnetznummer zurückrufen")
+    callback = read_one(deps, Callback)
+    assert callback.callback_number == "+49301234567"
+    assert callback.sr_number == early
+    sr = read_one(deps, ServiceRequest)
+    assert (sr.callback_number, sr.description) == (
+        "+49301234567",
+        "Bitte unter der Festnetznummer zurückrufen",
+    )
+
+
+def test_a_description_given_after_an_early_settlement_reaches_the_sr_when_the_caller_hangs_up(
+    phone, demo_customers, deps, clock, catalog
+):
+    walker = phone()
+    reach_message(walker, "4711003")  # has an e-mail address: the answer channel is asked last
+    walker.say("Erika Mustermann")
+    walker.press("1")
+    walker.press("#")
+    walker.press("2")
+    _settle_by_sweep(deps, clock, catalog)
+    walker.say("Speicher voll")
+    assert walker.listening is not None  # asked how the answer should come
+    walker.hang_up()  # so only the status callback follows
+    sr = read_one(deps, ServiceRequest)
+    assert sr.description == "Speicher voll"
+    assert len(read_rows(deps, ServiceRequest)) == 1
+
+
 def test_a_caller_waiting_for_an_agent_who_hangs_up_is_not_called_back(phone, demo_customers, deps):
     walker = phone()
     identify(walker, "4711002")
