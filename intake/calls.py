@@ -150,6 +150,7 @@ def _new_call(
         to_number=inp.to_number,
         started_at=now,
         last_activity_at=now,
+        settle_after=now + ABANDONED_AFTER,
         # Inserted as the first turn will leave it, so storing that turn updates nothing.
         flow=state.to_json() if state is not None else {},
         turn=1 if state is not None else 0,
@@ -177,6 +178,8 @@ def _store_turn(
     call.flow = state.to_json()
     call.turn = seq + 1
     call.last_activity_at = now
+    # An agent may talk for hours with no webhook at all; anything else answers within seconds.
+    call.settle_after = now + (AGENT_CALL_LIMIT if step.kind is StepKind.AGENT else ABANDONED_AFTER)
     if step.kind is StepKind.HANGUP:
         call.is_settled = True
     return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
@@ -785,22 +788,14 @@ def is_ended(call: Call) -> bool:
 
 def calls_to_settle(session: Session, *, now: datetime, limit: int = 200) -> list[str]:
     """CallSids of calls gone quiet without a status callback that still owe a settlement."""
-    rows = session.execute(
-        select(Call.call_sid, Call.flow, Call.last_activity_at, Call.status)
-        .where(Call.is_settled.is_(False), Call.last_activity_at < now - ABANDONED_AFTER)
-        .order_by(Call.last_activity_at)
-        .limit(limit)
-    ).all()
-    due = []
-    for sid, flow_json, last_activity, status in rows:
-        in_agent_call = FlowState.from_json(flow_json).step is StepName.AGENT
-        if (
-            status in TERMINAL_STATUSES
-            or not in_agent_call
-            or last_activity < now - AGENT_CALL_LIMIT
-        ):
-            due.append(sid)
-    return due
+    return list(
+        session.scalars(
+            select(Call.call_sid)
+            .where(Call.is_settled.is_(False), Call.settle_after < now)
+            .order_by(Call.settle_after)
+            .limit(limit)
+        )
+    )
 
 
 def settle_quiet_call(

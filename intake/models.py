@@ -85,7 +85,9 @@ class Call(Base):
     from_number: Mapped[str | None] = mapped_column(String(40))
     to_number: Mapped[str] = mapped_column(String(40))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_activity_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    last_activity_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When the worker's sweep may take the call as ended if no status callback came by then.
+    settle_after: Mapped[datetime] = mapped_column(UtcDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(20), default="in-progress")
     status_sequence: Mapped[int] = mapped_column(Integer, default=-1)
@@ -101,7 +103,7 @@ class Call(Base):
     # Set once the call can no longer change its message (SR made, or nothing to make).
     is_settled: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    __table_args__ = (Index("ix_calls_unsettled", "is_settled", "last_activity_at"),)
+    __table_args__ = (Index("ix_calls_unsettled", "is_settled", "settle_after"),)
 
 
 class CallTurn(Base):

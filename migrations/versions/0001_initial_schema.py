@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:23:25.372225
+Create Date: 2026-11-25 16:12:17.471968
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('to_number', sa.String(length=40), nullable=False),
     sa.Column('started_at', db.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('last_activity_at', db.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('settle_after', db.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('ended_at', db.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('status_sequence', sa.Integer(), nullable=False),
@@ -54,8 +55,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('call_sid', name=op.f('pk_calls'))
     )
     with op.batch_alter_table('calls', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_calls_last_activity_at'), ['last_activity_at'], unique=False)
-        batch_op.create_index('ix_calls_unsettled', ['is_settled', 'last_activity_at'], unique=False)
+        batch_op.create_index('ix_calls_unsettled', ['is_settled', 'settle_after'], unique=False)
 
     op.create_table('customers',
     sa.Column('customer_number', sa.String(length=32), nullable=False),
@@ -300,7 +300,6 @@ def downgrade() -> None:
     op.drop_table('customers')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index('ix_calls_unsettled')
-        batch_op.drop_index(batch_op.f('ix_calls_last_activity_at'))
 
     op.drop_table('calls')
     op.drop_table('alerts')

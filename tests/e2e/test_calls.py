@@ -747,3 +747,17 @@ def test_email_is_offered_only_to_customers_with_an_address_and_stored_on_the_sr
     assert de.text("ask_answer_channel") not in second.heard
     without_email = read_rows(deps, ServiceRequest)[1]
     assert (without_email.answer_channel, without_email.email) == ("phone", None)
+
+
+def test_many_callers_talking_to_agents_never_hold_up_the_sweep_of_abandoned_calls(
+    phone, demo_customers, deps, clock
+):
+    talking = [phone(from_=f"+49151000{n:05d}") for n in range(205)]
+    for walker in talking:
+        identify(walker, "4711002")  # in the agent queue, then (say) talking, with no webhooks
+    quiet = phone()
+    reach_message(quiet, "4711002")
+    quiet.say("Erika Mustermann")  # then silence: the phone went dead
+    clock.advance(minutes=10)
+    with transaction(deps.session_factory) as session:
+        assert calls_to_settle(session, now=clock.now()) == [quiet.call_sid]

@@ -1,0 +1,53 @@
+"""The Alembic migrations build exactly the schema the models describe, on both databases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+import callbacks.models  # noqa: F401  (register tables)
+import intake.models  # noqa: F401
+from config.migrate import alembic_config
+from db.base import Base
+from db.engine import make_engine
+
+POSTGRES_URL = os.environ.get("HOTLINE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def empty_database(tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it: a SQLite file, or a new PostgreSQL database."""
+    if not POSTGRES_URL:
+        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        return
+    server = make_url(POSTGRES_URL)
+    name = f"hotline_migrate_{os.getpid()}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrading_an_empty_database_gives_the_models_schema(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "head")
+    engine = make_engine(empty_database)
+    try:
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+    assert differences == []
+    assert version == "0001"
