@@ -97,7 +97,7 @@ class _Strict(BaseModel):
 
 
 class _AgentLine(_Strict):
-    kind: Literal["queue", "number"]
+    kind: Literal["queue"]
     target: str = Field(min_length=1)
     max_wait_seconds: int = Field(gt=0, le=3600)
     hold_music_url: str | None = None

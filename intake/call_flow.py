@@ -284,13 +284,13 @@ class AgentOutcome(enum.Enum):
     NO_AGENT = "no_agent"
 
 
-# Enqueue's QueueResult and Dial's DialCallStatus, per Twilio's TwiML reference.
-_TALKED = {"bridged", "completed", "answered"}
+# Enqueue's QueueResult, per Twilio's TwiML reference.
+_TALKED = {"bridged"}
 _HUNG_UP = {"hangup"}
 
 
 def agent_outcome(result: str | None) -> AgentOutcome:
-    """Judge Enqueue's ``QueueResult`` or Dial's ``DialCallStatus``."""
+    """Judge Enqueue's ``QueueResult``."""
     if result in _TALKED:
         return AgentOutcome.TALKED
     if result in _HUNG_UP:

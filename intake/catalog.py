@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 class AgentLineKind(enum.StrEnum):
     """How the caller reaches an agent."""
 
-    QUEUE = "queue"  # <Enqueue> into a TaskRouter/queue name, hold music, leave after max wait
-    NUMBER = "number"  # <Dial> a hunt-group number, give up after max wait
+    # <Enqueue> into a named queue that agents take callers from (their acceptance), with hold
+    # announcements, the callback key, and a message after the maximum wait.
+    QUEUE = "queue"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from intake.call_flow import Step, StepKind
-from intake.catalog import AgentLineKind, PromptSet, Region
+from intake.catalog import PromptSet, Region
 from ivr.prompts import text_of
 
 GATHER_TIMEOUT_SECONDS = 5
@@ -58,23 +58,15 @@ def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, b
     if step.kind is StepKind.AGENT:
         for text in texts:
             _say(response, text, region)
-        line = region.agent_line
-        if line.kind is AgentLineKind.QUEUE:
-            response.enqueue(
-                line.target,
-                action=action,
-                method="POST",
-                wait_url=f"{base}/ivr/queue/wait",
-                wait_url_method="POST",
-            )
-        else:
-            dial = response.dial(
-                action=action,
-                method="POST",
-                timeout=int(line.max_wait.total_seconds()),
-                answer_on_bridge=True,
-            )
-            dial.number(line.target)
+        # Agents take callers from the queue themselves, which is their acceptance; a plain
+        # <Dial> to a number could be "answered" by voicemail and lose the caller's message.
+        response.enqueue(
+            region.agent_line.target,
+            action=action,
+            method="POST",
+            wait_url=f"{base}/ivr/queue/wait",
+            wait_url_method="POST",
+        )
         return str(response)
     if step.start_recording:
         # Only after the caller's explicit yes (BRIEF: §201 StGB, opt-in); inbound audio only.
@@ -96,8 +88,9 @@ def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, b
         gather_args.update(
             input="speech",
             language=region.language,
+            # No speechModel: Twilio picks one for the language, and speechTimeout "auto" is
+            # only accepted without an explicit model (Twilio warning 13335).
             speech_timeout="3" if step.long_speech else "auto",
-            speech_model="phone_call",
         )
     else:
         gather_args.update(input="dtmf", finish_on_key=step.finish_on_key)

@@ -55,7 +55,7 @@ def _caller_input() -> CallerInput:
         digits=form.get("Digits"),
         speech=form.get("SpeechResult"),
         confidence=float(confidence) if confidence else None,
-        agent_result=form.get("QueueResult") or form.get("DialCallStatus"),
+        agent_result=form.get("QueueResult"),
         is_no_input=request.args.get("silent") == "1",
     )
 

@@ -192,16 +192,16 @@ def test_existing_request_keys_choose_update_or_callback(digits, expected):
     ("result", "expected"),
     [
         ("bridged", AgentOutcome.TALKED),
-        ("completed", AgentOutcome.TALKED),
         ("hangup", AgentOutcome.CALLER_HUNG_UP),
         ("leave", AgentOutcome.NO_AGENT),
         ("queue-full", AgentOutcome.NO_AGENT),
-        ("no-answer", AgentOutcome.NO_AGENT),
+        ("redirected", AgentOutcome.NO_AGENT),
+        ("error", AgentOutcome.NO_AGENT),
         ("system-error", AgentOutcome.NO_AGENT),
         (None, AgentOutcome.NO_AGENT),
     ],
 )
-def test_queue_and_dial_results_are_judged(result, expected):
+def test_queue_results_are_judged(result, expected):
     assert flow.agent_outcome(result) is expected
 
 
