@@ -846,23 +846,31 @@ def request_queue_callback(session: Session, *, call_sid: str, now: datetime) ->
     return True
 
 
+@dataclass(frozen=True)
+class FallbackOutcome:
+    """What came of a number left after a failure."""
+
+    sr_number: str | None
+    ask_again: bool  # the digits were no phone number and the caller has tries left
+
+
 def record_fallback_number(
     session: Session,
     inp: CallerInput,
     *,
+    attempt: int,
     catalog: Catalog,
     scheduler: CallbackScheduler,
     now: datetime,
-) -> str | None:
+) -> FallbackOutcome:
     """After a failure: keep the typed number (or the caller ID) and settle the call into an SR."""
     region = catalog.region_for_number(inp.to_number)
     if region is None:
-        return None
-    call = _locked_call(session, inp.call_sid)
-    if call is None:
-        call = _new_call(session, inp, region, now=now)
-    if call.is_settled and call.sr_number is not None:
-        return call.sr_number
+        return FallbackOutcome(None, ask_again=False)
+    typed = parse_callback_number(inp.digits, country=region.country)
+    if inp.digits and typed is None and attempt < flow.MAX_TRIES:
+        return FallbackOutcome(None, ask_again=True)
+    call = _locked_call(session, inp.call_sid) or _new_call(session, inp, region, now=now)
     message = message_for_call(session, call.call_sid) or open_message(
         session,
         call,
@@ -872,10 +880,11 @@ def record_fallback_number(
         sr_reference=None,
         now=now,
     )
-    typed = parse_callback_number(inp.digits, country=region.country)
     if typed is not None:
         record_field(
             session, message, now=now, callback_number=typed, callback_number_source="typed"
         )
-    call.is_settled = False
-    return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)
+    sr_number = settle_message(
+        session, call, message, catalog=catalog, scheduler=scheduler, now=now
+    )
+    return FallbackOutcome(sr_number, ask_again=False)

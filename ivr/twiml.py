@@ -139,18 +139,23 @@ def render_back_to_hold(base: str) -> str:
     return str(response)
 
 
-def render_fallback(*, region: Region | None, prompts: PromptSet | None, base: str) -> str:
+def render_fallback(
+    *, region: Region | None, prompts: PromptSet | None, base: str, attempt: int = 1
+) -> str:
     """The safe answer after any failure: still take a number to call back."""
     response = VoiceResponse()
+    action = f"{base}/ivr/fallback/number?{urlencode({'try': attempt})}"
     gather = response.gather(
         input="dtmf",
-        action=f"{base}/ivr/fallback/number",
+        action=action,
         method="POST",
         timeout=GATHER_TIMEOUT_SECONDS,
         finish_on_key="#",
         action_on_empty_result=True,
     )
     if region is not None and prompts is not None:
+        if attempt > 1:
+            _say(gather, prompts.text("callback_invalid"), region)
         _say(gather, prompts.text("error_fallback"), region)
     else:
         gather.say(
@@ -158,7 +163,7 @@ def render_fallback(*, region: Region | None, prompts: PromptSet | None, base: s
             " can call you back, followed by the pound key.",
             language="en-US",
         )
-    response.redirect(f"{base}/ivr/fallback/number", method="POST")
+    response.redirect(action, method="POST")
     return str(response)
 
 

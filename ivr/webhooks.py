@@ -18,6 +18,7 @@ from db.transaction import (
 )
 from intake.calls import (
     CallerInput,
+    FallbackOutcome,
     TurnContext,
     TurnResult,
     UnknownCall,
@@ -224,18 +225,27 @@ def fallback_number() -> Response:
     deps = current()
     inp = _caller_input()
     region = deps.catalog.region_for_number(inp.to_number)
-    sr_number = None
+    attempt = _query_int("try", default=1)
+    # Logged before anything else, so the number survives even if the database does not.
+    log.info(
+        "event=fallback_number call_sid=%s from=%s typed=%s try=%s",
+        inp.call_sid,
+        inp.from_number or "-",
+        inp.digits or "-",
+        attempt,
+    )
+    outcome = FallbackOutcome(None, ask_again=False)
     try:
         with transaction(deps.session_factory) as session:
-            sr_number = record_fallback_number(
+            outcome = record_fallback_number(
                 session,
                 inp,
+                attempt=attempt,
                 catalog=deps.catalog,
                 scheduler=deps.scheduler,
                 now=deps.clock.now(),
             )
     except Exception:
-        # Last resort: the number goes to the error log, where operations will find it.
         log.exception(
             "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s",
             inp.call_sid,
@@ -243,8 +253,18 @@ def fallback_number() -> Response:
             inp.digits,
             inp.to_number,
         )
-    log.info("event=fallback_number call_sid=%s sr=%s", inp.call_sid, sr_number or "-")
     if region is None:
         return _xml(twiml.render_goodbye(text="Thank you. Goodbye.", region=None))
     prompts = deps.catalog.prompts_for(region.language)
-    return _xml(twiml.render_goodbye(text=prompts.text("fallback_thanks"), region=region))
+    if outcome.ask_again:
+        return _xml(
+            twiml.render_fallback(region=region, prompts=prompts, base=_base(), attempt=attempt + 1)
+        )
+    log.info("event=fallback_settled call_sid=%s sr=%s", inp.call_sid, outcome.sr_number or "-")
+    closing = "fallback_thanks" if outcome.sr_number else "no_number_goodbye"
+    return _xml(twiml.render_goodbye(text=prompts.text(closing), region=region))
+
+
+def _query_int(name: str, *, default: int) -> int:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else default

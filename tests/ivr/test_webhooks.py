@@ -203,6 +203,38 @@ def test_a_fallback_number_posted_twice_makes_one_sr(client, deps):
     assert len(read_rows(deps, Callback)) == 1
 
 
+@pytest.fixture
+def de(catalog):
+    return catalog.prompts_for("de-DE")
+
+
+def test_digits_that_are_no_phone_number_are_asked_again_then_the_caller_id_is_used(
+    client, deps, de
+):
+    form = {**FIRST_WEBHOOK, "Digits": "12"}
+    again = twiml(signed_post(client, "/ivr/fallback/number?try=1", form))
+    gather = again.find("Gather")
+    assert gather is not None
+    assert gather.get("action") == f"{BASE_URL}/ivr/fallback/number?try=2"
+    assert [say.text for say in gather.findall("Say")] == [
+        de.text("callback_invalid"),
+        de.text("error_fallback"),
+    ]
+    assert read_rows(deps, ServiceRequest) == []
+    signed_post(client, "/ivr/fallback/number?try=2", form)
+    last = twiml(signed_post(client, "/ivr/fallback/number?try=3", form))
+    assert [say.text for say in last.findall("Say")] == [de.text("fallback_thanks")]
+    [callback] = read_rows(deps, Callback)
+    assert callback.callback_number == FIRST_WEBHOOK["From"]
+
+
+def test_a_caller_with_no_number_at_all_is_not_promised_a_callback(client, deps, de):
+    form = {**FIRST_WEBHOOK, "From": "anonymous", "Digits": ""}
+    last = twiml(signed_post(client, "/ivr/fallback/number?try=1", form))
+    assert [say.text for say in last.findall("Say")] == [de.text("no_number_goodbye")]
+    assert read_rows(deps, Callback) == []
+
+
 @pytest.mark.parametrize(("to", "language"), [(GERMAN_LINE, "de-DE"), ("+4940123456", "en-US")])
 def test_the_fallback_url_answers_safe_twiml_that_takes_a_number(client, deps, to, language):
     root = twiml(
@@ -210,14 +242,14 @@ def test_the_fallback_url_answers_safe_twiml_that_takes_a_number(client, deps, t
     )
     gather = root.find("Gather")
     assert gather is not None
-    assert gather.get("action") == f"{BASE_URL}/ivr/fallback/number"
+    assert gather.get("action") == f"{BASE_URL}/ivr/fallback/number?try=1"
     assert gather.get("input") == "dtmf"
     say = gather.find("Say")
     assert say is not None
     assert say.get("language") == language
     redirect = root.find("Redirect")
     assert redirect is not None
-    assert redirect.text == f"{BASE_URL}/ivr/fallback/number"
+    assert redirect.text == f"{BASE_URL}/ivr/fallback/number?try=1"
 
 
 def test_every_answer_of_a_whole_call_is_small_valid_twiml(phone, demo_customers):
