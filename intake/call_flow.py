@@ -253,9 +253,8 @@ def next_message_field(after: StepName | None, context: FieldContext) -> StepNam
     return None
 
 
-def menu_choice(digits: str | None, *, escalation_offered: bool = False) -> StepName | None:
+def menu_choice(digits: str | None) -> StepName | None:
     """The branch a menu key selects: 1 new request, 2 existing SR."""
-    del escalation_offered  # the escalation branch is not offered yet
     return {"1": StepName.CUSTOMER_NUMBER, "2": StepName.SR_LOOKUP}.get(digits or "")
 
 

@@ -126,6 +126,11 @@ def turn_guard(call_sid: str, seq: int) -> Callable[[Session], bool]:
     return still_current
 
 
+def _caller_id(call: Call, region: Region) -> str | None:
+    """The caller's number when it is a real, dialable one (not withheld or "anonymous")."""
+    return normalize_e164(call.from_number, country=region.country)
+
+
 def _locked_call(session: Session, call_sid: str) -> Call | None:
     stmt = select(Call).where(Call.call_sid == call_sid)
     if session.get_bind().dialect.name == "postgresql":
@@ -236,7 +241,7 @@ def _ask(
     if name is StepName.COMPANY:
         return Step(name, StepKind.SPEECH, (*intro, Say("ask_company")))
     if name is StepName.CALLBACK_NUMBER:
-        caller_id = normalize_e164(call.from_number, country=region.country)
+        caller_id = _caller_id(call, region)
         if caller_id is not None:
             ask = Say(
                 "callback_offer",
@@ -546,7 +551,7 @@ class _Turn:
         return self.speech_field(state, "company")
 
     def caller_id(self) -> str | None:
-        return normalize_e164(self.call.from_number, country=self.region.country)
+        return _caller_id(self.call, self.region)
 
     def on_callback_number(self, state: FlowState) -> tuple[FlowState, Step]:
         digits = None if self.inp.is_no_input else (self.inp.digits or None)
@@ -691,7 +696,7 @@ def settle_message(
     """Turn the call's message into an SR with its callback, when anyone can be reached."""
     region = catalog.region(call.region)
     if message.callback_number is None:
-        caller_id = normalize_e164(call.from_number, country=region.country)
+        caller_id = _caller_id(call, region)
         if caller_id is not None:
             record_field(
                 session,
@@ -754,6 +759,15 @@ def settle_call(
     return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)
 
 
+@dataclass(frozen=True)
+class CallStatusOutcome:
+    """A status callback applied: whether the call is over, and the SR it left, if any."""
+
+    known: bool
+    ended: bool
+    sr_number: str | None
+
+
 def record_call_status(
     session: Session,
     *,
@@ -761,29 +775,31 @@ def record_call_status(
     status: str,
     duration_seconds: int | None,
     sequence: int | None,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
     now: datetime,
-) -> Call | None:
-    """Apply a call status callback; late, duplicated or out-of-order ones change nothing."""
+) -> CallStatusOutcome:
+    """Apply a call status callback; a call that ended leaves what the caller said as an SR.
+
+    Late, duplicated or out-of-order callbacks change nothing: terminal states never regress
+    and a lower SequenceNumber is ignored.
+    """
     call = _locked_call(session, call_sid)
     if call is None:
-        return None
-    if call.status in TERMINAL_STATUSES:
-        return call
-    rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
-    if rank <= call.status_sequence and status not in TERMINAL_STATUSES:
-        return call
-    call.status_sequence = max(call.status_sequence, rank)
-    call.status = status
-    if status in TERMINAL_STATUSES:
-        call.ended_at = now
-        call.duration_seconds = duration_seconds
-    call.last_activity_at = now
-    return call
-
-
-def is_ended(call: Call) -> bool:
-    """Whether Twilio reported the call over."""
-    return call.status in TERMINAL_STATUSES
+        return CallStatusOutcome(known=False, ended=False, sr_number=None)
+    if call.status not in TERMINAL_STATUSES:
+        rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
+        if rank > call.status_sequence or status in TERMINAL_STATUSES:
+            call.status_sequence = max(call.status_sequence, rank)
+            call.status = status
+            if status in TERMINAL_STATUSES:
+                call.ended_at = now
+                call.duration_seconds = duration_seconds
+            call.last_activity_at = now
+    if call.status not in TERMINAL_STATUSES:
+        return CallStatusOutcome(known=True, ended=False, sr_number=None)
+    sr_number = settle_call(session, call, catalog=catalog, scheduler=scheduler, now=now)
+    return CallStatusOutcome(known=True, ended=True, sr_number=sr_number)
 
 
 def calls_to_settle(session: Session, *, now: datetime, limit: int = 200) -> list[str]:

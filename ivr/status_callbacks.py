@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 
 from config.dependencies import current
 from db.transaction import transaction
-from intake.calls import is_ended, record_call_status, settle_call
+from intake.calls import record_call_status
 from intake.confirmations import record_sms_status
 from intake.messages import attach_recording
 from ivr.signature import twilio_signed
@@ -35,21 +35,24 @@ def call_status() -> Response:
     call_sid = request.form.get("CallSid", "")
     status = request.form.get("CallStatus", "")
     now = deps.clock.now()
-    sr_number = None
     with transaction(deps.session_factory) as session:
-        call = record_call_status(
+        outcome = record_call_status(
             session,
             call_sid=call_sid,
             status=status,
             duration_seconds=_int("CallDuration"),
             sequence=_int("SequenceNumber"),
+            catalog=deps.catalog,
+            scheduler=deps.scheduler,
             now=now,
         )
-        if call is not None and is_ended(call):
-            sr_number = settle_call(
-                session, call, catalog=deps.catalog, scheduler=deps.scheduler, now=now
-            )
-    log.info("event=call_status call_sid=%s status=%s sr=%s", call_sid, status, sr_number or "-")
+    log.info(
+        "event=call_status call_sid=%s status=%s known=%s sr=%s",
+        call_sid,
+        status,
+        outcome.known,
+        outcome.sr_number or "-",
+    )
     return Response(status=204)
 
 

@@ -68,7 +68,7 @@ def _seq() -> int:
         return 0
 
 
-def _with_retry_on_race(deps: Dependencies, work: Callable[[], TurnResult]) -> TurnResult:
+def _with_retry_on_race(work: Callable[[], TurnResult]) -> TurnResult:
     try:
         return work()
     except IntegrityError:
@@ -120,7 +120,7 @@ def voice() -> Response:
             with transaction(factory) as session:
                 return handle_turn(session, inp, seq=seq, context=context)
 
-        result = _with_retry_on_race(deps, turn)
+        result = _with_retry_on_race(turn)
     except UnknownNumber:
         log.warning("event=unknown_number call_sid=%s to=%s", inp.call_sid, inp.to_number)
         return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))
