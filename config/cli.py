@@ -80,7 +80,9 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             click.echo("(use --with-worker for local mode without Twilio)", err=True)
             sys.exit(1)
     _catalog(settings)  # fail before forking when the configuration is broken
-    public_base_url = settings.public_base_url or f"http://{host}:{port}"
+    # Production has HOTLINE_PUBLIC_BASE_URL (checked above). Local mode without it checks
+    # signatures against the address each request came to, so any --host works.
+    public_base_url = settings.public_base_url
     # Webhook timings from every web process add up in /metrics (prometheus_client's
     # multiprocess mode); must be set before any process imports prometheus_client.
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
@@ -123,7 +125,8 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             return create_app(settings, deps)
 
     mode = "local mode, worker in-process" if with_worker else "production mode"
-    click.echo(f"serving on http://{host}:{port} ({mode}); webhooks at {public_base_url}/ivr/voice")
+    shown = public_base_url or f"http://{host}:{port}"
+    click.echo(f"serving on http://{host}:{port} ({mode}); webhooks at {shown}/ivr/voice")
     Server().run()
 
 
@@ -169,9 +172,14 @@ def worker(
     )
     if once:
         ran = runner.run_once()
+        unreachable = runner.database_unreachable
         runner.shutdown()
         deps.engine.dispose()
         click.echo(f"ran {ran} unit(s) of work")
+        if unreachable is not None:
+            # Work may be due but was never looked at: a cron job must not count this as done.
+            click.echo(f"error: the database could not be reached: {unreachable}", err=True)
+            sys.exit(1)
         return
 
     def stop(signum: int, _frame: Any) -> None:
