@@ -17,6 +17,17 @@ log = logging.getLogger("hotline.ivr")
 bp = Blueprint("ivr_status", __name__, url_prefix="/ivr/status")
 
 
+@bp.errorhandler(Exception)
+def _any_failure(error: Exception) -> Response:
+    """Logged with the CallSid; Twilio records the 500 in its debugger. The sweep settles later."""
+    log.exception(
+        "event=status_callback_error call_sid=%s path=%s",
+        request.form.get("CallSid", "-"),
+        request.path,
+    )
+    return Response("status callback failed\n", status=500, mimetype="text/plain")
+
+
 def _int(name: str) -> int | None:
     value = request.form.get(name, "")
     return int(value) if value.isdigit() else None
