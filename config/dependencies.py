@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from config.clock import SystemClock as SystemClock  # where callers have long found it
 from config.settings import Settings
 from db.transaction import SessionFactory
 from intake.catalog import Catalog
 from intake.ports import CallbackScheduler, Clock, Dialer, Mailer, Messenger
-
-
-class SystemClock:
-    """The real clock, in UTC."""
-
-    def now(self) -> datetime:
-        """The current instant."""
-        return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

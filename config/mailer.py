@@ -7,14 +7,14 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from intake.ports import Mailer, SendError, SendRejected, SendUncertain
+from config.clock import SystemClock
+from intake.ports import Clock, Mailer, SendError, SendRejected, SendUncertain
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,11 @@ class SmtpMailer:
     password: str | None = field(default=None, repr=False)
     from_address: str = DEFAULT_FROM_ADDRESS
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    # Dates the messages (the Date header).
+    clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
 
     @classmethod
-    def from_url(cls, url: str) -> SmtpMailer:
+    def from_url(cls, url: str, *, clock: Clock | None = None) -> SmtpMailer:
         """Build a mailer from ``smtp[+starttls|s]://[user:pass@]host[:port][?from=address]``."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
@@ -79,6 +81,7 @@ class SmtpMailer:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
             from_address=query["from"][-1] if "from" in query else DEFAULT_FROM_ADDRESS,
+            clock=clock or SystemClock(),
         )
 
     def send_mail(self, *, to: str, subject: str, body: str, message_id: str) -> None:
@@ -103,7 +106,7 @@ class SmtpMailer:
         message["From"] = self.from_address
         message["To"] = to
         message["Subject"] = subject
-        message["Date"] = format_datetime(datetime.now(UTC))
+        message["Date"] = format_datetime(self.clock.now())
         # The same Message-ID on every retry lets mail clients fold a duplicate into one.
         message["Message-ID"] = f"<{message_id_left(message_id)}@hotline>"
         # RFC 3834: stops out-of-office replies from answering the hotline.
@@ -187,11 +190,11 @@ def message_id_left(key: str) -> str:
     return ".".join(atom for atom in atoms if atom) or "-"
 
 
-def mailer_from_url(url: str | None) -> Mailer:
+def mailer_from_url(url: str | None, *, clock: Clock | None = None) -> Mailer:
     """An SMTP mailer for ``url``, or a log-only mailer when no URL is configured."""
     if url is None or not url.strip():
         return LogOnlyMailer()
-    return SmtpMailer.from_url(url.strip())
+    return SmtpMailer.from_url(url.strip(), clock=clock)
 
 
 class _TrackingSmtp(smtplib.SMTP):

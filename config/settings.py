@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from config.mailer import SmtpMailer
+
 # Used only in local mode (``make run``, ``hotline call``) when no Twilio credentials are given:
 # webhooks are still signed and checked, with a token both sides know.
 LOCAL_AUTH_TOKEN = "local-development-token"
@@ -93,11 +95,13 @@ class Settings:
             _check_http_url(problems, "TWILIO_API_BASE_URL", api_base, path_ok=False)
         smtp_url = get("HOTLINE_SMTP_URL")
         if smtp_url is not None:
-            parts = urlsplit(smtp_url)
-            if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+            try:
+                # The parser the mailer uses, so a URL that passes here also works there.
+                SmtpMailer.from_url(smtp_url.strip())
+            except ValueError as exc:
                 problems.append(
-                    "HOTLINE_SMTP_URL: use smtp://host:port, smtp+starttls://user:pass@host:587"
-                    " or smtps://host:465"
+                    f"HOTLINE_SMTP_URL: {exc}; use smtp://host:port,"
+                    " smtp+starttls://user:pass@host:587 or smtps://host:465[?from=address]"
                 )
         if problems:
             raise SettingsError(problems)

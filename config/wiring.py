@@ -6,7 +6,8 @@ import logging
 
 from callbacks.services import CallbackQueue
 from config.catalog import load_catalog
-from config.dependencies import Dependencies, SystemClock
+from config.clock import SystemClock
+from config.dependencies import Dependencies
 from config.mailer import mailer_from_url
 from config.settings import Settings
 from db.engine import make_engine
@@ -57,7 +58,7 @@ def build_dependencies(
         clock=clock,
         messenger=messenger,
         dialer=dialer,
-        mailer=mailer or mailer_from_url(settings.smtp_url),
+        mailer=mailer or mailer_from_url(settings.smtp_url, clock=clock),
         scheduler=CallbackQueue(catalog),
         public_base_url=public_base_url or settings.public_base_url,
     )

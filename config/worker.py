@@ -22,12 +22,15 @@ from functools import partial
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from config.dependencies import Dependencies
 from db.transaction import transaction
 from db.work import (
     DEFAULT_LEASE,
     ClaimedWork,
+    GivenUp,
+    GiveUpHook,
     PermanentFailure,
     claim,
     complete,
@@ -38,7 +41,7 @@ from db.work import (
     retry,
 )
 from intake import confirmations
-from intake.jobs import send_confirmation, settle_quiet_calls
+from intake.jobs import confirmation_given_up, send_confirmation, settle_quiet_calls
 
 log = logging.getLogger("hotline.worker")
 
@@ -57,10 +60,13 @@ class Job:
 
     ``handle`` returns True when it marked its row done itself, in the transaction that recorded
     its effect (``db.work.complete``); the worker then skips its own, redundant completion.
+    ``on_give_up`` runs in the transaction that fails the row for good (final attempt, permanent
+    failure, or a lease that expired on the final attempt), to settle what the work was about.
     """
 
     handle: Callable[[ClaimedWork], bool | None]
     retry_delay: Callable[[int], timedelta]
+    on_give_up: GiveUpHook | None = None
 
 
 def _fixed_delay(seconds: int) -> Callable[[int], timedelta]:
@@ -81,6 +87,7 @@ def job_table(deps: Dependencies) -> dict[str, Job]:
                 public_base_url=deps.public_base_url,
             ),
             confirmations.retry_delay,
+            on_give_up=confirmation_given_up,
         ),
         SWEEP_KIND: Job(
             partial(
@@ -140,6 +147,7 @@ class Worker:
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
         self._db_down = False
+        self._db_error: str | None = None
         # Set on shutdown: the tick in progress finishes its batch but claims nothing new.
         self._stopping = threading.Event()
 
@@ -170,6 +178,11 @@ class Worker:
             if ran == 0:
                 return total
 
+    @property
+    def database_unreachable(self) -> str | None:
+        """Why the last claim could not reach the database, or None when it could."""
+        return self._db_error if self._db_down else None
+
     def _run_batch(self, batch: list[ClaimedWork]) -> None:
         # Renew from this thread while handlers run: a send that outlasts a third of the lease
         # keeps its claim, with or without a scheduler (``--once`` has none).
@@ -197,6 +210,7 @@ class Worker:
                     limit=self.batch_size,
                     lease=self.lease,
                     kinds=list(self.jobs),
+                    on_give_up=self._give_up,
                 )
                 if heartbeat:
                     record_heartbeat(session, worker_id=self.worker_id, now=now)
@@ -213,12 +227,13 @@ class Worker:
     def _note_database_error(self, exc: SQLAlchemyError) -> None:
         # Every tick retries; the first failure is an error, the rest say it is still down.
         reason = str(exc.orig if isinstance(exc, DBAPIError) else exc).strip().splitlines()
+        self._db_error = reason[0] if reason else type(exc).__name__
         if not self._db_down:
             log.error(
                 "event=database_unreachable worker=%s retry_in=%ss error=%s",
                 self.worker_id,
                 self.tick_seconds,
-                reason[0] if reason else type(exc).__name__,
+                self._db_error,
             )
         else:
             log.warning(
@@ -271,7 +286,12 @@ class Worker:
                     outcome = "done"
                 elif permanent or item.attempts >= item.max_attempts:
                     owned = fail(
-                        session, item_id=item.id, worker_id=self.worker_id, now=now, error=error
+                        session,
+                        item_id=item.id,
+                        worker_id=self.worker_id,
+                        now=now,
+                        error=error,
+                        on_give_up=self._give_up,
                     )
                     outcome = "failed"
                 else:
@@ -311,6 +331,17 @@ class Worker:
             f" next_try_at={next_try.isoformat()}" if next_try is not None else "",
             f" error={error!r}" if error is not None else "",
         )
+
+    def _give_up(self, session: Session, work: GivenUp) -> None:
+        """Run the kind's give-up hook; a broken hook must not block claiming or failing."""
+        job = self.jobs.get(work.kind)
+        if job is None or job.on_give_up is None:
+            return
+        try:
+            with session.begin_nested():
+                job.on_give_up(session, work)
+        except Exception:
+            log.exception("event=give_up_hook_failed kind=%s key=%s", work.kind, work.key)
 
     # -- leases and periodic work ------------------------------------------------------------
 

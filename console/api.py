@@ -11,7 +11,7 @@ from callbacks.models import CallbackStatus
 from callbacks.services import list_callbacks
 from config.dependencies import current
 from console.auth import token_required
-from db.transaction import transaction
+from db.transaction import read_transaction
 from intake.service_requests import service_request_detail
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -33,7 +33,7 @@ def get_service_request(sr_number: str) -> Response:
     """One SR with its messages and confirmations."""
     if not sr_number.isdigit():
         return _error(400, "bad_request", "an SR number has digits only")
-    with transaction(current().session_factory) as session:
+    with read_transaction(current().session_factory) as session:
         sr = service_request_detail(session, sr_number)
     if sr is None:
         return _error(404, "not_found", f"no service request {sr_number}")
@@ -99,7 +99,7 @@ def get_callbacks() -> Response:
     allowed = [s.value for s in CallbackStatus]
     if status is not None and status not in allowed:
         return _error(400, "bad_request", f"status must be one of {', '.join(allowed)}")
-    with transaction(current().session_factory) as session:
+    with read_transaction(current().session_factory) as session:
         rows = list_callbacks(session, status=status)
     return jsonify(
         callbacks=[

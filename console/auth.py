@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 from flask import Response, g, jsonify, request
 
 from config.dependencies import current
-from db.transaction import transaction
+from db.transaction import read_transaction
 from intake.staff import user_for_token
 
 P = ParamSpec("P")
@@ -32,7 +32,7 @@ def token_required(view: Callable[P, R]) -> Callable[P, R | Response]:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("send Authorization: Bearer <token> (from `hotline user add`)")
-        with transaction(current().session_factory) as session:
+        with read_transaction(current().session_factory) as session:
             user = user_for_token(session, token.strip())
         if user is None:
             return _unauthorized("the token is not valid")

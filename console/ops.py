@@ -6,17 +6,16 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from prometheus_client import CollectorRegistry, Histogram, Metric, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
 from config.dependencies import current
-from db.transaction import transaction
-from db.work import backlog, last_heartbeat
+from db.transaction import read_transaction
+from db.work import backlog, last_heartbeat, worker_health
 
 log = logging.getLogger("hotline.ops")
 bp = Blueprint("ops", __name__)
@@ -63,28 +62,22 @@ def _iso(value: datetime | None) -> str | None:
 def healthz() -> Response:
     """200 when the database answers; also reports the worker's last tick."""
     deps = current()
-    now = deps.clock.now()
     try:
-        with transaction(deps.session_factory) as session:
-            session.execute(text("SELECT 1"))
-            beat = last_heartbeat(session)
+        with read_transaction(deps.session_factory) as session:
+            health = worker_health(
+                session, now=deps.clock.now(), stale_after=timedelta(seconds=WORKER_STALE_SECONDS)
+            )
     except Exception as exc:
         log.error("event=health_db_unreachable error=%s", exc)
         response = jsonify(status="error", database="unreachable", detail=str(exc)[:200])
         response.status_code = 503
         return response
-    age = None if beat is None else (now - beat).total_seconds()
-    worker = (
-        "never"
-        if beat is None
-        else ("ok" if age is not None and age < WORKER_STALE_SECONDS else "stale")
-    )
     return jsonify(
         status="ok",
         database="ok",
-        worker=worker,
-        worker_last_tick_at=_iso(beat),
-        worker_last_tick_age_seconds=age,
+        worker=health.state,
+        worker_last_tick_at=_iso(health.last_tick_at),
+        worker_last_tick_age_seconds=health.age_seconds,
     )
 
 
@@ -94,7 +87,7 @@ def metrics() -> Response:
     deps = current()
     registry, _ = current_metrics()
     now = deps.clock.now()
-    with transaction(deps.session_factory) as session:
+    with read_transaction(deps.session_factory) as session:
         work = backlog(session, now=now)
         beat = last_heartbeat(session)
     # Read from the database at scrape time, so plain metric families rather than live gauges

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +20,24 @@ SessionFactory = sessionmaker[Session]
 
 # SQLite has one writer at a time and every transaction here takes the write lock up front.
 # Writers queue on a lock of their own instead: threads of a process on a Python lock, and
-# processes on an OS file lock beside the database, where a waiter is woken the moment the lock
-# is free. Left to SQLite, waiters poll with sleeps of up to 100 ms (its busy handler), which
-# leaves the database idle while requests wait. PostgreSQL needs none of this.
-WRITER_WAIT_SECONDS = 30.0
+# processes on an OS file lock beside the database, polled every few milliseconds. Left to
+# SQLite, waiters poll with sleeps of up to 100 ms (its busy handler), which leaves the database
+# idle while requests wait. PostgreSQL needs none of this.
+#
+# A writer waits at most this long for both locks together, then gets "database is locked":
+# Twilio gives a webhook 15 s, and a webhook that gives up in time still answers its fallback.
+WRITER_WAIT_SECONDS = 10.0
+# Between tries for the file lock: the first pause, and the longest it grows to.
+_FIRST_PAUSE_SECONDS = 0.0005
+_LONGEST_PAUSE_SECONDS = 0.002
+
+
+def _locked(waited: float) -> OperationalError:
+    return OperationalError(
+        "BEGIN IMMEDIATE",
+        None,
+        TimeoutError(f"database is locked: another writer held it for {waited:.1f} s"),
+    )
 
 
 class _SqliteWriters:
@@ -34,15 +49,19 @@ class _SqliteWriters:
         self._file: IO[bytes] | None = None
 
     def acquire(self) -> None:
-        if not self._threads.acquire(timeout=WRITER_WAIT_SECONDS):
-            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
+        """Take the thread lock, then the file lock; ``OperationalError`` after the deadline."""
+        wait = WRITER_WAIT_SECONDS
+        started = time.monotonic()
+        deadline = started + wait
+        if not self._threads.acquire(timeout=wait):
+            raise _locked(time.monotonic() - started)
         if self._path is None:
             return
         try:
             # Opened for each transaction (microseconds): never shared across a fork, never
             # left open when the engine goes away.
             self._file = open(self._path, "ab")  # noqa: SIM115  (closed in release)
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            self._lock_file(self._file, deadline=deadline, started=started)
         except OSError as exc:
             # The database's folder is missing or unwritable: the database is unreachable.
             self._close()
@@ -52,6 +71,22 @@ class _SqliteWriters:
             self._close()
             self._threads.release()
             raise
+
+    @staticmethod
+    def _lock_file(file: IO[bytes], *, deadline: float, started: float) -> None:
+        # A blocking flock cannot be given a timeout, so poll a non-blocking one.
+        pause = _FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass  # another process writes; OSErrors other than "would block" propagate
+            now = time.monotonic()
+            if now >= deadline:
+                raise _locked(now - started)
+            time.sleep(min(pause, deadline - now))
+            pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 
     def release(self) -> None:
         try:
@@ -101,6 +136,28 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
         session.close()
         if lock is not None:
             lock.release()
+
+
+@contextmanager
+def read_transaction(factory: SessionFactory) -> Iterator[Session]:
+    """Open a session for reading only; it never waits for (or holds up) a writer.
+
+    On SQLite the session reads a snapshot (plain ``BEGIN`` in WAL mode) without the writer
+    locks, and any statement that would write raises ``WriteInSnapshot``. On PostgreSQL, whose
+    readers never wait for writers, it is an ordinary transaction.
+    """
+    if _writer_lock(factory) is None:
+        with transaction(factory) as session:
+            yield session
+        return
+    engine = factory.kw["bind"]
+    assert isinstance(engine, Engine)
+    session = factory(bind=engine.execution_options(**{SNAPSHOT_OPTION: True}))
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()
 
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ it, and once it has expired the row is due again for anyone.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +115,22 @@ class ClaimedWork:
     claimed_by: str
 
 
+@dataclass(frozen=True)
+class GivenUp:
+    """Work that failed for good, as told to its kind's give-up hook."""
+
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    error: str
+    now: datetime
+
+
+# Called in the transaction that fails the row, so what the work was about (a confirmation, a
+# call) is settled together with it; db stays ignorant of the kinds (the worker dispatches).
+GiveUpHook = Callable[[Session, GivenUp], None]
+
+
 def enqueue(
     session: Session,
     *,
@@ -159,9 +175,13 @@ def claim(
     limit: int = 20,
     lease: timedelta = DEFAULT_LEASE,
     kinds: Sequence[str] | None = None,
+    on_give_up: GiveUpHook | None = None,
 ) -> list[ClaimedWork]:
-    """Lease up to ``limit`` due rows (including rows whose lease expired) to ``worker_id``."""
-    release_expired_leases(session, now=now)
+    """Lease up to ``limit`` due rows (including rows whose lease expired) to ``worker_id``.
+
+    ``on_give_up`` is told of each row whose lease expired on its final attempt.
+    """
+    release_expired_leases(session, now=now, on_give_up=on_give_up)
     candidates = (
         select(WorkItem.id)
         .where(WorkItem.state == WorkState.DUE.value, WorkItem.due_at <= now)
@@ -226,11 +246,13 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def release_expired_leases(session: Session, *, now: datetime) -> int:
+def release_expired_leases(
+    session: Session, *, now: datetime, on_give_up: GiveUpHook | None = None
+) -> int:
     """Free rows whose worker stopped renewing its lease; returns how many were freed.
 
-    A row whose last attempt was its final one is failed with an alert instead of run again:
-    work that kills its worker every time must not loop for ever.
+    A row whose last attempt was its final one is failed with an alert instead of run again
+    (and ``on_give_up`` is told): work that kills its worker every time must not loop for ever.
     """
     expired = and_(WorkItem.state == WorkState.RUNNING.value, WorkItem.lease_until < now)
     exhausted = session.execute(
@@ -243,16 +265,16 @@ def release_expired_leases(session: Session, *, now: datetime) -> int:
             finished_at=now,
             updated_at=now,
         )
-        .returning(WorkItem.kind, WorkItem.key, WorkItem.attempts)
+        .returning(WorkItem.kind, WorkItem.key, WorkItem.attempts, WorkItem.payload)
     ).all()
     for row in exhausted:
+        message = f"{_LEASE_EXPIRED} on attempt {row.attempts}, the last one"
         raise_alert(
-            session,
-            kind=f"work_failed:{row.kind}",
-            subject=row.key,
-            message=f"{_LEASE_EXPIRED} on attempt {row.attempts}, the last one",
-            now=now,
+            session, kind=f"work_failed:{row.kind}", subject=row.key, message=message, now=now
         )
+        if on_give_up is not None:
+            given_up = GivenUp(row.kind, row.key, dict(row.payload or {}), message, now)
+            on_give_up(session, given_up)
     freed = session.execute(
         _expired_update(session, expired).values(
             state=WorkState.DUE.value,
@@ -363,10 +385,21 @@ def retry(
     return bool(getattr(session.execute(stmt), "rowcount", 0))
 
 
-def fail(session: Session, *, item_id: int, worker_id: str, now: datetime, error: str) -> bool:
-    """Mark held work failed and raise an alert so it is never silently dropped."""
+def fail(
+    session: Session,
+    *,
+    item_id: int,
+    worker_id: str,
+    now: datetime,
+    error: str,
+    on_give_up: GiveUpHook | None = None,
+) -> bool:
+    """Mark held work failed and raise an alert so it is never silently dropped.
+
+    ``on_give_up`` is told, in this transaction, when the row was still this worker's.
+    """
     row = session.execute(
-        select(WorkItem.kind, WorkItem.key).where(_owned(item_id, worker_id))
+        select(WorkItem.kind, WorkItem.key, WorkItem.payload).where(_owned(item_id, worker_id))
     ).first()
     if row is None:
         return False
@@ -384,6 +417,8 @@ def fail(session: Session, *, item_id: int, worker_id: str, now: datetime, error
         .execution_options(synchronize_session=False)
     )
     raise_alert(session, kind=f"work_failed:{row.kind}", subject=row.key, message=error, now=now)
+    if on_give_up is not None:
+        on_give_up(session, GivenUp(row.kind, row.key, dict(row.payload or {}), error, now))
     return True
 
 
@@ -404,6 +439,32 @@ def record_heartbeat(session: Session, *, worker_id: str, now: datetime) -> None
 def last_heartbeat(session: Session) -> datetime | None:
     """The most recent tick of any worker."""
     return session.execute(select(func.max(WorkerHeartbeat.last_tick_at))).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    """The database answered; how recently a worker ticked, and what that means.
+
+    ``state`` is "ok" (ticked within ``stale_after``), "stale" (longer ago) or "never".
+    """
+
+    last_tick_at: datetime | None
+    age_seconds: float | None
+    state: str
+
+
+def worker_health(session: Session, *, now: datetime, stale_after: timedelta) -> WorkerHealth:
+    """Check that the database answers and judge the most recent worker tick against ``now``."""
+    session.execute(select(1)).scalar_one()
+    beat = last_heartbeat(session)
+    if beat is None:
+        return WorkerHealth(last_tick_at=None, age_seconds=None, state="never")
+    age = now - beat
+    return WorkerHealth(
+        last_tick_at=beat,
+        age_seconds=age.total_seconds(),
+        state="ok" if age < stale_after else "stale",
+    )
 
 
 @dataclass(frozen=True)

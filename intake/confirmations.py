@@ -260,6 +260,25 @@ def record_failure(
         confirmation.attempt_started_at = None
 
 
+def give_up(session: Session, confirmation_id: int, *, error: str) -> None:
+    """The confirmation's work failed for good: leave it failed or uncertain, never "sending".
+
+    An attempt that began ("sending") and never recorded its end may have reached the customer,
+    so it is uncertain; one that never began is failed. A settled one is left as it is.
+    """
+    confirmation = session.get(Confirmation, confirmation_id)
+    if confirmation is None:
+        return
+    status = ConfirmationStatus(confirmation.status)
+    if status in (ConfirmationStatus.SENDING, ConfirmationStatus.UNCERTAIN):
+        confirmation.status = ConfirmationStatus.UNCERTAIN.value
+        if status is ConfirmationStatus.SENDING or confirmation.last_error is None:
+            confirmation.last_error = error[:2000]
+    elif status is ConfirmationStatus.QUEUED:
+        confirmation.status = ConfirmationStatus.FAILED.value
+        confirmation.last_error = error[:2000]
+
+
 def _sms_rank(status: str) -> int:
     return _SMS_STATUS_ORDER.get(status, -1)
 

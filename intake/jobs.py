@@ -7,13 +7,16 @@ import re
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
+
 from db.transaction import SessionFactory, transaction
-from db.work import ClaimedWork, PermanentFailure, complete
+from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
 from intake.calls import calls_to_settle, settle_quiet_call
 from intake.catalog import Catalog
 from intake.confirmations import (
     OutgoingConfirmation,
     begin_attempt,
+    give_up,
     record_failure,
     record_sent,
     restart_attempt,
@@ -60,8 +63,9 @@ def send_confirmation(
             return _record_sent(item, out, found.sid, found.status, session_factory, clock)
         with transaction(session_factory) as session:
             restart_attempt(session, confirmation_id, now=clock.now())
-    # E-mail has no provider to ask; a resend carries the same Message-ID, which mail systems
-    # use to drop duplicates, so an uncertain e-mail is simply sent again.
+    # E-mail has no provider to ask: an uncertain e-mail is sent again with the same Message-ID.
+    # Some mail clients use it to fold the two into one; others do not, so a customer may
+    # rarely see the confirmation twice.
     is_last = item.attempts >= item.max_attempts
     try:
         provider_id, status = _send(out, item, catalog, messenger, mailer, public_base_url)
@@ -120,6 +124,11 @@ def _record_sent(
         now = clock.now()
         record_sent(session, out.id, provider_id=provider_id, status=status, now=now)
         return complete(session, item_id=item.id, worker_id=item.claimed_by, now=now)
+
+
+def confirmation_given_up(session: Session, work: GivenUp) -> None:
+    """The send's work row failed for good: the confirmation must not stay "sending"."""
+    give_up(session, int(work.payload["confirmation_id"]), error=work.error)
 
 
 def status_callback_url(public_base_url: str, *, confirmation_id: int, attempt: int) -> str:

@@ -20,6 +20,7 @@ from twilio.rest import Client
 from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, MaxRetryError
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
+from config.clock import SystemClock
 from intake.ports import Clock, SendError, SendRejected, SendUncertain, SentMessage
 
 logger = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ PERMANENT_ERROR_CODES = frozenset(
     }
 )
 _REJECTING_STATUSES = frozenset({400, 403, 404})
-# Bad Gateway and Gateway Timeout come from a proxy that forwarded the request.
-_GATEWAY_STATUSES = frozenset({502, 504})
 
 # Twilio stamps date_created with its own clock, to the second; the margin absorbs clock skew so
 # a message created just after the attempt began is never missed. A wider window is harmless:
@@ -184,7 +183,7 @@ class LogOnlySenders:
     """Logs each SMS and call instead of sending it, for running without Twilio credentials."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        self._clock = clock
+        self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._logged: list[SentMessage] = []
 
@@ -198,7 +197,7 @@ class LogOnlySenders:
             body=body,
             # Twilio's answer to a create, so callers treat both senders alike.
             status="queued",
-            created_at=self._now(),
+            created_at=self._clock.now(),
         )
         logger.warning(
             "SMS NOT sent (log-only sender, no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN): "
@@ -234,9 +233,6 @@ class LogOnlySenders:
             url,
         )
         return sid
-
-    def _now(self) -> datetime:
-        return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
 
 def _log_sid(prefix: str) -> str:
@@ -317,11 +313,14 @@ def _refusal(
         text += "; check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
     if status in _REJECTING_STATUSES and code in PERMANENT_ERROR_CODES:
         return SendRejected(text)
-    if creates and status in _GATEWAY_STATUSES:
-        # A gateway in front of Twilio gave up waiting: the request got through, its fate is
-        # unknown, just as if our own read had timed out.
+    if creates and status >= 500:
+        # A 5xx on a create does not say nothing happened: Twilio (500, 503) may have failed
+        # after storing the message or starting the call, and a gateway in front of it (502,
+        # 504) gave up waiting on a request that got through. Its fate is unknown, just as if
+        # our own read had timed out.
         return SendUncertain(text)
-    # 401, 429, other 4xx and 5xx: Twilio says it did not take the request; a later try may work.
+    # 401, 429 (rate limited before acting), other 4xx, and any failed listing: nothing was
+    # created; a later try may work.
     return SendError(text)
 
 

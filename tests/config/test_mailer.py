@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,10 @@ from config.mailer import (
     mailer_from_url,
     message_id_left,
 )
+from config.settings import Settings
+from config.wiring import build_dependencies
 from intake.ports import SendError, SendRejected, SendUncertain
+from tests.support.fakes import FakeClock
 from tests.support.smtp import SmtpSink, free_port
 
 DOMAIN = "example.com"
@@ -190,3 +195,32 @@ def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFi
     assert "NOT sent" in record.getMessage()
     assert "HOTLINE_SMTP_URL" in record.getMessage()
     assert CUSTOMER in record.getMessage()
+
+
+# -- the injected clock -------------------------------------------------------------------------
+
+
+def test_the_date_header_comes_from_the_injected_clock() -> None:
+    clock = FakeClock(datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
+    mailer = SmtpMailer.from_url("smtp://mail.example.com", clock=clock)
+
+    message = mailer.compose(to=CUSTOMER, subject=SUBJECT, body=BODY, message_id="c.1")
+
+    assert message["Date"] == "Sun, 29 Mar 2026 00:30:00 +0000"
+
+
+def test_the_wired_mailer_dates_its_mail_by_the_processs_clock(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+            "HOTLINE_SMTP_URL": "smtp://mail.example.com",
+        },
+        cwd=Path.cwd(),
+    )
+    clock = FakeClock(datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
+    deps = build_dependencies(settings, clock=clock)
+    try:
+        assert isinstance(deps.mailer, SmtpMailer)
+        assert deps.mailer.clock is clock
+    finally:
+        deps.engine.dispose()

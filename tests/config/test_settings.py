@@ -103,7 +103,18 @@ def test_database_urls_in_plain_and_driver_forms_are_accepted(tmp_path, url):
             "ftp://mock",
             "TWILIO_API_BASE_URL: 'ftp://mock' is not an http(s) URL",
         ),
-        ("HOTLINE_SMTP_URL", "mail.example.com:25", "HOTLINE_SMTP_URL: use smtp://host:port"),
+        (
+            "HOTLINE_SMTP_URL",
+            "mail.example.com:25",
+            "HOTLINE_SMTP_URL: SMTP URL must start with smtp://",
+        ),
+        ("HOTLINE_SMTP_URL", "smtp://mail:abc", "HOTLINE_SMTP_URL: SMTP URL has a bad port"),
+        (
+            "HOTLINE_SMTP_URL",
+            "smtp://mail.example.com?From=x@example.com",
+            "HOTLINE_SMTP_URL: SMTP URL has unknown parameters: From",
+        ),
+        ("HOTLINE_SMTP_URL", "smtps://:465", "HOTLINE_SMTP_URL: SMTP URL has no host"),
     ],
 )
 def test_each_bad_variable_is_named_in_its_own_message(tmp_path, name, value, message):
@@ -149,3 +160,23 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_a_server_for_twilio_needs_the_auth_token_and_public_url(tmp_path):
     problems = Settings.from_env({}, cwd=tmp_path).production_problems()
     assert [p.split(":")[0] for p in problems] == ["TWILIO_AUTH_TOKEN", "HOTLINE_PUBLIC_BASE_URL"]
+
+
+@pytest.mark.parametrize("url", ["smtp://mail:abc", "smtp://host?From=x"])
+def test_a_malformed_smtp_url_is_one_line_naming_the_variable_not_a_traceback_later(tmp_path, url):
+    [problem] = problems_of({"HOTLINE_SMTP_URL": url}, tmp_path)
+    assert problem.startswith("HOTLINE_SMTP_URL: ")
+    assert "\n" not in problem
+    assert "use smtp://host:port" in problem
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "smtp://mail.example.com",
+        "smtp+starttls://user:p%40ss@mail.example.com:587?from=hotline@example.com",
+        "smtps://mail.example.com:465",
+    ],
+)
+def test_well_formed_smtp_urls_are_accepted(tmp_path, url):
+    assert Settings.from_env({"HOTLINE_SMTP_URL": url}, cwd=tmp_path).smtp_url == url

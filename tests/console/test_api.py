@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
+import db.transaction
 from db.transaction import transaction
 from intake.models import Call, Role, ServiceRequest
 from intake.staff import add_user
@@ -135,3 +137,38 @@ def test_metrics_are_prometheus_text(client, phone):
     assert 'hotline_webhook_seconds_count{endpoint="ivr.voice"} 1.0' in text
     assert "hotline_work_oldest_due_seconds" in text
     assert "hotline_worker_last_tick_age_seconds -1.0" in text
+
+
+def test_api_health_and_metrics_answer_while_a_writer_holds_the_sqlite_lock(
+    client, token, sr_number, deps, is_postgres, monkeypatch
+):
+    if is_postgres:
+        pytest.skip("the writer lock is SQLite's; PostgreSQL readers never wait for writers")
+    # A read that queued behind the writer would give up after this and answer 500 or 503.
+    monkeypatch.setattr(db.transaction, "WRITER_WAIT_SECONDS", 0.2)
+    inside, leave = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with transaction(deps.session_factory):
+            inside.set()
+            leave.wait(10)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert inside.wait(10)
+    try:
+        sr = client.get(f"/api/v1/service-requests/{sr_number}", headers=auth(token))
+        queue = client.get("/api/v1/callbacks", headers=auth(token))
+        health = client.get("/healthz")
+        metrics = client.get("/metrics")
+    finally:
+        leave.set()
+        writer.join(10)
+
+    assert sr.status_code == 200
+    assert sr.get_json()["sr_number"] == sr_number
+    assert queue.status_code == 200
+    assert [c["sr_number"] for c in queue.get_json()["callbacks"]] == [sr_number]
+    assert health.status_code == 200
+    assert health.get_json()["database"] == "ok"
+    assert metrics.status_code == 200

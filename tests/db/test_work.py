@@ -6,18 +6,24 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.orm import Session
 
 from db.transaction import SessionFactory, make_session_factory, transaction
 from db.work import (
+    DEFAULT_LEASE,
     Alert,
+    GivenUp,
     WorkItem,
     WorkState,
     claim,
     complete,
     enqueue,
     fail,
+    record_heartbeat,
+    release_expired_leases,
     renew,
     retry,
+    worker_health,
 )
 from tests.support.fakes import FakeClock
 
@@ -302,3 +308,65 @@ def test_claim_on_postgresql_walks_the_claim_index_past_many_future_rows(
     assert "ix_work_items_claim" in plan, plan
     assert "Sort" not in plan, plan
     assert take(session_factory, clock, "w1") == []
+
+
+def test_worker_health_is_never_then_ok_then_stale_as_the_last_tick_ages(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    stale_after = timedelta(seconds=30)
+    with transaction(session_factory) as session:
+        never = worker_health(session, now=clock.now(), stale_after=stale_after)
+        record_heartbeat(session, worker_id="w1", now=clock.now())
+    ticked = clock.now()
+    clock.advance(seconds=29)
+    with transaction(session_factory) as session:
+        fresh = worker_health(session, now=clock.now(), stale_after=stale_after)
+    clock.advance(seconds=1)
+    with transaction(session_factory) as session:
+        stale = worker_health(session, now=clock.now(), stale_after=stale_after)
+
+    assert (never.state, never.last_tick_at, never.age_seconds) == ("never", None, None)
+    assert (fresh.state, fresh.last_tick_at, fresh.age_seconds) == ("ok", ticked, 29.0)
+    assert (stale.state, stale.age_seconds) == ("stale", 30.0)
+
+
+def test_give_up_hooks_hear_of_work_failed_for_good_but_not_of_work_freed_to_retry(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    told: list[GivenUp] = []
+
+    def hook(_session: Session, work: GivenUp) -> None:
+        told.append(work)
+
+    for key, max_attempts in [("failing", 3), ("last-try", 1), ("next-try", 2)]:
+        with transaction(session_factory) as session:
+            enqueue(
+                session,
+                kind=KIND,
+                key=key,
+                due_at=clock.now(),
+                now=clock.now(),
+                payload={"key": key},
+                max_attempts=max_attempts,
+            )
+    failing = item_id(session_factory, "failing")
+    with transaction(session_factory) as session:
+        claim(session, worker_id="w1", now=clock.now())
+        fail(
+            session,
+            item_id=failing,
+            worker_id="w1",
+            now=clock.now(),
+            error="boom",
+            on_give_up=hook,
+        )
+    clock.advance(DEFAULT_LEASE + timedelta(seconds=1))
+    with transaction(session_factory) as session:
+        freed = release_expired_leases(session, now=clock.now(), on_give_up=hook)
+
+    assert freed == 2
+    assert [(w.kind, w.key, w.payload, w.error[:13]) for w in told] == [
+        (KIND, "failing", {"key": "failing"}, "boom"),
+        (KIND, "last-try", {"key": "last-try"}, "lease expired"),
+    ]
+    assert row(session_factory, "next-try").state == WorkState.DUE

@@ -211,17 +211,28 @@ def test_messages_sent_to_finds_a_message_still_in_twilios_queue(
 # -- refusals ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("status", "code"), [(500, 20500), (503, 20503), (429, 20429)])
-def test_server_errors_and_rate_limits_are_plain_send_errors(
-    senders: TwilioSenders, mock_twilio: MockTwilio, status: int, code: int
+def test_a_rate_limited_create_is_a_plain_send_error(
+    senders: TwilioSenders, mock_twilio: MockTwilio
 ) -> None:
-    mock_twilio.fail_next("messages", status=status, code=code)
+    mock_twilio.fail_next("messages", status=429, code=20429)
 
-    with pytest.raises(SendError, match=str(code)) as raised:
+    with pytest.raises(SendError, match="20429") as raised:
         send_confirmation(senders)
 
     assert type(raised.value) is SendError
     assert mock_twilio.messages == []
+
+
+@pytest.mark.parametrize("endpoint", ["messages", "calls"])
+@pytest.mark.parametrize(("status", "code"), [(500, 20500), (503, 20503)])
+def test_a_server_error_on_a_create_is_uncertain(
+    senders: TwilioSenders, mock_twilio: MockTwilio, endpoint: Endpoint, status: int, code: int
+) -> None:
+    mock_twilio.fail_next(endpoint, status=status, code=code)
+    create = send_confirmation if endpoint == "messages" else ring
+
+    with pytest.raises(SendUncertain, match=f"HTTP {status}, error {code}"):
+        create(senders)
 
 
 @pytest.mark.parametrize("endpoint", ["messages", "calls"])

@@ -78,7 +78,7 @@ class MockRequest:
 
 @dataclass(frozen=True)
 class _Fault:
-    kind: Literal["fail", "drop", "drop_before_recording", "hold"]
+    kind: Literal["fail", "fail_after_recording", "drop", "drop_before_recording", "hold"]
     status: int = 500
     code: int = 20500
     message: str = "Internal Server Error"
@@ -283,6 +283,19 @@ class MockTwilio:
         text = message or f"Mock failure with error {code}"
         self._add_faults(endpoint, _Fault("fail", status, code, text), times)
 
+    def fail_next_after_recording(
+        self,
+        endpoint: Endpoint,
+        *,
+        status: int = 500,
+        code: int = 20500,
+        message: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Create the record (it was sent), then answer with a Twilio error all the same."""
+        text = message or f"Mock failure with error {code}"
+        self._add_faults(endpoint, _Fault("fail_after_recording", status, code, text), times)
+
     def drop_next(self, endpoint: Endpoint, *, times: int = 1) -> None:
         """Create the record (it was sent) but close the connection without answering."""
         self._add_faults(endpoint, _Fault("drop"), times)
@@ -356,6 +369,8 @@ class MockTwilio:
             status, payload = self._create_call(form)
         if fault is not None and fault.kind == "drop" and status < 300:
             raise _Dropped
+        if fault is not None and fault.kind == "fail_after_recording" and status < 300:
+            return _error(fault.status, fault.code, fault.message)
         if fault is not None and fault.kind == "hold":
             # Bounded, so a forgotten release never pins a handler thread for good.
             self._released.wait(timeout=60)

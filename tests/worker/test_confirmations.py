@@ -10,12 +10,16 @@ from flask.testing import FlaskClient
 from twilio.request_validator import RequestValidator
 
 from config.app import create_app
+from config.dependencies import Dependencies
 from config.mailer import SmtpMailer
 from config.settings import LOCAL_AUTH_TOKEN
 from config.worker import Worker
-from db.transaction import transaction
-from intake.confirmations import retry_delay
-from intake.models import ConfirmationStatus
+from db.transaction import SessionFactory, transaction
+from db.work import DEFAULT_LEASE, GivenUp, claim
+from intake.catalog import Catalog
+from intake.confirmations import WORK_KIND, begin_attempt, retry_delay
+from intake.jobs import confirmation_given_up
+from intake.models import Confirmation, ConfirmationStatus
 from intake.service_requests import service_request_detail
 from ivr.twilio_rest import TwilioSenders
 from tests.conftest import BASE_URL
@@ -158,6 +162,31 @@ def test_an_sms_whose_answer_was_lost_is_found_by_listing_and_never_sent_twice(
     assert listed[-1].query["To"] == [sms.to]
 
 
+def test_an_sms_twilio_created_despite_answering_500_is_found_by_listing_and_not_sent_twice(
+    make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
+) -> None:
+    deps = make_deps(messenger=twilio_senders)
+    with transaction(deps.session_factory) as session:
+        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    mock_twilio.fail_next_after_recording("messages", status=500, code=20500)
+    worker = Worker(deps)
+
+    worker.run_once()
+    assert len(mock_twilio.messages) == 1  # Twilio took it, then answered 500
+    assert _sms_state(make_deps, sr_number)[0] == ConfirmationStatus.UNCERTAIN
+    clock.advance(retry_delay(1))
+    worker.run_once()
+    clock.advance(hours=1)
+    worker.run_once()
+    worker.shutdown()
+
+    [sms] = mock_twilio.messages
+    assert _sms_state(make_deps, sr_number) == ("sent", sms.sid, "done")
+    posts = [r for r in mock_twilio.requests if r.method == "POST"]
+    assert len(posts) == 1
+    assert any(r.method == "GET" for r in mock_twilio.requests)
+
+
 def test_an_sms_dropped_before_twilio_recorded_it_is_sent_exactly_once_on_retry(
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
@@ -202,6 +231,78 @@ def test_an_uncertain_sms_is_not_resent_while_the_listing_itself_fails(
 
     [sms] = mock_twilio.messages
     assert _sms_state(make_deps, sr_number) == ("sent", sms.sid, "done")
+
+
+def _last_attempt_only(deps: Dependencies, sr_number: str) -> Confirmation:
+    with transaction(deps.session_factory) as session:
+        sms = confirmation(session, sr_number)
+        work_for(session, sms.key).max_attempts = 1
+        return sms
+
+
+def test_a_confirmation_whose_final_attempt_died_unrecorded_ends_uncertain_not_sending(
+    make_deps: MakeDeps, clock: FakeClock
+) -> None:
+    messenger = FakeMessenger(clock, failures=[RuntimeError("SDK bug")])
+    deps = make_deps(messenger=messenger)
+    with transaction(deps.session_factory) as session:
+        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sms = _last_attempt_only(deps, sr_number)
+    worker = Worker(deps)
+    worker.run_once()
+    worker.shutdown()
+
+    with transaction(deps.session_factory) as session:
+        row = confirmation(session, sr_number)
+        work = work_for(session, sms.key)
+        detail = service_request_detail(session, sr_number)
+    assert work.state == "failed"
+    assert row.status == ConfirmationStatus.UNCERTAIN
+    assert row.last_error == "RuntimeError: SDK bug"
+    assert detail is not None
+    assert [(c.channel, c.status) for c in detail.confirmations] == [("sms", "uncertain")]
+
+
+def test_a_confirmation_whose_lease_expired_on_the_final_attempt_ends_uncertain_not_sending(
+    make_deps: MakeDeps, clock: FakeClock
+) -> None:
+    messenger = FakeMessenger(clock)
+    deps = make_deps(messenger=messenger)
+    with transaction(deps.session_factory) as session:
+        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sms = _last_attempt_only(deps, sr_number)
+    # A worker claims the send, marks it begun, and is killed before it records anything.
+    with transaction(deps.session_factory) as session:
+        [item] = claim(session, worker_id="killed", now=clock.now(), kinds=[WORK_KIND])
+        begin_attempt(session, sms.id, catalog=deps.catalog, now=clock.now())
+    clock.advance(DEFAULT_LEASE + timedelta(seconds=1))
+    worker = Worker(deps)
+    worker.run_once()
+    worker.shutdown()
+
+    with transaction(deps.session_factory) as session:
+        row = confirmation(session, sr_number)
+        work = work_for(session, sms.key)
+    assert (item.key, work.state) == (sms.key, "failed")
+    assert row.status == ConfirmationStatus.UNCERTAIN
+    assert row.last_error is not None
+    assert row.last_error.startswith("lease expired")
+    assert messenger.sent == []
+
+
+def test_a_confirmation_that_never_began_before_its_work_failed_for_good_ends_failed(
+    session_factory: SessionFactory, catalog: Catalog, clock: FakeClock
+) -> None:
+    with transaction(session_factory) as session:
+        sr_number = submit_request(session, catalog=catalog, now=clock.now())
+        queued = confirmation(session, sr_number)
+    work = GivenUp(WORK_KIND, queued.key, {"confirmation_id": queued.id}, "boom", clock.now())
+    with transaction(session_factory) as session:
+        confirmation_given_up(session, work)
+
+    with transaction(session_factory) as session:
+        row = confirmation(session, sr_number)
+    assert (row.status, row.last_error) == (ConfirmationStatus.FAILED, "boom")
 
 
 def test_a_listed_sms_counts_only_if_it_names_this_sr_number_as_a_whole(

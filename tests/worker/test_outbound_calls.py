@@ -115,7 +115,7 @@ def test_a_refused_call_is_tried_again_and_a_rejected_one_fails_for_good(
     mock_twilio: MockTwilio,
 ) -> None:
     retried = requested(session_factory, clock, "callback:2:1")
-    mock_twilio.fail_next("calls", status=503, code=20503)
+    mock_twilio.fail_next("calls", status=429, code=20429)  # rate limited: nothing placed
     with pytest.raises(SendError):
         place_call_once(
             retried, session_factory=session_factory, clock=clock, dialer=twilio_senders

@@ -254,3 +254,30 @@ def test_a_worker_process_without_its_database_keeps_retrying_and_says_so(
     with transaction(make_session_factory(engine)) as session:
         assert last_heartbeat(session) is not None  # it ticked against the new database
     engine.dispose()
+
+
+def _worker_once(database: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    env["HOTLINE_DATABASE_URL"] = database
+    return subprocess.run(
+        [HOTLINE, "worker", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_worker_once_exits_1_naming_the_database_when_it_cannot_reach_it(tmp_path: Path) -> None:
+    done = _worker_once(f"sqlite:///{tmp_path / 'missing-dir' / 'hotline.db'}")
+
+    assert done.returncode == 1
+    assert "error: the database could not be reached" in done.stderr
+
+
+def test_worker_once_exits_0_when_the_database_answers(database_url: str) -> None:
+    done = _worker_once(database_url)
+
+    assert done.returncode == 0, done.stderr
+    assert "unit(s) of work" in done.stdout

@@ -1,0 +1,118 @@
+"""The SQLite writer queue gives up after a deadline; read transactions never queue."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+
+import db.transaction
+from db.base import Base
+from db.engine import WriteInSnapshot, make_engine
+from db.transaction import SessionFactory, make_session_factory, read_transaction, transaction
+from db.work import WorkerHeartbeat, last_heartbeat
+
+# Bounds a test's own waiting on a thread: far longer than the patched deadline.
+JOIN_SECONDS = 10.0
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    # SQLite only, whichever database the suite runs on: the writer queue is SQLite's.
+    engine = make_engine(f"sqlite:///{tmp_path / 'writers.db'}")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def factory(sqlite_engine: Engine) -> SessionFactory:
+    return make_session_factory(sqlite_engine)
+
+
+@pytest.fixture
+def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db.transaction, "WRITER_WAIT_SECONDS", 0.2)
+
+
+def _outcome_in_thread(factory: SessionFactory) -> list[BaseException | None]:
+    """Open a write transaction in a thread; the list holds its error (or None) once done."""
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            with transaction(factory) as session:
+                session.execute(text("SELECT 1"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    thread.join(JOIN_SECONDS)
+    return outcome
+
+
+def test_a_writer_gives_up_with_database_is_locked_while_another_process_holds_the_file_lock(
+    factory: SessionFactory, sqlite_engine: Engine, short_deadline: None
+) -> None:
+    path = f"{sqlite_engine.url.database}.writers"
+    # Its own open file description: to flock, exactly like another process.
+    with open(path, "ab") as other_process:
+        fcntl.flock(other_process.fileno(), fcntl.LOCK_EX)
+        outcome = _outcome_in_thread(factory)
+
+    assert outcome, "the writer still waits for the file lock after its deadline"
+    [error] = outcome
+    assert isinstance(error, OperationalError)
+    assert "database is locked" in str(error)
+    # What it had taken (the thread lock) was given back: the next writer gets through.
+    assert _outcome_in_thread(factory) == [None]
+
+
+def test_a_writer_gives_up_with_database_is_locked_while_another_thread_writes(
+    factory: SessionFactory, short_deadline: None
+) -> None:
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold() -> None:
+        with transaction(factory):
+            inside.set()
+            leave.wait(JOIN_SECONDS)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert inside.wait(JOIN_SECONDS)
+    try:
+        outcome = _outcome_in_thread(factory)
+    finally:
+        leave.set()
+        holder.join(JOIN_SECONDS)
+
+    assert outcome, "the writer still waits for the thread lock after its deadline"
+    [error] = outcome
+    assert isinstance(error, OperationalError)
+    assert "database is locked" in str(error)
+    assert _outcome_in_thread(factory) == [None]
+
+
+def test_a_read_transaction_reads_while_another_process_holds_the_writer_lock(
+    factory: SessionFactory, sqlite_engine: Engine, short_deadline: None
+) -> None:
+    path = f"{sqlite_engine.url.database}.writers"
+    with open(path, "ab") as other_process:
+        fcntl.flock(other_process.fileno(), fcntl.LOCK_EX)
+        with read_transaction(factory) as session:
+            assert last_heartbeat(session) is None
+
+
+def test_a_read_transaction_refuses_to_write(factory: SessionFactory) -> None:
+    with pytest.raises(WriteInSnapshot), read_transaction(factory) as session:
+        session.execute(WorkerHeartbeat.__table__.delete())
