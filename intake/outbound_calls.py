@@ -16,10 +16,8 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.transaction import SessionFactory, transaction
 from db.work import raise_alert
 from intake.models import OutboundCall, OutboundCallStatus
-from intake.ports import Clock, Dialer, SendError, SendRejected, SendUncertain
 
 log = logging.getLogger("hotline.worker")
 
@@ -28,7 +26,7 @@ UNCERTAIN_ALERT = "outbound_call_uncertain"
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """Where a requested call stands after ``place_call_once``."""
+    """Where a requested call stands (see ``intake.jobs.place_call_once``)."""
 
     id: int
     key: str
@@ -68,72 +66,68 @@ def request_call(
     return call.id
 
 
-def place_call_once(
-    call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
-) -> CallOutcome:
-    """Place the requested call unless an earlier attempt may have placed it.
+@dataclass(frozen=True)
+class CallToPlace:
+    """What the dialer needs for one attempt."""
 
-    Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
-    ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
+    to: str
+    from_: str
+    url: str
+    status_callback: str | None
+    timeout_seconds: int
+
+
+def begin_placing(session: Session, call_id: int, *, now: datetime) -> CallToPlace | CallOutcome:
+    """Record that an attempt starts, or say why none may (already placed, or uncertain).
+
+    A call left "placing" by an earlier attempt died between its intent and Twilio's answer:
+    it may have rung, so it is marked uncertain (with an alert) instead of being placed again.
     """
-    with transaction(session_factory) as session:
-        call = _locked(session, call_id)
-        status = OutboundCallStatus(call.status)
-        if status is OutboundCallStatus.PLACING:
-            # An earlier attempt died between recording its intent and recording Twilio's answer.
-            _mark_uncertain(
-                session, call, reason="an earlier attempt stopped mid-request", now=clock.now()
-            )
-            return _outcome(call)
-        if status is not OutboundCallStatus.PENDING:
-            return _outcome(call)
-        call.status = OutboundCallStatus.PLACING.value
-        call.attempts += 1
-        call.attempt_started_at = call.updated_at = clock.now()
-        request = (
-            call.to_number,
-            call.from_number,
-            call.url,
-            _with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
-            call.timeout_seconds,
-        )
-    to, from_, url, status_callback, timeout_seconds = request
-    try:
-        # No transaction open while Twilio is asked: an open SQLite write blocks every webhook.
-        sid = dialer.place_call(
-            to=to,
-            from_=from_,
-            url=url,
-            status_callback=status_callback,
-            timeout_seconds=timeout_seconds,
-        )
-    except SendUncertain as exc:
-        with transaction(session_factory) as session:
-            call = _locked(session, call_id)
-            _mark_uncertain(session, call, reason=str(exc), now=clock.now())
-            return _outcome(call)
-    except SendError as exc:
-        rejected = isinstance(exc, SendRejected)
-        with transaction(session_factory) as session:
-            call = _locked(session, call_id)
-            call.status = (
-                OutboundCallStatus.FAILED if rejected else OutboundCallStatus.PENDING
-            ).value
-            call.last_error = str(exc)[:2000]
-            call.updated_at = clock.now()
-        log.warning(
-            "event=outbound_call_not_placed key=%s final=%s error=%s", call.key, rejected, exc
-        )
-        raise
-    with transaction(session_factory) as session:
-        call = _locked(session, call_id)
-        call.status = OutboundCallStatus.PLACED.value
-        call.call_sid = sid
-        call.placed_at = call.updated_at = clock.now()
-        call.last_error = None
-        outcome = _outcome(call)
-    log.info("event=outbound_call_placed key=%s call_sid=%s", outcome.key, sid)
-    return outcome
+    call = _locked(session, call_id)
+    status = OutboundCallStatus(call.status)
+    if status is OutboundCallStatus.PLACING:
+        _mark_uncertain(session, call, reason="an earlier attempt stopped mid-request", now=now)
+        return _outcome(call)
+    if status is not OutboundCallStatus.PENDING:
+        return _outcome(call)
+    call.status = OutboundCallStatus.PLACING.value
+    call.attempts += 1
+    call.attempt_started_at = call.updated_at = now
+    return CallToPlace(
+        to=call.to_number,
+        from_=call.from_number,
+        url=call.url,
+        status_callback=_with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
+        timeout_seconds=call.timeout_seconds,
+    )
+
+
+def record_placed(session: Session, call_id: int, *, call_sid: str, now: datetime) -> CallOutcome:
+    """Twilio took the call: keep its SID."""
+    call = _locked(session, call_id)
+    call.status = OutboundCallStatus.PLACED.value
+    call.call_sid = call_sid
+    call.placed_at = call.updated_at = now
+    call.last_error = None
+    return _outcome(call)
+
+
+def record_not_placed(
+    session: Session, call_id: int, *, error: str, final: bool, now: datetime
+) -> CallOutcome:
+    """Twilio refused the call: pending again for a retry, or failed for good."""
+    call = _locked(session, call_id)
+    call.status = (OutboundCallStatus.FAILED if final else OutboundCallStatus.PENDING).value
+    call.last_error = error[:2000]
+    call.updated_at = now
+    return _outcome(call)
+
+
+def record_uncertain(session: Session, call_id: int, *, reason: str, now: datetime) -> CallOutcome:
+    """No answer came back: the phone may be ringing; never place it again, raise an alert."""
+    call = _locked(session, call_id)
+    _mark_uncertain(session, call, reason=reason, now=now)
+    return _outcome(call)
 
 
 def _locked(session: Session, call_id: int) -> OutboundCall:

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from db.transaction import SessionFactory, transaction
 from db.work import Alert
+from intake.jobs import place_call_once
 from intake.models import OutboundCall, OutboundCallStatus
-from intake.outbound_calls import UNCERTAIN_ALERT, place_call_once, request_call
+from intake.outbound_calls import UNCERTAIN_ALERT, request_call
 from intake.ports import SendError, SendRejected
 from ivr.twilio_rest import TwilioSenders
 from tests.support.fakes import FakeClock
