@@ -8,11 +8,19 @@ import os
 
 def configure_logging(level: str | None = None) -> None:
     """Log to stderr, one line per event (level from HOTLINE_LOG_LEVEL, default INFO)."""
+    wanted = (level or os.environ.get("HOTLINE_LOG_LEVEL") or "INFO").strip().upper()
+    known = logging.getLevelNamesMapping()
     logging.basicConfig(
-        level=(level or os.environ.get("HOTLINE_LOG_LEVEL", "INFO")).upper(),
+        level=known.get(wanted, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    # APScheduler logs every job run at INFO; our tick runs twice a second.
+    if wanted not in known:
+        logging.getLogger("hotline").warning(
+            "event=bad_log_level HOTLINE_LOG_LEVEL=%r: use DEBUG, INFO, WARNING or ERROR;"
+            " using INFO",
+            wanted,
+        )
+    # APScheduler logs every job run at INFO; the worker ticks four times a second.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # The twilio SDK logs every request and response header at INFO; the worker logs each send.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -180,3 +180,17 @@ def test_a_malformed_smtp_url_is_one_line_naming_the_variable_not_a_traceback_la
 )
 def test_well_formed_smtp_urls_are_accepted(tmp_path, url):
     assert Settings.from_env({"HOTLINE_SMTP_URL": url}, cwd=tmp_path).smtp_url == url
+
+
+def test_an_unknown_log_level_falls_back_to_info_and_says_so(monkeypatch, caplog):
+    import logging
+
+    from config.logging import configure_logging
+
+    configured = {}
+    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: configured.update(kwargs))
+    monkeypatch.setenv("HOTLINE_LOG_LEVEL", "loud")
+    with caplog.at_level(logging.WARNING, logger="hotline"):
+        configure_logging()
+    assert configured["level"] == logging.INFO
+    assert "HOTLINE_LOG_LEVEL='LOUD'" in caplog.text
