@@ -24,7 +24,8 @@ run: $(STAMP)
 	$(BIN)/hotline serve --with-worker --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
-	env -u HOTLINE_TEST_POSTGRES_URL $(BIN)/pytest -q -p no:cacheprovider
+	env -u HOTLINE_TEST_POSTGRES_URL $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=
+	@echo "== branch coverage: $$($(BIN)/coverage report --format=total)%"
 	@if [ -n "$$HOTLINE_TEST_POSTGRES_URL" ]; then pg="$$HOTLINE_TEST_POSTGRES_URL"; \
 	elif $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(POSTGRES_URL)', connect_timeout=3).close()" 2>/dev/null; then pg="$(POSTGRES_URL)"; \
 	else pg=""; fi; \
