@@ -8,27 +8,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callbacks.promises import callback_due_at, warn_at
-from intake.catalog import AgentLine, AgentLineKind, HoursWindow, ProductLine, Region
+from intake.catalog import HoursWindow, ProductLine
+from tests.support.regions import make_region
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def make_region(key: str, timezone: str, country: str, number: str) -> Region:
-    return Region(
-        key=key,
-        name=key,
-        numbers=(number,),
-        language="de" if country == "DE" else "en",
-        voice="Polly.Vicki" if country == "DE" else "Polly.Joanna",
-        timezone=timezone,
-        country=country,
-        holiday_subdivision=None,
-        agent_line=AgentLine(
-            kind=AgentLineKind.QUEUE, target=f"support-{key}", max_wait=timedelta(minutes=2)
-        ),
-        default_product_line="desktop",
-    )
 
 
 GERMANY = make_region("de", "Europe/Berlin", "DE", "+498001006711")

@@ -7,30 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from intake.catalog import AgentLine, AgentLineKind, HoursWindow, ProductLine, Region
+from intake.catalog import HoursWindow, ProductLine, Region
 from intake.support_hours import add_business_hours, is_open, is_public_holiday, next_opening
+from tests.support.regions import make_region
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def make_region(
-    key: str, timezone: str, country: str, subdivision: str | None, number: str
-) -> Region:
-    return Region(
-        key=key,
-        name=key,
-        numbers=(number,),
-        language="de" if country == "DE" else "en",
-        voice="Polly.Vicki" if country == "DE" else "Polly.Joanna",
-        timezone=timezone,
-        country=country,
-        holiday_subdivision=subdivision,
-        agent_line=AgentLine(
-            kind=AgentLineKind.QUEUE, target=f"support-{key}", max_wait=timedelta(minutes=2)
-        ),
-        default_product_line="desktop",
-    )
 
 
 def make_line(
@@ -49,9 +31,9 @@ def make_line(
     )
 
 
-GERMANY = make_region("de", "Europe/Berlin", "DE", None, "+498001006711")
-HESSE = make_region("de-he", "Europe/Berlin", "DE", "HE", "+498001006712")
-UNITED_STATES = make_region("us", "America/New_York", "US", None, "+18005550100")
+GERMANY = make_region("de", "Europe/Berlin", "DE", "+498001006711")
+HESSE = make_region("de-he", "Europe/Berlin", "DE", "+498001006712", subdivision="HE")
+UNITED_STATES = make_region("us", "America/New_York", "US", "+18005550100")
 
 # Seed: desktop products (Fusion, Workstation) are staffed Mon-Fri 06:00-18:00 local time.
 DESKTOP = make_line(tuple(HoursWindow(day, time(6), time(18)) for day in range(5)))
