@@ -143,6 +143,7 @@ class Worker:
         self.lease = lease
         self.tick_seconds = tick_seconds
         self.jobs = jobs if jobs is not None else job_table(deps)
+        self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="work")
         self._held: set[int] = set()
         self._held_lock = threading.Lock()
@@ -154,19 +155,43 @@ class Worker:
     # -- one tick -----------------------------------------------------------------------------
 
     def tick(self) -> int:
-        """Claim and run due work until none is left or the tick's budget is spent."""
+        """Claim and run due work until none is left or the tick's budget is spent.
+
+        The next batch is claimed as soon as the threads are about to run dry, not after the
+        slowest item of the last batch, so a backlog drains without gaps.
+        """
         started = time.monotonic()
         done = 0
         heartbeat = True
-        while not self._stopping.is_set():
-            batch = self._claim(heartbeat=heartbeat)
-            heartbeat = False
-            if batch:
-                self._run_batch(batch)
+        more = True
+        pending: set[Future[None]] = set()
+        # Renewed from this thread while handlers run: a send that outlasts a third of the
+        # lease keeps its claim, with or without a scheduler (``--once`` has none).
+        renew_every = self.lease.total_seconds() / 3
+        next_renewal = started + renew_every
+        while True:
+            may_claim = (
+                more
+                and not self._stopping.is_set()
+                and time.monotonic() - started <= TICK_BUDGET_SECONDS
+            )
+            if may_claim and len(pending) <= self.concurrency:
+                batch = self._claim(heartbeat=heartbeat)
+                heartbeat = False
+                more = len(batch) == self.batch_size
+                pending |= {self._pool.submit(self._run, item) for item in batch}
                 done += len(batch)
-            if len(batch) < self.batch_size or time.monotonic() - started > TICK_BUDGET_SECONDS:
+                continue
+            if not pending:
                 return done
-        return done
+            _, pending = wait(
+                pending,
+                timeout=max(0.0, next_renewal - time.monotonic()),
+                return_when=FIRST_COMPLETED,
+            )
+            if pending and time.monotonic() >= next_renewal:
+                self.renew_leases()
+                next_renewal = time.monotonic() + renew_every
 
     def run_once(self) -> int:
         """Drain everything due now (``hotline worker --once``); returns how many ran."""
@@ -182,22 +207,6 @@ class Worker:
     def database_unreachable(self) -> str | None:
         """Why the last claim could not reach the database, or None when it could."""
         return self._db_error if self._db_down else None
-
-    def _run_batch(self, batch: list[ClaimedWork]) -> None:
-        # Renew from this thread while handlers run: a send that outlasts a third of the lease
-        # keeps its claim, with or without a scheduler (``--once`` has none).
-        pending: set[Future[None]] = {self._pool.submit(self._run, item) for item in batch}
-        renew_every = self.lease.total_seconds() / 3
-        next_renewal = time.monotonic() + renew_every
-        while pending:
-            _, pending = wait(
-                pending,
-                timeout=max(0.0, next_renewal - time.monotonic()),
-                return_when=FIRST_COMPLETED,
-            )
-            if pending and time.monotonic() >= next_renewal:
-                self.renew_leases()
-                next_renewal = time.monotonic() + renew_every
 
     def _claim(self, *, heartbeat: bool) -> list[ClaimedWork]:
         try:
