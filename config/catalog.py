@@ -27,8 +27,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
-# Every prompt the call flow, the fallback and the confirmations use, with the placeholders each
-# one is given. A prompts file must define all of them and may use only these placeholders.
+# Every prompt the call flow, the fallback and the confirmations use, with the {fields} each one
+# is given. A prompts file must define all of them and may use only these fields.
 PROMPT_KEYS: dict[str, frozenset[str]] = {
     key: frozenset(values.split()) if values else frozenset()
     for key, values in {
@@ -235,12 +235,18 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
                 f"{path}: regions[{i}].default_product_line: {region.default_product_line!r} is"
                 f" not a product line key ({', '.join(line_keys)})"
             )
-        try:
-            holidays.country_holidays(region.country, subdiv=region.holiday_subdivision)
-        except NotImplementedError:
+        calendars = holidays.list_supported_countries()
+        if region.country not in calendars:
             problems.append(
                 f"{path}: regions[{i}].country: no holiday calendar for {region.country!r}"
-                f" (subdivision {region.holiday_subdivision!r})"
+            )
+        elif (
+            region.holiday_subdivision is not None
+            and region.holiday_subdivision not in calendars[region.country]
+        ):
+            problems.append(
+                f"{path}: regions[{i}].holiday_subdivision: {region.holiday_subdivision!r} is not"
+                f" a subdivision of {region.country} ({', '.join(calendars[region.country])})"
             )
     prompts_dir = prompts_dir or path.parent / "prompts"
     prompt_sets: dict[str, PromptSet] = {}
@@ -268,7 +274,7 @@ def _duplicates(problems: list[str], path: Path, table: str, field: str, values:
 
 
 def load_prompts(path: Path, language: str) -> PromptSet:
-    """Read one language's prompts; every key must be there with only its own placeholders."""
+    """Read one language's prompts; every key must be there, using only its own fields."""
     try:
         prompts = _Prompts.model_validate(_read_toml(path))
     except ValidationError as exc:
@@ -287,7 +293,7 @@ def load_prompts(path: Path, language: str) -> PromptSet:
         unknown = used - allowed
         if unknown and key != "datetime_format":
             problems.append(
-                f"{path}: texts.{key}: unknown placeholder(s) {', '.join(sorted(unknown))}"
+                f"{path}: texts.{key}: unknown field(s) {', '.join(sorted(unknown))}"
                 f" (allowed: {', '.join(sorted(allowed)) or 'none'})"
             )
     for key in sorted(set(prompts.texts) - set(PROMPT_KEYS)):

@@ -112,7 +112,7 @@ def test_a_missing_prompt_is_named_with_its_file(config_dir):
     assert problem.endswith("en-US.toml: texts.goodbye: missing")
 
 
-def test_an_unknown_placeholder_is_named_with_the_allowed_ones(config_dir):
+def test_an_unknown_field_in_a_prompt_is_named_with_the_allowed_ones(config_dir):
     edit(
         config_dir / "prompts" / "de-DE.toml",
         'sr_number = "Ihre Support-Anfrage hat die Nummer {sr_number}."',
@@ -120,7 +120,7 @@ def test_an_unknown_placeholder_is_named_with_the_allowed_ones(config_dir):
     )
     [problem] = problems_of(config_dir)
     assert problem.endswith(
-        "de-DE.toml: texts.sr_number: unknown placeholder(s) nummer (allowed: sr_number)"
+        "de-DE.toml: texts.sr_number: unknown field(s) nummer (allowed: sr_number)"
     )
 
 
@@ -195,3 +195,21 @@ def test_every_problem_is_reported_at_once(config_dir):
     edit(config_dir / "hotline.toml", '"+18005550199"', '"+498001006711"')
     edit(config_dir / "prompts" / "en-US.toml", 'goodbye = "Thank you for calling. Goodbye."\n', "")
     assert len(problems_of(config_dir)) == 3
+
+
+def test_a_country_without_a_holiday_calendar_is_named(config_dir):
+    edit(config_dir / "hotline.toml", 'country = "DE"', 'country = "XZ"')
+    assert problems_of(config_dir) == [
+        f"{config_dir / 'hotline.toml'}: regions[0].country: no holiday calendar for 'XZ'"
+    ]
+
+
+def test_an_unknown_holiday_subdivision_is_named(config_dir):
+    edit(
+        config_dir / "hotline.toml", 'country = "DE"', 'country = "DE"\nholiday_subdivision = "XX"'
+    )
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(
+        f"{config_dir / 'hotline.toml'}: regions[0].holiday_subdivision: 'XX' is not a"
+        " subdivision of DE (BB, BE, BW, BY"
+    )
