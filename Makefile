@@ -21,7 +21,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hotline db upgrade
 	$(BIN)/hotline customers import config/demo/customers.csv
-	$(BIN)/hotline serve --with-worker --host $(HOST) --port $(PORT)
+	$(BIN)/hotline serve --with-worker --workers 2 --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	env -u HOTLINE_TEST_POSTGRES_URL $(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=
