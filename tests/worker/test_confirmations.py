@@ -38,8 +38,10 @@ from tests.support.smtp import SmtpSink
 from tests.worker.conftest import MakeDeps
 
 
-def run(worker: Worker) -> None:
-    worker.run_once()
+def new_request(deps, clock: FakeClock) -> str:
+    """An SR with its confirmations queued, as a finished call leaves it; its number."""
+    with transaction(deps.session_factory) as session:
+        return submit_request(session, catalog=deps.catalog, now=clock.now())
 
 
 @pytest.mark.usefixtures("demo_customers")
@@ -116,8 +118,7 @@ def test_the_sms_goes_through_the_twilio_sdk_with_a_status_callback_naming_the_a
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     worker = Worker(deps)
     worker.run_once()
     worker.shutdown()
@@ -143,8 +144,7 @@ def test_an_sms_whose_answer_was_lost_is_found_by_listing_and_never_sent_twice(
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     mock_twilio.drop_next("messages")
     worker = Worker(deps)
 
@@ -166,8 +166,7 @@ def test_an_sms_twilio_created_despite_answering_500_is_found_by_listing_and_not
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     mock_twilio.fail_next_after_recording("messages", status=500, code=20500)
     worker = Worker(deps)
 
@@ -191,8 +190,7 @@ def test_an_sms_dropped_before_twilio_recorded_it_is_sent_exactly_once_on_retry(
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     mock_twilio.drop_next_before_recording("messages")
     worker = Worker(deps)
 
@@ -214,8 +212,7 @@ def test_an_uncertain_sms_is_not_resent_while_the_listing_itself_fails(
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     mock_twilio.drop_next("messages")
     mock_twilio.fail_next("message_list", status=503, code=20503)
     worker = Worker(deps)
@@ -245,8 +242,7 @@ def test_a_confirmation_whose_final_attempt_died_unrecorded_ends_uncertain_not_s
 ) -> None:
     messenger = FakeMessenger(clock, failures=[RuntimeError("SDK bug")])
     deps = make_deps(messenger=messenger)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     sms = _last_attempt_only(deps, sr_number)
     worker = Worker(deps)
     worker.run_once()
@@ -268,8 +264,7 @@ def test_a_confirmation_whose_lease_expired_on_the_final_attempt_ends_uncertain_
 ) -> None:
     messenger = FakeMessenger(clock)
     deps = make_deps(messenger=messenger)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     sms = _last_attempt_only(deps, sr_number)
     # A worker claims the send, marks it begun, and is killed before it records anything.
     with transaction(deps.session_factory) as session:
@@ -340,8 +335,7 @@ def test_duplicated_and_out_of_order_sms_status_callbacks_never_regress(
     make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
 ) -> None:
     deps = make_deps(messenger=twilio_senders)
-    with transaction(deps.session_factory) as session:
-        sr_number = submit_request(session, catalog=deps.catalog, now=clock.now())
+    sr_number = new_request(deps, clock)
     worker = Worker(deps)
     worker.run_once()
     worker.shutdown()
