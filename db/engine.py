@@ -75,8 +75,3 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             raise WriteInSnapshot(statement.split(None, 1)[0])
 
     return engine
-
-
-def is_postgresql(engine: Engine) -> bool:
-    """Whether the engine talks to PostgreSQL (row locks and SKIP LOCKED available)."""
-    return engine.dialect.name == "postgresql"

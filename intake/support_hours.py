@@ -34,16 +34,6 @@ def is_open(line: ProductLine, region: Region, at: datetime) -> bool:
     )
 
 
-def next_opening(line: ProductLine, region: Region, at: datetime) -> datetime | None:
-    """The first UTC instant at or after ``at`` when the line is open, or None for a 24x7 line."""
-    # None rather than ``at`` for 24x7 lines: they never open because they never close, and
-    # callers announcing "we open again at ..." must not announce anything for them.
-    _require_aware(at, "at")
-    if line.hours is None:
-        return None
-    return add_business_hours(at, timedelta(0), line, region)
-
-
 def add_business_hours(
     start: datetime, duration: timedelta, line: ProductLine, region: Region
 ) -> datetime:

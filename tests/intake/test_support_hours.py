@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from intake.catalog import HoursWindow, ProductLine, Region
-from intake.support_hours import add_business_hours, is_open, is_public_holiday, next_opening
+from intake.support_hours import add_business_hours, is_open, is_public_holiday
 from tests.support.regions import make_region
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -351,40 +351,30 @@ def test_a_split_day_skips_the_lunch_break() -> None:
     assert due == berlin(2026, 3, 2, 14)
 
 
-# --- next_opening --------------------------------------------------------------------------
+# --- zero business hours: the next opening ---------------------------------------------------
 
 
-def test_next_opening_after_a_saturday_is_monday_at_six() -> None:
-    assert next_opening(DESKTOP, GERMANY, berlin(2026, 3, 7, 10)) == berlin(2026, 3, 9, 6)
+def opening(at: datetime) -> datetime:
+    return add_business_hours(at, timedelta(0), DESKTOP, GERMANY)
 
 
-def test_next_opening_while_open_is_the_instant_itself() -> None:
+def test_zero_business_hours_after_a_saturday_is_monday_at_six() -> None:
+    assert opening(berlin(2026, 3, 7, 10)) == berlin(2026, 3, 9, 6)
+
+
+def test_zero_business_hours_while_open_is_the_instant_itself() -> None:
     at = berlin(2026, 3, 2, 10, 15)
-    opening = next_opening(DESKTOP, GERMANY, at)
-    assert opening == at
-    assert opening is not None
-    assert opening.tzinfo is UTC
+    assert opening(at) == at
+    assert opening(at).tzinfo is UTC
 
 
-def test_next_opening_at_closing_time_is_the_next_morning() -> None:
-    assert next_opening(DESKTOP, GERMANY, berlin(2026, 3, 2, 18)) == berlin(2026, 3, 3, 6)
+def test_zero_business_hours_at_closing_time_is_the_next_morning() -> None:
+    assert opening(berlin(2026, 3, 2, 18)) == berlin(2026, 3, 3, 6)
 
 
-def test_next_opening_skips_christmas_and_the_weekend() -> None:
-    opening = next_opening(DESKTOP, GERMANY, berlin(2026, 12, 24, 18))
-    assert opening == utc(2026, 12, 28, 5, 0)  # Monday 06:00 CET
+def test_zero_business_hours_skip_christmas_and_the_weekend() -> None:
+    assert opening(berlin(2026, 12, 24, 18)) == utc(2026, 12, 28, 5, 0)  # Monday 06:00 CET
 
 
-def test_next_opening_across_spring_forward_is_six_summer_time() -> None:
-    opening = next_opening(DESKTOP, GERMANY, berlin(2026, 3, 28, 12))
-    assert opening == utc(2026, 3, 30, 4, 0)  # Monday 06:00 CEST
-
-
-def test_next_opening_is_none_for_a_round_the_clock_line() -> None:
-    assert next_opening(ROUND_THE_CLOCK, GERMANY, berlin(2026, 12, 25, 3)) is None
-
-
-def test_next_opening_rejects_a_naive_datetime() -> None:
-    naive = datetime(2026, 3, 7, 10)  # noqa: DTZ001 - the naive value under test
-    with pytest.raises(ValueError, match="timezone-aware"):
-        next_opening(ROUND_THE_CLOCK, GERMANY, naive)
+def test_zero_business_hours_across_spring_forward_end_at_six_summer_time() -> None:
+    assert opening(berlin(2026, 3, 28, 12)) == utc(2026, 3, 30, 4, 0)  # Monday 06:00 CEST
