@@ -6,9 +6,9 @@ import fcntl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, TypeVar
+from typing import IO
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
@@ -158,47 +158,3 @@ def read_transaction(factory: SessionFactory) -> Iterator[Session]:
             yield session
     finally:
         session.close()
-
-
-T = TypeVar("T")
-Guard = Callable[[Session], bool]
-
-
-class SnapshotConflict(Exception):
-    """What a snapshot computation read has changed since; redo it with the write lock."""
-
-
-def can_compute_in_snapshot(factory: SessionFactory) -> bool:
-    """Whether ``compute_then_write`` applies (SQLite: one writer, snapshot reads)."""
-    return _writer_lock(factory) is not None
-
-
-def compute_then_write(factory: SessionFactory, work: Callable[[Session], tuple[T, Guard]]) -> T:
-    """Run ``work`` on a read snapshot, then write its changes in a short locked transaction.
-
-    SQLite has a single writer: holding its lock while Python decides what to do serialises
-    every request behind that work. Here ``work`` runs against a snapshot without the lock and
-    may only read; its new and changed objects are then written in a transaction that first
-    asks ``guard`` whether what it read still holds. Raises ``WriteInSnapshot`` when ``work``
-    needed to write on its own (flush, insert) and ``SnapshotConflict`` when the guard says no;
-    either way nothing was written and the caller redoes the work in ``transaction``.
-    """
-    engine = factory.kw["bind"]
-    assert isinstance(engine, Engine)
-    reader = factory(bind=engine.execution_options(**{SNAPSHOT_OPTION: True}))
-    try:
-        result, guard = work(reader)
-        changed = list(reader.new) + [o for o in reader.dirty if reader.is_modified(o)]
-        for instance in changed:
-            reader.expunge(instance)  # keeps its pending changes for the writer
-        reader.rollback()
-    finally:
-        reader.close()
-    if not changed:
-        return result
-    with transaction(factory) as writer:
-        if not guard(writer):
-            raise SnapshotConflict()
-        for instance in changed:
-            writer.add(instance)
-    return result

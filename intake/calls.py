@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, insert, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from db.base import Base, table_of
 from intake import call_flow as flow
 from intake.call_flow import (
     Answer,
@@ -30,7 +33,13 @@ from intake.call_flow import (
 )
 from intake.catalog import Catalog, ProductLine, Region
 from intake.customers import CustomerView, find_customer
-from intake.messages import message_for_call, open_message, record_consent, record_field
+from intake.messages import (
+    message_for_call,
+    new_message,
+    open_message,
+    record_consent,
+    record_field,
+)
 from intake.models import Call, CallTurn, Message
 from intake.phone_numbers import normalize_e164, parse_callback_number, spoken_digits
 from intake.ports import CallbackScheduler
@@ -57,6 +66,10 @@ class UnknownNumber(Exception):
 
 class UnknownCall(Exception):
     """A follow-up webhook for a call we never saw start."""
+
+
+class NeedsLock(Exception):
+    """The turn writes as it decides (it makes the SR): apply it with ``handle_turn`` instead."""
 
 
 @dataclass(frozen=True)
@@ -106,24 +119,149 @@ def handle_turn(
     if seq != call.turn:
         # A retried or out-of-order webhook: answer exactly as before, change nothing.
         # (Turn ``call.turn`` is the only one not stored yet, so only it can be applied.)
-        stored = session.scalar(
-            select(CallTurn).where(CallTurn.call_sid == call.call_sid, CallTurn.seq == seq)
-        )
-        return _replay(session, call, stored)
+        return _replay(session, call, seq)
     state = FlowState.from_json(call.flow)
     turn = _Turn(session, call, inp, context)
     new_state, step = turn.apply(state)
     return _store_turn(session, call, seq, new_state, step, context.now)
 
 
-def turn_guard(call_sid: str, seq: int) -> Callable[[Session], bool]:
-    """Whether turn ``seq`` of the call is still the one to apply (for snapshot-computed turns)."""
+# -- turns decided on a snapshot ----------------------------------------------------------------
+#
+# Most turns read the call and its message, decide, and write a few columns. Deciding them in
+# the write transaction would hold SQLite's single write lock (or a PostgreSQL row lock) while
+# Python works, so they are planned from a read and written in a short transaction that checks
+# the call's version: a call changed meanwhile (a duplicate webhook, a status callback) makes
+# the write refuse, and the edge applies the turn with ``handle_turn`` under the lock.
+# The reads and writes are plain statements on the tables; the call and message are detached
+# model instances, so the flow code is the same as under ``handle_turn``.
 
-    def still_current(session: Session) -> bool:
-        turn = session.scalar(select(Call.turn).where(Call.call_sid == call_sid))
-        return turn is None if seq == 0 else turn == seq
 
-    return still_current
+@dataclass(frozen=True)
+class TurnPlan:
+    """A turn decided without writing, for :func:`write_turn`."""
+
+    result: TurnResult
+    call: Call  # detached: its changed attributes are the columns to write
+    version: int | None  # the call's version as read; None for a call that is new
+    message: Message | None  # detached or new; None when the call has none yet
+    message_is_new: bool
+    step: dict[str, Any]
+    now: datetime
+
+
+def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
+    """The greeting of a new call, decided without reading anything.
+
+    A copy of this webhook that got there first makes :func:`write_turn` fail on the call's
+    primary key, and the turn is then replayed under the lock.
+    """
+    region = context.catalog.region_for_number(inp.to_number)
+    if region is None:
+        raise UnknownNumber(inp.to_number)
+    state = FlowState(step=StepName.MENU)
+    call = _call_row(inp, region, now=context.now, state=state)
+    step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
+    result = _advance(call, 0, state, step, context.now)
+    return TurnPlan(result, call, None, None, False, step.to_json(), context.now)
+
+
+def plan_turn(
+    session: Session, inp: CallerInput, *, seq: int, context: TurnContext
+) -> TurnPlan | TurnResult:
+    """Decide turn ``seq`` (1 or later) from a read; a repeated turn is answered as before.
+
+    ``session`` is only read. Raises ``UnknownCall``, and ``NeedsLock`` for the turn that
+    creates the SR.
+    """
+    loaded = _load_call_and_message(session, inp.call_sid)
+    if loaded is None:
+        raise UnknownCall(inp.call_sid)
+    call, message = loaded
+    if seq != call.turn:
+        return _replay(session, call, seq)
+    version = call.version
+    turn = _Turn(session, call, inp, context, message=message, detached=True)
+    new_state, step = turn.apply(FlowState.from_json(call.flow))
+    result = _advance(call, seq, new_state, step, context.now)
+    message = turn.message
+    is_new = message is not None and inspect(message).transient
+    return TurnPlan(result, call, version, message, is_new, step.to_json(), context.now)
+
+
+def write_turn(session: Session, plan: TurnPlan) -> bool:
+    """Write a planned turn; False (and nothing written) when the call changed since it was read.
+
+    A new call that already exists raises ``IntegrityError``.
+    """
+    calls = table_of(Call)
+    if plan.version is None:
+        session.execute(insert(calls).values(_all_columns(plan.call)))
+    else:
+        changed = session.execute(
+            update(calls)
+            .where(calls.c.call_sid == plan.call.call_sid, calls.c.version == plan.version)
+            .values({**_changed_columns(plan.call), "version": plan.version + 1})
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+            return False
+    session.execute(
+        insert(table_of(CallTurn)).values(
+            call_sid=plan.call.call_sid,
+            seq=plan.result.seq - 1,
+            step=plan.step,
+            created_at=plan.now,
+        )
+    )
+    message = plan.message
+    if message is not None:
+        messages = table_of(Message)
+        if plan.message_is_new:
+            session.execute(insert(messages).values(_all_columns(message)))
+        elif columns := _changed_columns(message):
+            session.execute(update(messages).where(messages.c.id == message.id).values(columns))
+    return True
+
+
+M = TypeVar("M", bound=Base)
+
+
+def _all_columns(instance: Base) -> dict[str, Any]:
+    state = inspect(instance)
+    return {a.key: state.dict[a.key] for a in state.mapper.column_attrs if a.key in state.dict}
+
+
+def _changed_columns(instance: Base) -> dict[str, Any]:
+    state = inspect(instance)
+    columns = state.mapper.column_attrs
+    return {key: state.dict[key] for key in state.committed_state if key in columns}
+
+
+@cache
+def _call_and_message_query() -> Select[Any]:
+    calls, messages = table_of(Call), table_of(Message)
+    return (
+        select(*calls.c, *(c.label(f"message_{c.key}") for c in messages.c))
+        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
+        .where(calls.c.call_sid == bindparam("call_sid"))
+    )
+
+
+def _detached(model: type[M], values: dict[str, Any]) -> M:
+    instance = model(**values)
+    make_transient_to_detached(instance)  # as if loaded: only later changes count as changes
+    return instance
+
+
+def _load_call_and_message(session: Session, call_sid: str) -> tuple[Call, Message | None] | None:
+    row = session.execute(_call_and_message_query(), {"call_sid": call_sid}).mappings().first()
+    if row is None:
+        return None
+    call = _detached(Call, {c.key: row[c.key] for c in table_of(Call).c})
+    if row["message_id"] is None:
+        return call, None
+    values = {c.key: row[f"message_{c.key}"] for c in table_of(Message).c}
+    return call, _detached(Message, values)
 
 
 def _caller_id(call: Call, region: Region) -> str | None:
@@ -139,15 +277,10 @@ def _locked_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(stmt)
 
 
-def _new_call(
-    session: Session,
-    inp: CallerInput,
-    region: Region,
-    *,
-    now: datetime,
-    state: FlowState | None = None,
+def _call_row(
+    inp: CallerInput, region: Region, *, now: datetime, state: FlowState | None = None
 ) -> Call:
-    call = Call(
+    return Call(
         call_sid=inp.call_sid,
         region=region.key,
         language=region.language,
@@ -160,6 +293,17 @@ def _new_call(
         flow=state.to_json() if state is not None else {},
         turn=1 if state is not None else 0,
     )
+
+
+def _new_call(
+    session: Session,
+    inp: CallerInput,
+    region: Region,
+    *,
+    now: datetime,
+    state: FlowState | None = None,
+) -> Call:
+    call = _call_row(inp, region, now=now, state=state)
     session.add(call)
     return call
 
@@ -180,6 +324,11 @@ def _store_turn(
     session: Session, call: Call, seq: int, state: FlowState, step: Step, now: datetime
 ) -> TurnResult:
     session.add(CallTurn(call_sid=call.call_sid, seq=seq, step=step.to_json(), created_at=now))
+    return _advance(call, seq, state, step, now)
+
+
+def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) -> TurnResult:
+    """Move the call past turn ``seq``, which answered ``step``."""
     call.flow = state.to_json()
     call.turn = seq + 1
     call.last_activity_at = now
@@ -190,14 +339,14 @@ def _store_turn(
     return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
 
 
-def _replay(session: Session, call: Call, stored: CallTurn | None) -> TurnResult:
-    if stored is None:
-        stored = session.scalar(
-            select(CallTurn).where(
-                CallTurn.call_sid == call.call_sid, CallTurn.seq == call.turn - 1
-            )
+def _replay(session: Session, call: Call, seq: int) -> TurnResult:
+    """The answer stored for turn ``seq`` (the last stored one for a turn not taken yet)."""
+    turns = table_of(CallTurn)
+    stored = session.execute(
+        select(turns.c.seq, turns.c.step).where(
+            turns.c.call_sid == call.call_sid, turns.c.seq == min(seq, call.turn - 1)
         )
-    assert stored is not None
+    ).one()
     return TurnResult(
         Step.from_json(stored.step),
         stored.seq + 1,
@@ -295,7 +444,16 @@ _UNLOADED = _Unloaded()
 class _Turn:
     """Applies one caller input to a call (one instance per webhook)."""
 
-    def __init__(self, session: Session, call: Call, inp: CallerInput, context: TurnContext):
+    def __init__(
+        self,
+        session: Session,
+        call: Call,
+        inp: CallerInput,
+        context: TurnContext,
+        *,
+        message: Message | _Unloaded | None = _UNLOADED,
+        detached: bool = False,
+    ):
         self.session = session
         self.call = call
         self.inp = inp
@@ -303,8 +461,10 @@ class _Turn:
         self.scheduler = context.scheduler
         self.now = context.now
         self.region: Region = context.catalog.region(call.region)
-        self._message: Message | _Unloaded | None = _UNLOADED
+        self._message = message
         self._customer: CustomerView | None = None
+        # Detached (``plan_turn``): the session is only read; call and message are written later.
+        self.detached = detached
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -493,16 +653,29 @@ class _Turn:
         """The call's message, opened with what is already known (company, quoted SR)."""
         customer = self.customer()
         self.call.outcome = "message"
-        self._message = open_message(
-            self.session,
-            self.call,
-            kind=kind.value,
-            product_line=self.product_line().key,
-            company=customer.company if customer is not None else None,
-            sr_reference=state.quoted_sr,
-            now=self.now,
-        )
-        return self._message
+        company = customer.company if customer is not None else None
+        line = self.product_line().key
+        if not self.detached:
+            self._message = open_message(
+                self.session,
+                self.call,
+                kind=kind.value,
+                product_line=line,
+                company=company,
+                sr_reference=state.quoted_sr,
+                now=self.now,
+            )
+        elif self.message is None:
+            self._message = new_message(
+                self.call,
+                kind=kind.value,
+                product_line=line,
+                company=company,
+                sr_reference=state.quoted_sr,
+                now=self.now,
+            )
+        assert self.message is not None
+        return self.message
 
     def start_message(
         self, state: FlowState, kind: MessageKind, *intro: Say
@@ -647,6 +820,8 @@ class _Turn:
 
     def finish(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
         """Create the SR in this transaction; its number is read back only after the commit."""
+        if self.detached:
+            raise NeedsLock()
         message = self.message
         assert message is not None
         ended_by_silence = state.silence_offer and state.silent_turns > 0

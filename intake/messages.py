@@ -43,7 +43,29 @@ def open_message(
     message = message_for_call(session, call.call_sid)
     if message is not None:
         return message
-    message = Message(
+    message = new_message(
+        call,
+        kind=kind,
+        product_line=product_line,
+        company=company,
+        sr_reference=sr_reference,
+        now=now,
+    )
+    session.add(message)
+    return message
+
+
+def new_message(
+    call: Call,
+    *,
+    kind: str,
+    product_line: str,
+    company: str | None,
+    sr_reference: str | None,
+    now: datetime,
+) -> Message:
+    """A message for ``call``, not yet added to any session."""
+    return Message(
         call_sid=call.call_sid,
         kind=kind,
         region=call.region,
@@ -59,8 +81,6 @@ def open_message(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    return message
 
 
 def record_field(

@@ -102,8 +102,12 @@ class Call(Base):
     sr_number: Mapped[str | None] = mapped_column(String(16))
     # Set once the call can no longer change its message (SR made, or nothing to make).
     is_settled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raised by every write (the ORM does it itself): a turn decided on a snapshot is written
+    # only if the call has not changed since (``intake.calls.write_turn``).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (Index("ix_calls_unsettled", "is_settled", "settle_after"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read by the ORM)
 
 
 class CallTurn(Base):

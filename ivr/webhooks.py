@@ -9,25 +9,22 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError
 
 from config.dependencies import Dependencies, current
-from db.engine import WriteInSnapshot
-from db.transaction import (
-    SnapshotConflict,
-    can_compute_in_snapshot,
-    compute_then_write,
-    transaction,
-)
+from db.transaction import read_transaction, transaction
 from intake.calls import (
     CallerInput,
     FallbackOutcome,
+    NeedsLock,
     TurnContext,
     TurnResult,
     UnknownCall,
     UnknownNumber,
     handle_turn,
+    plan_first_turn,
+    plan_turn,
     queue_wait,
     record_fallback_number,
     request_queue_callback,
-    turn_guard,
+    write_turn,
 )
 from ivr import twiml
 from ivr.signature import public_url, twilio_signed
@@ -76,6 +73,32 @@ def _with_retry_on_race(work: Callable[[], TurnResult]) -> TurnResult:
         return work()
 
 
+def _apply_turn(deps: Dependencies, inp: CallerInput, seq: int, context: TurnContext) -> TurnResult:
+    """Decide the turn on a read and write it briefly; under the lock if that cannot be done.
+
+    The write lock (SQLite's single writer, a PostgreSQL row lock) is held only to write, not
+    while the turn is decided. The turn that creates the SR, and any whose call changed between
+    the read and the write, is applied with ``handle_turn`` in one locked transaction.
+    """
+    factory = deps.session_factory
+    try:
+        if seq == 0:
+            plan = plan_first_turn(inp, context=context)
+        else:
+            with read_transaction(factory) as session:
+                planned = plan_turn(session, inp, seq=seq, context=context)
+            if isinstance(planned, TurnResult):
+                return planned  # a repeated turn, answered as before
+            plan = planned
+        with transaction(factory) as session:
+            if write_turn(session, plan):
+                return plan.result
+    except (NeedsLock, IntegrityError):
+        pass  # IntegrityError: a copy of the first webhook got there first
+    with transaction(factory) as session:
+        return handle_turn(session, inp, seq=seq, context=context)
+
+
 def _fallback(deps: Dependencies) -> Response:
     region = deps.catalog.region_for_number(request.form.get("To", ""))
     prompts = deps.catalog.prompts_for(region.language) if region is not None else None
@@ -101,26 +124,7 @@ def voice() -> Response:
     try:
         now = deps.clock.now()
         context = TurnContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
-
-        def turn() -> TurnResult:
-            factory = deps.session_factory
-            if can_compute_in_snapshot(factory):
-                # SQLite: decide without the single write lock, then write briefly; a turn
-                # that must write as it goes (SR, message start) or raced another is redone.
-                try:
-                    return compute_then_write(
-                        factory,
-                        lambda session: (
-                            handle_turn(session, inp, seq=seq, context=context),
-                            turn_guard(inp.call_sid, seq),
-                        ),
-                    )
-                except (WriteInSnapshot, SnapshotConflict, IntegrityError):
-                    pass
-            with transaction(factory) as session:
-                return handle_turn(session, inp, seq=seq, context=context)
-
-        result = _with_retry_on_race(turn)
+        result = _with_retry_on_race(lambda: _apply_turn(deps, inp, seq, context))
     except UnknownNumber:
         log.warning("event=unknown_number call_sid=%s to=%s", inp.call_sid, inp.to_number)
         return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))

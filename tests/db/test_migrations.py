@@ -50,4 +50,31 @@ def test_upgrading_an_empty_database_gives_the_models_schema(empty_database: str
     finally:
         engine.dispose()
     assert differences == []
-    assert version == "0001"
+    assert version == "0002"
+
+
+def test_calls_of_an_earlier_schema_get_a_version_and_the_change_reverts(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0001")
+    engine = make_engine(empty_database)
+    call = (
+        "INSERT INTO calls (call_sid, region, language, to_number, started_at, last_activity_at,"
+        " settle_after, status, status_sequence, flow, turn, is_identified, is_settled)"
+        " VALUES ('CA1', 'de', 'de-DE', '+498001006711', '2026-11-25 10:00:00',"
+        " '2026-11-25 10:00:00', '2026-11-25 10:01:30', 'in-progress', -1, '{}', 1, false, false)"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(call))
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version FROM calls")).scalar() == 1
+        command.downgrade(config, "0001")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM calls")).scalar() == 1
+            columns = connection.execute(text("SELECT * FROM calls")).keys()
+    finally:
+        engine.dispose()
+    assert "version" not in columns
