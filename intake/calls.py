@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, bindparam, insert, inspect, select, update
+from sqlalchemy import Executable, Select, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.base import Base, table_of
@@ -138,16 +138,20 @@ def handle_turn(
 
 
 @dataclass(frozen=True)
+class _Write:
+    """One statement of a planned turn; ``guarded``: it must change exactly one row."""
+
+    statement: Executable
+    params: dict[str, Any]
+    guarded: bool = False
+
+
+@dataclass(frozen=True)
 class TurnPlan:
-    """A turn decided without writing, for :func:`write_turn`."""
+    """A turn decided without writing: its answer, and the statements that store it."""
 
     result: TurnResult
-    call: Call  # detached: its changed attributes are the columns to write
-    version: int | None  # the call's version as read; None for a call that is new
-    message: Message | None  # detached or new; None when the call has none yet
-    message_is_new: bool
-    step: dict[str, Any]
-    now: datetime
+    writes: tuple[_Write, ...]
 
 
 def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
@@ -163,7 +167,12 @@ def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
     call = _call_row(inp, region, now=context.now, state=state)
     step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
     result = _advance(call, 0, state, step, context.now)
-    return TurnPlan(result, call, None, None, False, step.to_json(), context.now)
+    statements = _statements()
+    writes = (
+        _Write(statements.insert_call, _all_columns(call)),
+        _turn_write(call, 0, step, context.now),
+    )
+    return TurnPlan(result, writes)
 
 
 def plan_turn(
@@ -184,43 +193,65 @@ def plan_turn(
     turn = _Turn(session, call, inp, context, message=message, detached=True)
     new_state, step = turn.apply(FlowState.from_json(call.flow))
     result = _advance(call, seq, new_state, step, context.now)
+    statements = _statements()
+    guarded = {**_changed_columns(call), "version": version + 1}
+    guarded.update(b_call_sid=call.call_sid, b_version=version)
+    writes = [
+        _Write(statements.update_call, guarded, guarded=True),
+        _turn_write(call, seq, step, context.now),
+    ]
     message = turn.message
-    is_new = message is not None and inspect(message).transient
-    return TurnPlan(result, call, version, message, is_new, step.to_json(), context.now)
+    if message is not None and inspect(message).transient:
+        writes.append(_Write(statements.insert_message, _all_columns(message)))
+    elif message is not None and (changed := _changed_columns(message)):
+        writes.append(_Write(statements.update_message, {**changed, "b_id": message.id}))
+    return TurnPlan(result, tuple(writes))
 
 
 def write_turn(session: Session, plan: TurnPlan) -> bool:
-    """Write a planned turn; False (and nothing written) when the call changed since it was read.
+    """Store a planned turn; False (and nothing written) when the call changed since the read.
 
     A new call that already exists raises ``IntegrityError``.
     """
-    calls = table_of(Call)
-    if plan.version is None:
-        session.execute(insert(calls).values(_all_columns(plan.call)))
-    else:
-        changed = session.execute(
-            update(calls)
-            .where(calls.c.call_sid == plan.call.call_sid, calls.c.version == plan.version)
-            .values({**_changed_columns(plan.call), "version": plan.version + 1})
-        )
-        if changed.rowcount != 1:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
-            return False
-    session.execute(
-        insert(table_of(CallTurn)).values(
-            call_sid=plan.call.call_sid,
-            seq=plan.result.seq - 1,
-            step=plan.step,
-            created_at=plan.now,
-        )
-    )
-    message = plan.message
-    if message is not None:
-        messages = table_of(Message)
-        if plan.message_is_new:
-            session.execute(insert(messages).values(_all_columns(message)))
-        elif columns := _changed_columns(message):
-            session.execute(update(messages).where(messages.c.id == message.id).values(columns))
+    connection = session.connection()
+    for write in plan.writes:
+        done = connection.execute(write.statement, write.params)
+        if write.guarded and done.rowcount != 1:
+            return False  # the first write is the guarded one: nothing was written
     return True
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert_call: Executable
+    update_call: Executable  # guarded by the version read (b_call_sid, b_version)
+    insert_turn: Executable
+    insert_message: Executable
+    update_message: Executable  # b_id
+    call_and_message: Select[Any]
+
+
+@cache
+def _statements() -> _Statements:
+    """The turn's statements, built once: the columns to set come with the parameters."""
+    calls, turns, messages = table_of(Call), table_of(CallTurn), table_of(Message)
+    return _Statements(
+        insert_call=insert(calls),
+        update_call=update(calls).where(
+            calls.c.call_sid == bindparam("b_call_sid"), calls.c.version == bindparam("b_version")
+        ),
+        insert_turn=insert(turns),
+        insert_message=insert(messages),
+        update_message=update(messages).where(messages.c.id == bindparam("b_id")),
+        call_and_message=select(*calls.c, *(c.label(f"message_{c.key}") for c in messages.c))
+        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
+        .where(calls.c.call_sid == bindparam("call_sid")),
+    )
+
+
+def _turn_write(call: Call, seq: int, step: Step, now: datetime) -> _Write:
+    values = {"call_sid": call.call_sid, "seq": seq, "step": step.to_json(), "created_at": now}
+    return _Write(_statements().insert_turn, values)
 
 
 M = TypeVar("M", bound=Base)
@@ -237,16 +268,6 @@ def _changed_columns(instance: Base) -> dict[str, Any]:
     return {key: state.dict[key] for key in state.committed_state if key in columns}
 
 
-@cache
-def _call_and_message_query() -> Select[Any]:
-    calls, messages = table_of(Call), table_of(Message)
-    return (
-        select(*calls.c, *(c.label(f"message_{c.key}") for c in messages.c))
-        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
-        .where(calls.c.call_sid == bindparam("call_sid"))
-    )
-
-
 def _detached(model: type[M], values: dict[str, Any]) -> M:
     instance = model(**values)
     make_transient_to_detached(instance)  # as if loaded: only later changes count as changes
@@ -254,7 +275,8 @@ def _detached(model: type[M], values: dict[str, Any]) -> M:
 
 
 def _load_call_and_message(session: Session, call_sid: str) -> tuple[Call, Message | None] | None:
-    row = session.execute(_call_and_message_query(), {"call_sid": call_sid}).mappings().first()
+    query = _statements().call_and_message
+    row = session.connection().execute(query, {"call_sid": call_sid}).mappings().first()
     if row is None:
         return None
     call = _detached(Call, {c.key: row[c.key] for c in table_of(Call).c})
