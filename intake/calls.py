@@ -927,7 +927,7 @@ def settle_call(
     """After the caller hung up: make what they left into an SR and a callback, once."""
     message = message_for_call(session, call.call_sid)
     if call.is_settled:
-        if message is not None and message.sr_number is not None:
+        if message is not None and message.sr_number is not None and not message.is_submitted:
             # Settled early while the caller went on: bring the SR up to what they left.
             submit_message(session, message, catalog=catalog, scheduler=scheduler, now=now)
         return call.sr_number
@@ -1036,26 +1036,37 @@ class QueueWait:
 
 
 def queue_wait(
-    session: Session, *, call_sid: str, queue_seconds: int, catalog: Catalog, now: datetime
+    session: Session, *, call_sid: str, queue_seconds: int, catalog: Catalog
 ) -> QueueWait | None:
-    """Keep a queued caller waiting until the region's maximum wait, then take a message."""
-    call = _locked_call(session, call_sid)
-    if call is None:
+    """Keep a queued caller waiting until the region's maximum wait, then take a message.
+
+    Only reads: the hold loop asks every few seconds and nothing about the call changes.
+    """
+    calls = table_of(Call)
+    row = session.execute(
+        select(calls.c.region, calls.c.language).where(calls.c.call_sid == call_sid)
+    ).first()
+    if row is None:
         return None
-    call.last_activity_at = now
-    region = catalog.region(call.region)
+    region = catalog.region(row.region)
     leave = queue_seconds >= region.agent_line.max_wait.total_seconds()
-    return QueueWait(leave=leave, region=call.region, language=call.language)
+    return QueueWait(leave=leave, region=row.region, language=row.language)
 
 
 def request_queue_callback(session: Session, *, call_sid: str, now: datetime) -> bool:
     """The queued caller pressed the callback key: leave the queue, keep the place in line."""
-    call = _locked_call(session, call_sid)
-    if call is None:
+    calls = table_of(Call)
+    row = session.execute(
+        select(calls.c.flow).where(calls.c.call_sid == call_sid).with_for_update()
+    ).first()
+    if row is None:
         return False
-    state = FlowState.from_json(call.flow)
-    call.flow = replace(state, queue_callback=True).to_json()
-    call.last_activity_at = now
+    flow_state = replace(FlowState.from_json(row.flow), queue_callback=True)
+    session.execute(
+        update(calls)
+        .where(calls.c.call_sid == call_sid)
+        .values(flow=flow_state.to_json(), last_activity_at=now, version=calls.c.version + 1)
+    )
     return True
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from db.base import table_of
 from intake.catalog import Catalog
 from intake.models import Customer, Entitlement
 
@@ -42,21 +43,36 @@ class CustomerView:
 
 def find_customer(session: Session, customer_number: str) -> CustomerView | None:
     """The customer with ``customer_number`` and their entitlements, or None."""
-    customer = session.get(Customer, customer_number)
-    if customer is None:
-        return None
-    rows = session.scalars(
-        select(Entitlement).where(Entitlement.customer_number == customer_number)
+    customers, entitlements = table_of(Customer), table_of(Entitlement)
+    rows = session.execute(
+        select(
+            customers.c.company,
+            customers.c.email,
+            entitlements.c.product,
+            entitlements.c.product_line,
+            entitlements.c.support_level,
+        )
+        .select_from(
+            customers.outerjoin(
+                entitlements, entitlements.c.customer_number == customers.c.customer_number
+            )
+        )
+        .where(customers.c.customer_number == customer_number)
     ).all()
+    if not rows:
+        return None
     # Sorted here, not in SQL: the product menu's keys must not depend on the database's
     # collation (SQLite sorts "Workstation" before "vSphere", most PostgreSQL locales after).
-    rows = sorted(rows, key=lambda row: (row.product.casefold(), row.product))
+    products = sorted(
+        (r for r in rows if r.product is not None),
+        key=lambda row: (row.product.casefold(), row.product),
+    )
     return CustomerView(
-        customer_number=customer.customer_number,
-        company=customer.company,
-        email=customer.email,
+        customer_number=customer_number,
+        company=rows[0].company,
+        email=rows[0].email,
         entitlements=tuple(
-            EntitlementView(r.product, r.product_line, r.support_level) for r in rows
+            EntitlementView(r.product, r.product_line, r.support_level) for r in products
         ),
     )
 

@@ -93,6 +93,7 @@ def record_field(
     for name, value in fields.items():
         setattr(message, name, value)
     message.updated_at = now
+    message.is_submitted = False
 
 
 def record_consent(
@@ -103,6 +104,7 @@ def record_consent(
     message.consent_prompt_version = prompt_version
     message.consent_at = now
     message.updated_at = now
+    message.is_submitted = False
 
 
 def attach_recording(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -158,6 +159,8 @@ class Message(Base):
     is_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     callback_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sr_number: Mapped[str | None] = mapped_column(String(16), index=True)
+    # Whether the SR has everything the message holds (cleared by every answer stored after).
+    is_submitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ServiceRequest(Base):

@@ -79,6 +79,7 @@ def submit_message(
             now=now,
         )
     queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
+    message.is_submitted = True
     return SubmittedRequest(sr.number, is_new, message.callback_due_at)
 
 

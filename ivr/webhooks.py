@@ -165,13 +165,9 @@ def queue_wait_view() -> Response:
     call_sid = request.form.get("CallSid", "")
     try:
         seconds = int(request.form.get("QueueTime", "0") or 0)
-        with transaction(deps.session_factory) as session:
+        with read_transaction(deps.session_factory) as session:
             wait = queue_wait(
-                session,
-                call_sid=call_sid,
-                queue_seconds=seconds,
-                catalog=deps.catalog,
-                now=deps.clock.now(),
+                session, call_sid=call_sid, queue_seconds=seconds, catalog=deps.catalog
             )
     except Exception:
         log.exception("event=queue_wait_error call_sid=%s", call_sid)

@@ -1,4 +1,4 @@
-"""calls.version: the optimistic guard of turns decided on a snapshot
+"""calls.version (the guard of turns decided on a read) and messages.is_submitted
 
 Revision ID: 0002
 Revises: 0001
@@ -19,8 +19,14 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("calls") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(
+            sa.Column("is_submitted", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("is_submitted")
     with op.batch_alter_table("calls") as batch:
         batch.drop_column("version")
