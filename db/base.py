@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Table
+from sqlalchemy import DateTime, Executable, MetaData, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 # Stable names let Alembic drop and alter constraints the same way on SQLite and PostgreSQL.
@@ -59,3 +61,25 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+def insert_if_absent(session: Session, table: Table, values: dict[str, Any], *, unique: str) -> Any:
+    """Insert ``values`` unless a row with the same ``unique`` column exists.
+
+    Returns the new row's primary key, or None when the row existed (nothing was written).
+    """
+    statement = _insert_if_absent(session.get_bind().dialect.name, table, unique)
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave RETURNING.
+    return session.connection().execute(statement, values).scalar()
+
+
+@cache
+def _insert_if_absent(dialect: str, table: Table, unique: str) -> Executable:
+    (key,) = table.primary_key.columns
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
+    raise NotImplementedError(f"only SQLite and PostgreSQL are supported, not {dialect}")

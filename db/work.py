@@ -24,14 +24,12 @@ from sqlalchemy import (
     Text,
     and_,
     func,
-    insert,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from db.base import Base, UtcDateTime
+from db.base import Base, UtcDateTime, insert_if_absent, table_of
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -155,16 +153,7 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(WorkItem).on_conflict_do_nothing(index_elements=["key"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(WorkItem).on_conflict_do_nothing(index_elements=["key"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(WorkItem)
-    # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave RETURNING.
-    added = session.execute(stmt.values(**values).returning(WorkItem.id)).first()
-    return added is not None
+    return insert_if_absent(session, table_of(WorkItem), values, unique="key") is not None
 
 
 def claim(

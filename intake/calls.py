@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Executable, Select, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -269,8 +269,10 @@ def _changed_columns(instance: Base) -> dict[str, Any]:
 
 
 def _detached(model: type[M], values: dict[str, Any]) -> M:
-    instance = model(**values)
-    make_transient_to_detached(instance)  # as if loaded: only later changes count as changes
+    """An instance of ``model`` as if loaded with ``values``: only later changes count."""
+    instance = cast(M, inspect(model).class_manager.new_instance())
+    instance.__dict__.update(values)  # the state's dict, as the ORM's own loading fills it
+    make_transient_to_detached(instance)
     return instance
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from db.base import insert_if_absent, table_of
 from db.work import enqueue
 from intake.catalog import Catalog
 from intake.models import Confirmation, ConfirmationStatus, Message
@@ -72,31 +73,34 @@ def queue_confirmations(
     ids = []
     for channel, address in targets:
         key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
-        if session.scalar(select(Confirmation.id).where(Confirmation.key == key)) is not None:
-            continue
-        confirmation = Confirmation(
-            key=key,
-            sr_number=message.sr_number,
-            message_id=message.id,
-            channel=channel,
-            address=address,
-            language=message.language,
-            status=ConfirmationStatus.QUEUED.value,
-            created_at=now,
+        confirmation_id = insert_if_absent(
+            session,
+            table_of(Confirmation),
+            {
+                "key": key,
+                "sr_number": message.sr_number,
+                "message_id": message.id,
+                "channel": channel,
+                "address": address,
+                "language": message.language,
+                "status": ConfirmationStatus.QUEUED.value,
+                "created_at": now,
+            },
+            unique="key",
         )
-        session.add(confirmation)
-        session.flush()
+        if confirmation_id is None:
+            continue  # queued by an earlier submission of this message
         enqueue(
             session,
             kind=WORK_KIND,
             key=key,
-            payload={"confirmation_id": confirmation.id},
+            payload={"confirmation_id": confirmation_id},
             due_at=now,
             now=now,
             priority=WORK_PRIORITY,
             max_attempts=MAX_ATTEMPTS,
         )
-        ids.append(confirmation.id)
+        ids.append(confirmation_id)
     return ids
 
 

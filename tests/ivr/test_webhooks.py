@@ -75,6 +75,15 @@ def test_a_webhook_whose_form_was_changed_after_signing_is_refused(client, deps)
     assert stored_nothing(deps)
 
 
+def test_a_signature_over_the_public_url_with_its_default_port_is_accepted(client, deps):
+    # Twilio signs some requests over the URL with the port written out.
+    with_port = BASE_URL + ":80"
+    assert BASE_URL == "http://hotline.test"
+    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base=with_port)
+    assert response.status_code == 200
+    assert not stored_nothing(deps)
+
+
 def test_a_signature_over_the_internal_url_instead_of_the_public_one_is_refused(client, deps):
     response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base="http://localhost")
     assert response.status_code == 403
