@@ -24,3 +24,5 @@ def configure_logging(level: str | None = None) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # The twilio SDK logs every request and response header at INFO; the worker logs each send.
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+    # Alembic 1.17+ announces each of its plugins at INFO on every `hotline db upgrade`.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

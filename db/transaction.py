@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -110,8 +110,8 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 
 
 def _writer_lock(factory: SessionFactory) -> _SqliteWriters | None:
-    engine = factory.kw.get("bind")
-    if not isinstance(engine, Engine) or engine.dialect.name != "sqlite":
+    engine = _engine(factory)
+    if engine.dialect.name != "sqlite":
         return None
     with _GUARD:
         writers = _SQLITE_WRITERS.get(engine)
@@ -122,20 +122,48 @@ def _writer_lock(factory: SessionFactory) -> _SqliteWriters | None:
         return writers
 
 
+def _engine(factory: SessionFactory) -> Engine:
+    engine = factory.kw.get("bind")
+    if not isinstance(engine, Engine):
+        raise TypeError("the session factory must be bound to an Engine")
+    return engine
+
+
+_SNAPSHOT_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _snapshot_engine(factory: SessionFactory) -> Engine:
+    """The engine (SQLite) whose transactions read a snapshot without the writer locks."""
+    engine = _engine(factory)
+    snapshot = _SNAPSHOT_ENGINES.get(engine)
+    if snapshot is None:
+        snapshot = _SNAPSHOT_ENGINES[engine] = engine.execution_options(**{SNAPSHOT_OPTION: True})
+    return snapshot
+
+
+@contextmanager
+def _writer(factory: SessionFactory) -> Iterator[None]:
+    lock = _writer_lock(factory)
+    if lock is None:
+        yield
+        return
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextmanager
 def transaction(factory: SessionFactory) -> Iterator[Session]:
     """Open a session, commit when the block succeeds, roll back when it raises."""
-    lock = _writer_lock(factory)
-    if lock is not None:
-        lock.acquire()
-    session = factory()
-    try:
-        with session.begin():
-            yield session
-    finally:
-        session.close()
-        if lock is not None:
-            lock.release()
+    with _writer(factory):
+        session = factory()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
 
 
 @contextmanager
@@ -150,11 +178,31 @@ def read_transaction(factory: SessionFactory) -> Iterator[Session]:
         with transaction(factory) as session:
             yield session
         return
-    engine = factory.kw["bind"]
-    assert isinstance(engine, Engine)
-    session = factory(bind=engine.execution_options(**{SNAPSHOT_OPTION: True}))
+    session = factory(bind=_snapshot_engine(factory))
     try:
         with session.begin():
             yield session
     finally:
         session.close()
+
+
+# The same two kinds of transaction for plain statements on a Connection, without the ORM's
+# session: the webhook turn's hot path runs one of each per request.
+
+
+@contextmanager
+def write_connection(factory: SessionFactory) -> Iterator[Connection]:
+    """A connection in a transaction like :func:`transaction`'s (commit, or roll back)."""
+    with _writer(factory), _engine(factory).begin() as connection:
+        yield connection
+
+
+@contextmanager
+def read_connection(factory: SessionFactory) -> Iterator[Connection]:
+    """A connection in a read-only transaction like :func:`read_transaction`'s."""
+    if _writer_lock(factory) is None:
+        with write_connection(factory) as connection:
+            yield connection
+        return
+    with _snapshot_engine(factory).begin() as connection:
+        yield connection

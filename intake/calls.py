@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Executable, Select, bindparam, insert, inspect, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.base import Base, table_of
@@ -121,7 +122,7 @@ def handle_turn(
         # (Turn ``call.turn`` is the only one not stored yet, so only it can be applied.)
         return _replay(session, call, seq)
     state = FlowState.from_json(call.flow)
-    turn = _Turn(session, call, inp, context)
+    turn = _Turn(session, session, call, inp, context)
     new_state, step = turn.apply(state)
     return _store_turn(session, call, seq, new_state, step, context.now)
 
@@ -176,21 +177,21 @@ def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
 
 
 def plan_turn(
-    session: Session, inp: CallerInput, *, seq: int, context: TurnContext
+    reader: Connection, inp: CallerInput, *, seq: int, context: TurnContext
 ) -> TurnPlan | TurnResult:
     """Decide turn ``seq`` (1 or later) from a read; a repeated turn is answered as before.
 
-    ``session`` is only read. Raises ``UnknownCall``, and ``NeedsLock`` for the turn that
+    ``reader`` is only read. Raises ``UnknownCall``, and ``NeedsLock`` for the turn that
     creates the SR.
     """
-    loaded = _load_call_and_message(session, inp.call_sid)
+    loaded = _load_call_and_message(reader, inp.call_sid)
     if loaded is None:
         raise UnknownCall(inp.call_sid)
     call, message = loaded
     if seq != call.turn:
-        return _replay(session, call, seq)
+        return _replay(reader, call, seq)
     version = call.version
-    turn = _Turn(session, call, inp, context, message=message, detached=True)
+    turn = _Turn(reader, None, call, inp, context, message=message)
     new_state, step = turn.apply(FlowState.from_json(call.flow))
     result = _advance(call, seq, new_state, step, context.now)
     statements = _statements()
@@ -208,12 +209,11 @@ def plan_turn(
     return TurnPlan(result, tuple(writes))
 
 
-def write_turn(session: Session, plan: TurnPlan) -> bool:
+def write_turn(connection: Connection, plan: TurnPlan) -> bool:
     """Store a planned turn; False (and nothing written) when the call changed since the read.
 
     A new call that already exists raises ``IntegrityError``.
     """
-    connection = session.connection()
     for write in plan.writes:
         done = connection.execute(write.statement, write.params)
         if write.guarded and done.rowcount != 1:
@@ -276,9 +276,9 @@ def _detached(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
-def _load_call_and_message(session: Session, call_sid: str) -> tuple[Call, Message | None] | None:
+def _load_call_and_message(reader: Connection, call_sid: str) -> tuple[Call, Message | None] | None:
     query = _statements().call_and_message
-    row = session.connection().execute(query, {"call_sid": call_sid}).mappings().first()
+    row = reader.execute(query, {"call_sid": call_sid}).mappings().first()
     if row is None:
         return None
     call = _detached(Call, {c.key: row[c.key] for c in table_of(Call).c})
@@ -363,10 +363,10 @@ def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) 
     return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
 
 
-def _replay(session: Session, call: Call, seq: int) -> TurnResult:
+def _replay(reader: Session | Connection, call: Call, seq: int) -> TurnResult:
     """The answer stored for turn ``seq`` (the last stored one for a turn not taken yet)."""
     turns = table_of(CallTurn)
-    stored = session.execute(
+    stored = reader.execute(
         select(turns.c.seq, turns.c.step).where(
             turns.c.call_sid == call.call_sid, turns.c.seq == min(seq, call.turn - 1)
         )
@@ -470,15 +470,19 @@ class _Turn:
 
     def __init__(
         self,
-        session: Session,
+        reader: Session | Connection,
+        session: Session | None,
         call: Call,
         inp: CallerInput,
         context: TurnContext,
         *,
         message: Message | _Unloaded | None = _UNLOADED,
-        detached: bool = False,
     ):
-        self.session = session
+        self.reader = reader
+        # None when the turn is only planned (``plan_turn``): call and message are detached
+        # and written afterwards, and a step that needs the session (the SR) needs the lock.
+        self._session = session
+        self.detached = session is None
         self.call = call
         self.inp = inp
         self.catalog = context.catalog
@@ -487,10 +491,14 @@ class _Turn:
         self.region: Region = context.catalog.region(call.region)
         self._message = message
         self._customer: CustomerView | None = None
-        # Detached (``plan_turn``): the session is only read; call and message are written later.
-        self.detached = detached
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise NeedsLock()
+        return self._session
 
     @property
     def message(self) -> Message | None:
@@ -505,7 +513,7 @@ class _Turn:
         if number is None:
             return None
         if self._customer is None or self._customer.customer_number != number:
-            self._customer = find_customer(self.session, number)
+            self._customer = find_customer(self.reader, number)
         return self._customer
 
     def ask(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
@@ -551,9 +559,11 @@ class _Turn:
         }.get(state.step)
         if handler is None:
             return state, Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
+        if self._session is None:
+            return handler(state)
         # Nothing this turn reads depends on its own pending writes (the message is cached),
         # so they are flushed once at commit rather than before every query.
-        with self.session.no_autoflush:
+        with self._session.no_autoflush:
             return handler(state)
 
     def on_menu(self, state: FlowState) -> tuple[FlowState, Step]:
@@ -568,7 +578,7 @@ class _Turn:
 
     def on_customer_number(self, state: FlowState) -> tuple[FlowState, Step]:
         digits = None if self.inp.is_no_input else (self.inp.digits or None)
-        customer = find_customer(self.session, digits) if digits and digits.isdigit() else None
+        customer = find_customer(self.reader, digits) if digits and digits.isdigit() else None
         self._customer = customer
         if customer is None:
             extra = (Say("customer_unknown"),) if digits else ()
@@ -729,7 +739,7 @@ class _Turn:
     def store(self, **fields: str | float | bool | None) -> Message:
         message = self.message
         assert message is not None
-        record_field(self.session, message, now=self.now, **fields)
+        record_field(message, now=self.now, **fields)
         return message
 
     def speech_field(self, state: FlowState, field_name: str) -> tuple[FlowState, Step]:
@@ -808,13 +818,11 @@ class _Turn:
 
             def declined(s: FlowState) -> tuple[FlowState, Step]:
                 # No answer is no consent: audio is never recorded without an active yes.
-                record_consent(
-                    self.session, message, given=False, prompt_version=version, now=self.now
-                )
+                record_consent(message, given=False, prompt_version=version, now=self.now)
                 return self.next_field(s, StepName.CONSENT, valid=False)
 
             return self.unusable(state, self.answer_kind(self.inp.digits), declined)
-        record_consent(self.session, message, given=given, prompt_version=version, now=self.now)
+        record_consent(message, given=given, prompt_version=version, now=self.now)
         intro = Say("consent_given") if given else Say("consent_declined")
         return self.next_field(state, StepName.CONSENT, intro)
 
@@ -844,14 +852,13 @@ class _Turn:
 
     def finish(self, state: FlowState, *intro: Say) -> tuple[FlowState, Step]:
         """Create the SR in this transaction; its number is read back only after the commit."""
-        if self.detached:
-            raise NeedsLock()
+        session = self.session  # NeedsLock when only planning: the SR is made under the lock
         message = self.message
         assert message is not None
         ended_by_silence = state.silence_offer and state.silent_turns > 0
         message.is_complete = not ended_by_silence
         sr_number = settle_message(
-            self.session,
+            session,
             self.call,
             message,
             catalog=self.catalog,
@@ -898,7 +905,6 @@ def settle_message(
         caller_id = _caller_id(call, region)
         if caller_id is not None:
             record_field(
-                session,
                 message,
                 now=now,
                 callback_number=caller_id,
@@ -1107,9 +1113,7 @@ def record_fallback_number(
         now=now,
     )
     if typed is not None:
-        record_field(
-            session, message, now=now, callback_number=typed, callback_number_source="typed"
-        )
+        record_field(message, now=now, callback_number=typed, callback_number_source="typed")
     sr_number = settle_message(
         session, call, message, catalog=catalog, scheduler=scheduler, now=now
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from db.base import table_of
@@ -41,10 +42,10 @@ class CustomerView:
         return tuple(e.product for e in self.entitlements)
 
 
-def find_customer(session: Session, customer_number: str) -> CustomerView | None:
+def find_customer(reader: Session | Connection, customer_number: str) -> CustomerView | None:
     """The customer with ``customer_number`` and their entitlements, or None."""
     customers, entitlements = table_of(Customer), table_of(Entitlement)
-    rows = session.execute(
+    rows = reader.execute(
         select(
             customers.c.company,
             customers.c.email,

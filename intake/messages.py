@@ -83,9 +83,7 @@ def new_message(
     )
 
 
-def record_field(
-    session: Session, message: Message, *, now: datetime, **fields: str | float | bool | None
-) -> None:
+def record_field(message: Message, *, now: datetime, **fields: str | float | bool | None) -> None:
     """Store answered fields on the message right away."""
     unknown = set(fields) - MESSAGE_FIELDS
     if unknown:
@@ -96,9 +94,7 @@ def record_field(
     message.is_submitted = False
 
 
-def record_consent(
-    session: Session, message: Message, *, given: bool, prompt_version: str, now: datetime
-) -> None:
+def record_consent(message: Message, *, given: bool, prompt_version: str, now: datetime) -> None:
     """Store the caller's recording consent with the version of the prompt they heard."""
     message.recording_consent = given
     message.consent_prompt_version = prompt_version

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError
 
 from config.dependencies import Dependencies, current
-from db.transaction import read_transaction, transaction
+from db.transaction import read_connection, read_transaction, transaction, write_connection
 from intake.calls import (
     CallerInput,
     FallbackOutcome,
@@ -85,13 +85,13 @@ def _apply_turn(deps: Dependencies, inp: CallerInput, seq: int, context: TurnCon
         if seq == 0:
             plan = plan_first_turn(inp, context=context)
         else:
-            with read_transaction(factory) as session:
-                planned = plan_turn(session, inp, seq=seq, context=context)
+            with read_connection(factory) as reader:
+                planned = plan_turn(reader, inp, seq=seq, context=context)
             if isinstance(planned, TurnResult):
                 return planned  # a repeated turn, answered as before
             plan = planned
-        with transaction(factory) as session:
-            if write_turn(session, plan):
+        with write_connection(factory) as connection:
+            if write_turn(connection, plan):
                 return plan.result
     except (NeedsLock, IntegrityError):
         pass  # IntegrityError: a copy of the first webhook got there first
