@@ -6,12 +6,13 @@ import fcntl
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, Any, Generic, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, Executable
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import SNAPSHOT_OPTION
@@ -206,3 +207,84 @@ def read_connection(factory: SessionFactory) -> Iterator[Connection]:
         return
     with _snapshot_engine(factory).begin() as connection:
         yield connection
+
+
+# -- decide on a read, then write briefly --------------------------------------------------------
+#
+# A request that reads a few rows, decides in Python and writes a few columns would hold the
+# write lock (SQLite's single writer, a PostgreSQL row lock) while it decides. Instead it is
+# decided on a read and written as prepared statements; the first of them is guarded (it
+# checks a version read with the rows and must change exactly one row), so a row changed in
+# between makes the write refuse and the request is applied again under the lock.
+
+R = TypeVar("R")
+
+
+class NeedsLock(Exception):
+    """The request writes as it decides: apply it in a locked transaction instead."""
+
+
+@dataclass(frozen=True)
+class Write:
+    """One prepared statement; ``guarded``: it must change exactly one row."""
+
+    statement: Executable
+    params: dict[str, Any]
+    guarded: bool = False
+
+
+@dataclass(frozen=True)
+class Planned(Generic[R]):
+    """A decision made without writing: its result and the statements that store it."""
+
+    result: R
+    writes: tuple[Write, ...]
+
+
+class RowChanged(Exception):
+    """A guarded write found its row changed since it was read."""
+
+
+def write_planned(connection: Connection, planned: Planned[Any]) -> None:
+    """Execute the writes; ``RowChanged`` when a guarded one changed no row (roll back then)."""
+    for write in planned.writes:
+        done = connection.execute(write.statement, write.params)
+        if write.guarded and done.rowcount != 1:
+            raise RowChanged()
+
+
+def apply_planned(
+    factory: SessionFactory, planned: Planned[R], locked: Callable[[Session], R]
+) -> R:
+    """Write ``planned``; if its rows changed since (or it collides), run ``locked`` instead."""
+    try:
+        with write_connection(factory) as connection:
+            write_planned(connection, planned)
+        return planned.result
+    except RowChanged:
+        pass  # rolled back; ``locked`` decides again on what is there now
+    except IntegrityError:
+        pass  # a copy of the same request got there first: ``locked`` finds what it stored
+    with transaction(factory) as session:
+        return locked(session)
+
+
+def decide_then_write(
+    factory: SessionFactory,
+    decide: Callable[[Connection], Planned[R] | R],
+    locked: Callable[[Session], R],
+) -> R:
+    """Run ``decide`` on a read and write what it planned; ``locked`` when it cannot be so.
+
+    ``decide`` returns a plain result when there is nothing to write, and raises
+    ``NeedsLock`` when the request must write as it decides.
+    """
+    try:
+        with read_connection(factory) as reader:
+            decided = decide(reader)
+    except NeedsLock:
+        with transaction(factory) as session:
+            return locked(session)
+    if isinstance(decided, Planned):
+        return apply_planned(factory, cast("Planned[R]", decided), locked)
+    return decided

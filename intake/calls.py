@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from db.base import Base, table_of
+from db.transaction import NeedsLock, Planned, Write
 from intake import call_flow as flow
 from intake.call_flow import (
     Answer,
@@ -67,10 +68,6 @@ class UnknownNumber(Exception):
 
 class UnknownCall(Exception):
     """A follow-up webhook for a call we never saw start."""
-
-
-class NeedsLock(Exception):
-    """The turn writes as it decides (it makes the SR): apply it with ``handle_turn`` instead."""
 
 
 @dataclass(frozen=True)
@@ -138,27 +135,10 @@ def handle_turn(
 # model instances, so the flow code is the same as under ``handle_turn``.
 
 
-@dataclass(frozen=True)
-class _Write:
-    """One statement of a planned turn; ``guarded``: it must change exactly one row."""
-
-    statement: Executable
-    params: dict[str, Any]
-    guarded: bool = False
-
-
-@dataclass(frozen=True)
-class TurnPlan:
-    """A turn decided without writing: its answer, and the statements that store it."""
-
-    result: TurnResult
-    writes: tuple[_Write, ...]
-
-
-def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
+def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> Planned[TurnResult]:
     """The greeting of a new call, decided without reading anything.
 
-    A copy of this webhook that got there first makes :func:`write_turn` fail on the call's
+    A copy of this webhook that got there first makes writing the plan fail on the call's
     primary key, and the turn is then replayed under the lock.
     """
     region = context.catalog.region_for_number(inp.to_number)
@@ -170,15 +150,15 @@ def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> TurnPlan:
     result = _advance(call, 0, state, step, context.now)
     statements = _statements()
     writes = (
-        _Write(statements.insert_call, _all_columns(call)),
+        Write(statements.insert_call, _all_columns(call)),
         _turn_write(call, 0, step, context.now),
     )
-    return TurnPlan(result, writes)
+    return Planned(result, writes)
 
 
 def plan_turn(
     reader: Connection, inp: CallerInput, *, seq: int, context: TurnContext
-) -> TurnPlan | TurnResult:
+) -> Planned[TurnResult] | TurnResult:
     """Decide turn ``seq`` (1 or later) from a read; a repeated turn is answered as before.
 
     ``reader`` is only read. Raises ``UnknownCall``, and ``NeedsLock`` for the turn that
@@ -195,30 +175,13 @@ def plan_turn(
     new_state, step = turn.apply(FlowState.from_json(call.flow))
     result = _advance(call, seq, new_state, step, context.now)
     statements = _statements()
-    guarded = {**_changed_columns(call), "version": version + 1}
-    guarded.update(b_call_sid=call.call_sid, b_version=version)
-    writes = [
-        _Write(statements.update_call, guarded, guarded=True),
-        _turn_write(call, seq, step, context.now),
-    ]
+    writes = [_call_update(call, version), _turn_write(call, seq, step, context.now)]
     message = turn.message
     if message is not None and inspect(message).transient:
-        writes.append(_Write(statements.insert_message, _all_columns(message)))
+        writes.append(Write(statements.insert_message, _all_columns(message)))
     elif message is not None and (changed := _changed_columns(message)):
-        writes.append(_Write(statements.update_message, {**changed, "b_id": message.id}))
-    return TurnPlan(result, tuple(writes))
-
-
-def write_turn(connection: Connection, plan: TurnPlan) -> bool:
-    """Store a planned turn; False (and nothing written) when the call changed since the read.
-
-    A new call that already exists raises ``IntegrityError``.
-    """
-    for write in plan.writes:
-        done = connection.execute(write.statement, write.params)
-        if write.guarded and done.rowcount != 1:
-            return False  # the first write is the guarded one: nothing was written
-    return True
+        writes.append(Write(statements.update_message, {**changed, "b_id": message.id}))
+    return Planned(result, tuple(writes))
 
 
 @dataclass(frozen=True)
@@ -249,9 +212,16 @@ def _statements() -> _Statements:
     )
 
 
-def _turn_write(call: Call, seq: int, step: Step, now: datetime) -> _Write:
+def _call_update(call: Call, version: int) -> Write:
+    """The detached call's changes, written only if it is still at ``version``."""
+    values = {**_changed_columns(call), "version": version + 1}
+    values.update(b_call_sid=call.call_sid, b_version=version)
+    return Write(_statements().update_call, values, guarded=True)
+
+
+def _turn_write(call: Call, seq: int, step: Step, now: datetime) -> Write:
     values = {"call_sid": call.call_sid, "seq": seq, "step": step.to_json(), "created_at": now}
-    return _Write(_statements().insert_turn, values)
+    return Write(_statements().insert_turn, values)
 
 
 M = TypeVar("M", bound=Base)
@@ -992,19 +962,62 @@ def record_call_status(
     call = _locked_call(session, call_sid)
     if call is None:
         return CallStatusOutcome(known=False, ended=False, sr_number=None)
-    if call.status not in TERMINAL_STATUSES:
-        rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
-        if rank > call.status_sequence or status in TERMINAL_STATUSES:
-            call.status_sequence = max(call.status_sequence, rank)
-            call.status = status
-            if status in TERMINAL_STATUSES:
-                call.ended_at = now
-                call.duration_seconds = duration_seconds
-            call.last_activity_at = now
+    _apply_status(
+        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
+    )
     if call.status not in TERMINAL_STATUSES:
         return CallStatusOutcome(known=True, ended=False, sr_number=None)
     sr_number = settle_call(session, call, catalog=catalog, scheduler=scheduler, now=now)
     return CallStatusOutcome(known=True, ended=True, sr_number=sr_number)
+
+
+def plan_call_status(
+    reader: Connection,
+    *,
+    call_sid: str,
+    status: str,
+    duration_seconds: int | None,
+    sequence: int | None,
+    now: datetime,
+) -> Planned[CallStatusOutcome] | CallStatusOutcome:
+    """:func:`record_call_status` decided on a read, for the usual case: the call left no SR,
+    or its SR already has everything. ``NeedsLock`` when the call's end must be settled.
+    """
+    loaded = _load_call_and_message(reader, call_sid)
+    if loaded is None:
+        return CallStatusOutcome(known=False, ended=False, sr_number=None)
+    call, message = loaded
+    version = call.version
+    _apply_status(
+        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
+    )
+    ended = call.status in TERMINAL_STATUSES
+    more_for_sr = message is not None and message.sr_number is not None and not message.is_submitted
+    if ended and (not call.is_settled or more_for_sr):
+        raise NeedsLock()
+    outcome = CallStatusOutcome(
+        known=True, ended=ended, sr_number=call.sr_number if ended else None
+    )
+    if not inspect(call).committed_state:
+        return outcome  # a duplicate or a late callback: nothing changes
+    return Planned(outcome, (_call_update(call, version),))
+
+
+def _apply_status(
+    call: Call, status: str, *, duration_seconds: int | None, sequence: int | None, now: datetime
+) -> None:
+    """Late, duplicated or out-of-order statuses change nothing: terminal ones never regress
+    and a lower SequenceNumber is ignored."""
+    if call.status in TERMINAL_STATUSES:
+        return
+    rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
+    if rank > call.status_sequence or status in TERMINAL_STATUSES:
+        call.status_sequence = max(call.status_sequence, rank)
+        call.status = status
+        if status in TERMINAL_STATUSES:
+            call.ended_at = now
+            call.duration_seconds = duration_seconds
+        call.last_activity_at = now
 
 
 def calls_to_settle(session: Session, *, now: datetime, limit: int = 200) -> list[str]:

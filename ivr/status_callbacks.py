@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
 
 from config.dependencies import current
-from db.transaction import transaction
-from intake.calls import record_call_status
+from db.transaction import decide_then_write, transaction
+from intake.calls import CallStatusOutcome, plan_call_status, record_call_status
 from intake.confirmations import record_sms_status
 from intake.messages import attach_recording
 from ivr.signature import twilio_signed
@@ -46,17 +47,32 @@ def call_status() -> Response:
     call_sid = request.form.get("CallSid", "")
     status = request.form.get("CallStatus", "")
     now = deps.clock.now()
-    with transaction(deps.session_factory) as session:
-        outcome = record_call_status(
+    duration, sequence = _int("CallDuration"), _int("SequenceNumber")
+
+    def locked(session: Session) -> CallStatusOutcome:
+        return record_call_status(
             session,
             call_sid=call_sid,
             status=status,
-            duration_seconds=_int("CallDuration"),
-            sequence=_int("SequenceNumber"),
+            duration_seconds=duration,
+            sequence=sequence,
             catalog=deps.catalog,
             scheduler=deps.scheduler,
             now=now,
         )
+
+    outcome = decide_then_write(
+        deps.session_factory,
+        lambda reader: plan_call_status(
+            reader,
+            call_sid=call_sid,
+            status=status,
+            duration_seconds=duration,
+            sequence=sequence,
+            now=now,
+        ),
+        locked,
+    )
     log.info(
         "event=call_status call_sid=%s status=%s known=%s sr=%s",
         call_sid,

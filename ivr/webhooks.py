@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from config.dependencies import Dependencies, current
-from db.transaction import read_connection, read_transaction, transaction, write_connection
+from db.transaction import apply_planned, decide_then_write, read_transaction, transaction
 from intake.calls import (
     CallerInput,
     FallbackOutcome,
-    NeedsLock,
     TurnContext,
     TurnResult,
     UnknownCall,
@@ -24,7 +24,6 @@ from intake.calls import (
     queue_wait,
     record_fallback_number,
     request_queue_callback,
-    write_turn,
 )
 from ivr import twiml
 from ivr.signature import public_url, twilio_signed
@@ -76,27 +75,19 @@ def _with_retry_on_race(work: Callable[[], TurnResult]) -> TurnResult:
 def _apply_turn(deps: Dependencies, inp: CallerInput, seq: int, context: TurnContext) -> TurnResult:
     """Decide the turn on a read and write it briefly; under the lock if that cannot be done.
 
-    The write lock (SQLite's single writer, a PostgreSQL row lock) is held only to write, not
-    while the turn is decided. The turn that creates the SR, and any whose call changed between
-    the read and the write, is applied with ``handle_turn`` in one locked transaction.
+    The turn that creates the SR, and any whose call changed between the read and the write,
+    is applied with ``handle_turn`` in one locked transaction.
     """
-    factory = deps.session_factory
-    try:
-        if seq == 0:
-            plan = plan_first_turn(inp, context=context)
-        else:
-            with read_connection(factory) as reader:
-                planned = plan_turn(reader, inp, seq=seq, context=context)
-            if isinstance(planned, TurnResult):
-                return planned  # a repeated turn, answered as before
-            plan = planned
-        with write_connection(factory) as connection:
-            if write_turn(connection, plan):
-                return plan.result
-    except (NeedsLock, IntegrityError):
-        pass  # IntegrityError: a copy of the first webhook got there first
-    with transaction(factory) as session:
+
+    def locked(session: Session) -> TurnResult:
         return handle_turn(session, inp, seq=seq, context=context)
+
+    factory = deps.session_factory
+    if seq == 0:  # nothing to read: a copy of this webhook that got there first makes it collide
+        return apply_planned(factory, plan_first_turn(inp, context=context), locked)
+    return decide_then_write(
+        factory, lambda reader: plan_turn(reader, inp, seq=seq, context=context), locked
+    )
 
 
 def _fallback(deps: Dependencies) -> Response:
