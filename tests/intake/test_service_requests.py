@@ -12,6 +12,7 @@ from callbacks.services import CallbackQueue
 from db.transaction import transaction
 from db.work import WorkItem
 from intake.call_flow import MessageKind, is_plausible_sr_number
+from intake.messages import record_field
 from intake.models import Confirmation, Message, ServiceRequest
 from intake.service_requests import find_service_request, service_request_detail, submit_message
 
@@ -154,6 +155,27 @@ def test_submitting_the_same_message_twice_changes_nothing(
     assert count(session_factory, ServiceRequest) == 1
     assert count(session_factory, Callback) == 1
     assert count(session_factory, Confirmation) == 2
+
+
+def test_a_submitted_message_is_marked_until_the_caller_adds_to_it(
+    session_factory, catalog, demo_customers
+):
+    _, message_id = submit(session_factory, catalog)
+    with transaction(session_factory) as session:
+        message = session.get(Message, message_id)
+        assert message.is_submitted
+        record_field(message, now=NOW + timedelta(minutes=1), description="Jetzt auch vMotion.")
+        assert not message.is_submitted
+        submit_message(
+            session,
+            message,
+            catalog=catalog,
+            scheduler=CallbackQueue(catalog),
+            now=NOW + timedelta(minutes=1),
+        )
+        assert message.is_submitted
+        sr = find_service_request(session, message.sr_number)
+        assert sr.description == "Jetzt auch vMotion."
 
 
 def test_a_quoted_sr_gets_the_message_attached_instead_of_a_new_sr(
