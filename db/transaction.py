@@ -29,8 +29,8 @@ SessionFactory = sessionmaker[Session]
 # Twilio gives a webhook 15 s, and a webhook that gives up in time still answers its fallback.
 WRITER_WAIT_SECONDS = 10.0
 # Between tries for the file lock: the first pause, and the longest it grows to.
-_FIRST_PAUSE_SECONDS = 0.0005
-_LONGEST_PAUSE_SECONDS = 0.002
+_FIRST_PAUSE_SECONDS = 0.0001
+_LONGEST_PAUSE_SECONDS = 0.0005
 
 
 def _locked(waited: float) -> OperationalError:
