@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from db.base import table_of
 from intake.call_flow import MessageKind, sr_number_for
 from intake.catalog import Catalog
 from intake.confirmations import ConfirmationView, confirmations_for, queue_confirmations
@@ -47,28 +48,30 @@ def submit_message(
         session.flush()  # the message was opened in this transaction: give it its id
     email = _customer_email(session, message.customer_number)
     is_new = False
+    number: str | None
     if message.sr_number is not None:
         sr = find_service_request(session, message.sr_number)
         assert sr is not None
         if sr.origin_message_id == message.id:
             _copy_message(sr, message)
+        number = sr.number
     else:
         quoted = (
             find_service_request(session, message.sr_reference) if message.sr_reference else None
         )
         if quoted is not None:
-            sr = quoted
+            number = quoted.number
         else:
-            sr, is_new = _create_sr(session, message, email=email, now=now), True
-        message.sr_number = sr.number
+            number, is_new = _create_sr(session, message, email=email, now=now), True
+        message.sr_number = number
         message.updated_at = now
-    assert sr.number is not None
+    assert number is not None
     # An update to an existing SR is attached for the engineer; every other message is owed a call.
     if message.callback_number and message.kind != MessageKind.UPDATE:
         message.callback_due_at = scheduler.schedule_callback(
             session,
             CallbackRequest(
-                sr_number=sr.number,
+                sr_number=number,
                 message_id=message.id,
                 region=message.region,
                 language=message.language,
@@ -80,45 +83,59 @@ def submit_message(
         )
     queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
     message.is_submitted = True
-    return SubmittedRequest(sr.number, is_new, message.callback_due_at)
+    return SubmittedRequest(number, is_new, message.callback_due_at)
 
 
 def _customer_email(session: Session, customer_number: str | None) -> str | None:
     if customer_number is None:
         return None
-    customer = session.get(Customer, customer_number)
-    return None if customer is None else customer.email
-
-
-def _create_sr(
-    session: Session, message: Message, *, email: str | None, now: datetime
-) -> ServiceRequest:
-    sr = ServiceRequest(
-        region=message.region,
-        language=message.language,
-        customer_number=message.customer_number,
-        is_identified=message.is_identified,
-        email=email,
-        product=message.product,
-        product_line=message.product_line,
-        origin_message_id=message.id,
-        created_at=now,
+    customers = table_of(Customer)
+    return (
+        session.connection()
+        .execute(  # type: ignore[no-any-return]
+            select(customers.c.email).where(customers.c.customer_number == customer_number)
+        )
+        .scalar()
     )
-    _copy_message(sr, message)
-    session.add(sr)
-    session.flush()  # the identity value becomes the SR's sequence number
-    sr.number = sr_number_for(sr.id)
-    session.flush()
-    return sr
+
+
+def _create_sr(session: Session, message: Message, *, email: str | None, now: datetime) -> str:
+    """A new SR from ``message``; its number is derived from the row's identity value."""
+    table = table_of(ServiceRequest)
+    values = {
+        "region": message.region,
+        "language": message.language,
+        "customer_number": message.customer_number,
+        "is_identified": message.is_identified,
+        "email": email,
+        "product": message.product,
+        "product_line": message.product_line,
+        "origin_message_id": message.id,
+        "created_at": now,
+        **_message_fields(message),
+    }
+    connection = session.connection()
+    sr_id = connection.execute(insert(table).returning(table.c.id), values).scalar_one()
+    number = sr_number_for(sr_id)
+    connection.execute(update(table).where(table.c.id == sr_id).values(number=number))
+    return number
+
+
+def _message_fields(message: Message) -> dict[str, str | None]:
+    """What an SR takes over from the message it was made from."""
+    return {
+        "company": message.company,
+        "contact_name": message.contact_name,
+        "callback_number": message.callback_number,
+        "sr_reference": message.sr_reference,
+        "description": message.description,
+        "answer_channel": message.answer_channel,
+    }
 
 
 def _copy_message(sr: ServiceRequest, message: Message) -> None:
-    sr.company = message.company
-    sr.contact_name = message.contact_name
-    sr.callback_number = message.callback_number
-    sr.sr_reference = message.sr_reference
-    sr.description = message.description
-    sr.answer_channel = message.answer_channel
+    for name, value in _message_fields(message).items():
+        setattr(sr, name, value)
 
 
 @dataclass(frozen=True)
