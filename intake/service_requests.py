@@ -90,13 +90,9 @@ def _customer_email(session: Session, customer_number: str | None) -> str | None
     if customer_number is None:
         return None
     customers = table_of(Customer)
-    return (
-        session.connection()
-        .execute(  # type: ignore[no-any-return]
-            select(customers.c.email).where(customers.c.customer_number == customer_number)
-        )
-        .scalar()
-    )
+    query = select(customers.c.email).where(customers.c.customer_number == customer_number)
+    email: str | None = session.connection().execute(query).scalar()
+    return email
 
 
 def _create_sr(session: Session, message: Message, *, email: str | None, now: datetime) -> str:
