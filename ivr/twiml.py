@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -104,8 +105,28 @@ def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, b
     return str(response)
 
 
+def _cached(key: tuple[str | bool, ...], render: Callable[[], str]) -> str:
+    """Documents that depend only on ``key`` (the hold loop asks every few seconds)."""
+    document = _DOCUMENTS.get(key)
+    if document is None:
+        if len(_DOCUMENTS) >= _CACHE_SIZE:
+            _DOCUMENTS.clear()
+        document = _DOCUMENTS[key] = render()
+    return document
+
+
+_DOCUMENTS: dict[tuple[str | bool, ...], str] = {}
+
+
 def render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: str) -> str:
     """Hold announcement with the callback key, or leave the queue after the maximum wait."""
+    key = ("queue_wait", leave, region.key, prompts.version, base)
+    return _cached(
+        key, lambda: _render_queue_wait(leave=leave, region=region, prompts=prompts, base=base)
+    )
+
+
+def _render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: str) -> str:
     response = VoiceResponse()
     if leave:
         response.leave()
@@ -127,16 +148,24 @@ def render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: 
 
 def render_leave() -> str:
     """Leave the queue (the Enqueue action then takes the message)."""
-    response = VoiceResponse()
-    response.leave()
-    return str(response)
+
+    def render() -> str:
+        response = VoiceResponse()
+        response.leave()
+        return str(response)
+
+    return _cached(("leave",), render)
 
 
 def render_back_to_hold(base: str) -> str:
     """Back to the hold loop after a key that was not the callback key."""
-    response = VoiceResponse()
-    response.redirect(f"{base}/ivr/queue/wait", method="POST")
-    return str(response)
+
+    def render() -> str:
+        response = VoiceResponse()
+        response.redirect(f"{base}/ivr/queue/wait", method="POST")
+        return str(response)
+
+    return _cached(("back_to_hold", base), render)
 
 
 def render_fallback(
