@@ -1057,14 +1057,14 @@ class QueueWait:
 
 
 def queue_wait(
-    session: Session, *, call_sid: str, queue_seconds: int, catalog: Catalog
+    reader: Connection, *, call_sid: str, queue_seconds: int, catalog: Catalog
 ) -> QueueWait | None:
     """Keep a queued caller waiting until the region's maximum wait, then take a message.
 
     Only reads: the hold loop asks every few seconds and nothing about the call changes.
     """
     calls = table_of(Call)
-    row = session.execute(
+    row = reader.execute(
         select(calls.c.region, calls.c.language).where(calls.c.call_sid == call_sid)
     ).first()
     if row is None:
@@ -1074,16 +1074,16 @@ def queue_wait(
     return QueueWait(leave=leave, region=row.region, language=row.language)
 
 
-def request_queue_callback(session: Session, *, call_sid: str, now: datetime) -> bool:
+def request_queue_callback(connection: Connection, *, call_sid: str, now: datetime) -> bool:
     """The queued caller pressed the callback key: leave the queue, keep the place in line."""
     calls = table_of(Call)
-    row = session.execute(
+    row = connection.execute(
         select(calls.c.flow).where(calls.c.call_sid == call_sid).with_for_update()
     ).first()
     if row is None:
         return False
     flow_state = replace(FlowState.from_json(row.flow), queue_callback=True)
-    session.execute(
+    connection.execute(
         update(calls)
         .where(calls.c.call_sid == call_sid)
         .values(flow=flow_state.to_json(), last_activity_at=now, version=calls.c.version + 1)

@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.dependencies import Dependencies, current
-from db.transaction import apply_planned, decide_then_write, read_transaction, transaction
+from db.transaction import (
+    apply_planned,
+    decide_then_write,
+    read_connection,
+    transaction,
+    write_connection,
+)
 from intake.calls import (
     CallerInput,
     FallbackOutcome,
@@ -156,9 +162,9 @@ def queue_wait_view() -> Response:
     call_sid = request.form.get("CallSid", "")
     try:
         seconds = int(request.form.get("QueueTime", "0") or 0)
-        with read_transaction(deps.session_factory) as session:
+        with read_connection(deps.session_factory) as reader:
             wait = queue_wait(
-                session, call_sid=call_sid, queue_seconds=seconds, catalog=deps.catalog
+                reader, call_sid=call_sid, queue_seconds=seconds, catalog=deps.catalog
             )
     except Exception:
         log.exception("event=queue_wait_error call_sid=%s", call_sid)
@@ -187,8 +193,8 @@ def queue_callback_view() -> Response:
     if request.form.get("Digits") != "1":
         return _xml(twiml.render_back_to_hold(_base()))
     try:
-        with transaction(deps.session_factory) as session:
-            request_queue_callback(session, call_sid=call_sid, now=deps.clock.now())
+        with write_connection(deps.session_factory) as connection:
+            request_queue_callback(connection, call_sid=call_sid, now=deps.clock.now())
     except Exception:
         log.exception("event=queue_callback_error call_sid=%s", call_sid)
     log.info("event=queue_callback call_sid=%s", call_sid)
