@@ -109,17 +109,23 @@ def handle_turn(
     session: Session, inp: CallerInput, *, seq: int, context: TurnContext
 ) -> TurnResult:
     """Apply one webhook to its call exactly once and return what the caller hears next."""
-    call = _locked_call(session, inp.call_sid)
-    if call is None:
+    # Read as plain rows (and locked on PostgreSQL: concurrent duplicates of one call queue,
+    # other calls do not), then handed to the session, which writes their changes at commit.
+    loaded = _load_call_and_message(session.connection(), inp.call_sid, lock=True)
+    if loaded is None:
         if seq != 0:
             raise UnknownCall(inp.call_sid)
         return _start_call(session, inp, context)
+    call, message = loaded
     if seq != call.turn:
         # A retried or out-of-order webhook: answer exactly as before, change nothing.
         # (Turn ``call.turn`` is the only one not stored yet, so only it can be applied.)
         return _replay(session, call, seq)
+    session.add(call)
+    if message is not None:
+        session.add(message)
     state = FlowState.from_json(call.flow)
-    turn = _Turn(session, session, call, inp, context)
+    turn = _Turn(session, session, call, inp, context, message=message)
     new_state, step = turn.apply(state)
     return _store_turn(session, call, seq, new_state, step, context.now)
 
@@ -192,12 +198,18 @@ class _Statements:
     insert_message: Executable
     update_message: Executable  # b_id
     call_and_message: Select[Any]
+    call_and_message_locked: Select[Any]  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
 
 
 @cache
 def _statements() -> _Statements:
     """The turn's statements, built once: the columns to set come with the parameters."""
     calls, turns, messages = table_of(Call), table_of(CallTurn), table_of(Message)
+    call_and_message = (
+        select(*calls.c, *(c.label(f"message_{c.key}") for c in messages.c))
+        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
+        .where(calls.c.call_sid == bindparam("call_sid"))
+    )
     return _Statements(
         insert_call=insert(calls),
         update_call=update(calls).where(
@@ -206,9 +218,8 @@ def _statements() -> _Statements:
         insert_turn=insert(turns),
         insert_message=insert(messages),
         update_message=update(messages).where(messages.c.id == bindparam("b_id")),
-        call_and_message=select(*calls.c, *(c.label(f"message_{c.key}") for c in messages.c))
-        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
-        .where(calls.c.call_sid == bindparam("call_sid")),
+        call_and_message=call_and_message,
+        call_and_message_locked=call_and_message.with_for_update(of=calls),
     )
 
 
@@ -246,8 +257,11 @@ def _detached(model: type[M], values: dict[str, Any]) -> M:
     return instance
 
 
-def _load_call_and_message(reader: Connection, call_sid: str) -> tuple[Call, Message | None] | None:
-    query = _statements().call_and_message
+def _load_call_and_message(
+    reader: Connection, call_sid: str, *, lock: bool = False
+) -> tuple[Call, Message | None] | None:
+    statements = _statements()
+    query = statements.call_and_message_locked if lock else statements.call_and_message
     row = reader.execute(query, {"call_sid": call_sid}).mappings().first()
     if row is None:
         return None
