@@ -21,16 +21,13 @@ SessionFactory = sessionmaker[Session]
 
 # SQLite has one writer at a time and every transaction here takes the write lock up front.
 # Writers queue on a lock of their own instead: threads of a process on a Python lock, and
-# processes on an OS file lock beside the database, polled every few milliseconds. Left to
-# SQLite, waiters poll with sleeps of up to 100 ms (its busy handler), which leaves the database
-# idle while requests wait. PostgreSQL needs none of this.
+# processes on an OS file lock beside the database, which wakes a waiter the moment it is
+# released. Left to SQLite, waiters poll with sleeps of up to 100 ms (its busy handler), which
+# leaves the database idle while requests wait. PostgreSQL needs none of this.
 #
 # A writer waits at most this long for both locks together, then gets "database is locked":
 # Twilio gives a webhook 15 s, and a webhook that gives up in time still answers its fallback.
 WRITER_WAIT_SECONDS = 10.0
-# Between tries for the file lock: the first pause, and the longest it grows to.
-_FIRST_PAUSE_SECONDS = 0.0001
-_LONGEST_PAUSE_SECONDS = 0.0005
 
 
 def _locked(waited: float) -> OperationalError:
@@ -61,33 +58,23 @@ class _SqliteWriters:
         try:
             # Opened for each transaction (microseconds): never shared across a fork, never
             # left open when the engine goes away.
-            self._file = open(self._path, "ab")  # noqa: SIM115  (closed in release)
-            self._lock_file(self._file, deadline=deadline, started=started)
+            file = open(self._path, "ab")  # noqa: SIM115  (closed in release)
         except OSError as exc:
             # The database's folder is missing or unwritable: the database is unreachable.
-            self._close()
             self._threads.release()
             raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
-        except BaseException:
-            self._close()
+        try:
+            taken = _take_file_lock(file, timeout=deadline - time.monotonic())
+        except BaseException as exc:
+            file.close()
             self._threads.release()
+            if isinstance(exc, OSError):
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
             raise
-
-    @staticmethod
-    def _lock_file(file: IO[bytes], *, deadline: float, started: float) -> None:
-        # A blocking flock cannot be given a timeout, so poll a non-blocking one.
-        pause = _FIRST_PAUSE_SECONDS
-        while True:
-            try:
-                fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                pass  # another process writes; OSErrors other than "would block" propagate
-            now = time.monotonic()
-            if now >= deadline:
-                raise _locked(now - started)
-            time.sleep(min(pause, deadline - now))
-            pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
+        if not taken:  # the waiting thread owns the file now, and closes it
+            self._threads.release()
+            raise _locked(time.monotonic() - started)
+        self._file = file
 
     def release(self) -> None:
         try:
@@ -99,6 +86,59 @@ class _SqliteWriters:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _take_file_lock(file: IO[bytes], *, timeout: float) -> bool:
+    """Lock ``file`` exclusively within ``timeout``; False when another process kept it."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass  # another process writes; OSErrors other than "would block" propagate
+    return _FileLockWaiter(file).wait(timeout)
+
+
+class _FileLockWaiter:
+    """Waits for a file lock in a thread of its own.
+
+    A blocking ``flock`` wakes the moment the lock is released, where a poll would sleep
+    through it (and burn CPU on every try), but it takes no timeout. The writer waits for this
+    thread with one; a writer that gave up leaves the file to the thread, which closes it
+    (releasing the lock at once) when its ``flock`` returns.
+    """
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self._file = file
+        self._done = threading.Event()
+        self._guard = threading.Lock()
+        self._taken = False
+        self._abandoned = False
+        self._error: OSError | None = None
+        threading.Thread(target=self._run, name="sqlite-writer-wait", daemon=True).start()
+
+    def _run(self) -> None:
+        error: OSError | None = None
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:
+            error = exc
+        with self._guard:
+            abandoned = self._abandoned
+            self._taken = error is None and not abandoned
+            self._error = error
+        if abandoned:
+            self._file.close()
+        self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        self._done.wait(max(timeout, 0.0))
+        with self._guard:
+            if self._taken:
+                return True
+            if self._error is not None:
+                raise self._error  # the writer closes the file
+            self._abandoned = True
+            return False
 
 
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()

@@ -76,6 +76,39 @@ def test_a_writer_gives_up_with_database_is_locked_while_another_process_holds_t
     assert _outcome_in_thread(factory) == [None]
 
 
+def test_a_writer_waiting_for_another_process_gets_the_lock_once_it_is_released(
+    factory: SessionFactory, sqlite_engine: Engine
+) -> None:
+    path = f"{sqlite_engine.url.database}.writers"
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            with transaction(factory) as session:
+                session.execute(text("SELECT 1"))
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    with open(path, "ab") as other_process:
+        fcntl.flock(other_process.fileno(), fcntl.LOCK_EX)
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        # The writer found the lock taken and waits in a blocking flock of its own thread.
+        waiting = threading.Event()
+        for _ in range(10_000):
+            if any(t.name == "sqlite-writer-wait" for t in threading.enumerate()):
+                waiting.set()
+                break
+            writer.join(0.001)
+        assert waiting.is_set()
+        assert outcome == []
+    writer.join(JOIN_SECONDS)
+
+    assert outcome == [None]
+
+
 def test_a_writer_gives_up_with_database_is_locked_while_another_thread_writes(
     factory: SessionFactory, short_deadline: None
 ) -> None:
