@@ -234,7 +234,9 @@ def read_transaction(factory: SessionFactory) -> Iterator[Session]:
 @contextmanager
 def write_connection(factory: SessionFactory) -> Iterator[Connection]:
     """A connection in a transaction like :func:`transaction`'s (commit, or roll back)."""
-    with _writer(factory), _engine(factory).begin() as connection:
+    # Checked out before the writer lock and returned after it: the lock covers only the
+    # transaction itself.
+    with _engine(factory).connect() as connection, _writer(factory), connection.begin():
         yield connection
 
 
