@@ -61,13 +61,13 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(SNAPSHOT_OPTION):
-            # A read snapshot (WAL): no write lock, never upgraded (see before_cursor_execute).
-            connection.exec_driver_sql("BEGIN")
-            return
-        # Every other transaction takes the write lock up front: a deferred read that later
-        # upgrades to a write fails with SQLITE_BUSY instead of waiting for the busy timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read snapshot (WAL) takes no write lock and is never upgraded (see
+        # before_cursor_execute). Every other transaction takes the write lock up front: a
+        # deferred read that later upgrades to a write fails with SQLITE_BUSY instead of
+        # waiting for the busy timeout. Sent on the driver's connection: these run twice per
+        # webhook, and the statement machinery would cost more than the BEGIN itself.
+        snapshot = connection.get_execution_options().get(SNAPSHOT_OPTION)
+        connection.connection.driver_connection.execute("BEGIN" if snapshot else "BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "before_cursor_execute")
     def _read_only_snapshot(connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
