@@ -466,7 +466,6 @@ class _Turn:
         # None when the turn is only planned (``plan_turn``): call and message are detached
         # and written afterwards, and a step that needs the session (the SR) needs the lock.
         self._session = session
-        self.detached = session is None
         self.call = call
         self.inp = inp
         self.catalog = context.catalog
@@ -671,27 +670,18 @@ class _Turn:
         """The call's message, opened with what is already known (company, quoted SR)."""
         customer = self.customer()
         self.call.outcome = "message"
-        company = customer.company if customer is not None else None
-        line = self.product_line().key
-        if not self.detached:
-            self._message = open_message(
-                self.session,
+        if self.message is None:
+            message = new_message(
                 self.call,
                 kind=kind.value,
-                product_line=line,
-                company=company,
+                product_line=self.product_line().key,
+                company=customer.company if customer is not None else None,
                 sr_reference=state.quoted_sr,
                 now=self.now,
             )
-        elif self.message is None:
-            self._message = new_message(
-                self.call,
-                kind=kind.value,
-                product_line=line,
-                company=company,
-                sr_reference=state.quoted_sr,
-                now=self.now,
-            )
+            if self._session is not None:
+                self._session.add(message)  # under the lock: written with the call at commit
+            self._message = message
         assert self.message is not None
         return self.message
 

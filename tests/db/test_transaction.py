@@ -40,7 +40,7 @@ def short_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db.transaction, "WRITER_WAIT_SECONDS", 0.2)
 
 
-def _outcome_in_thread(factory: SessionFactory) -> list[BaseException | None]:
+def _start_writer(factory: SessionFactory) -> tuple[threading.Thread, list[BaseException | None]]:
     """Open a write transaction in a thread; the list holds its error (or None) once done."""
     outcome: list[BaseException | None] = []
 
@@ -55,6 +55,11 @@ def _outcome_in_thread(factory: SessionFactory) -> list[BaseException | None]:
 
     thread = threading.Thread(target=write, daemon=True)
     thread.start()
+    return thread, outcome
+
+
+def _outcome_in_thread(factory: SessionFactory) -> list[BaseException | None]:
+    thread, outcome = _start_writer(factory)
     thread.join(JOIN_SECONDS)
     return outcome
 
@@ -80,21 +85,9 @@ def test_a_writer_waiting_for_another_process_gets_the_lock_once_it_is_released(
     factory: SessionFactory, sqlite_engine: Engine
 ) -> None:
     path = f"{sqlite_engine.url.database}.writers"
-    outcome: list[BaseException | None] = []
-
-    def write() -> None:
-        try:
-            with transaction(factory) as session:
-                session.execute(text("SELECT 1"))
-        except BaseException as exc:
-            outcome.append(exc)
-        else:
-            outcome.append(None)
-
     with open(path, "ab") as other_process:
         fcntl.flock(other_process.fileno(), fcntl.LOCK_EX)
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
+        writer, outcome = _start_writer(factory)
         # The writer found the lock taken and waits in a blocking flock of its own thread.
         waiting = threading.Event()
         for _ in range(10_000):
