@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import queue
 import threading
 import time
 import weakref
@@ -95,31 +97,31 @@ def _take_file_lock(file: IO[bytes], *, timeout: float) -> bool:
         return True
     except BlockingIOError:
         pass  # another process writes; OSErrors other than "would block" propagate
-    return _FileLockWaiter(file).wait(timeout)
+    request = _LockRequest(file)
+    _lock_waiter().put(request)
+    return request.wait(timeout)
 
 
-class _FileLockWaiter:
-    """Waits for a file lock in a thread of its own.
+class _LockRequest:
+    """One writer's wait for the file lock, served by the process's lock waiter.
 
-    A blocking ``flock`` wakes the moment the lock is released, where a poll would sleep
-    through it (and burn CPU on every try), but it takes no timeout. The writer waits for this
-    thread with one; a writer that gave up leaves the file to the thread, which closes it
-    (releasing the lock at once) when its ``flock`` returns.
+    A writer that gave up leaves the file to the waiter, which closes it (releasing the lock
+    at once) when its ``flock`` returns.
     """
 
     def __init__(self, file: IO[bytes]) -> None:
-        self._file = file
+        self.file = file
         self._done = threading.Event()
         self._guard = threading.Lock()
         self._taken = False
         self._abandoned = False
         self._error: OSError | None = None
-        threading.Thread(target=self._run, name="sqlite-writer-wait", daemon=True).start()
 
-    def _run(self) -> None:
+    def serve(self) -> None:
+        """Block until the lock is ours (in the waiter's thread)."""
         error: OSError | None = None
         try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)
         except OSError as exc:
             error = exc
         with self._guard:
@@ -127,7 +129,7 @@ class _FileLockWaiter:
             self._taken = error is None and not abandoned
             self._error = error
         if abandoned:
-            self._file.close()
+            self.file.close()
         self._done.set()
 
     def wait(self, timeout: float) -> bool:
@@ -139,6 +141,40 @@ class _FileLockWaiter:
                 raise self._error  # the writer closes the file
             self._abandoned = True
             return False
+
+
+class _LockWaiter:
+    """A thread per process that waits for file locks in a blocking ``flock``.
+
+    A blocking ``flock`` wakes the moment the lock is released, where a poll would sleep
+    through it (and burn CPU on every try), but it takes no timeout; writers wait for this
+    thread with one. One long-lived thread, because starting a thread per wait costs more
+    than the wait. Writers of one process queue on their thread lock first, so it serves one
+    request at a time.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[_LockRequest] = queue.SimpleQueue()
+        self.pid = os.getpid()
+        threading.Thread(target=self._run, name="sqlite-writer-wait", daemon=True).start()
+
+    def put(self, request: _LockRequest) -> None:
+        self._requests.put(request)
+
+    def _run(self) -> None:
+        while True:
+            self._requests.get().serve()
+
+
+_WAITER: _LockWaiter | None = None
+
+
+def _lock_waiter() -> _LockWaiter:
+    global _WAITER
+    with _GUARD:
+        if _WAITER is None or _WAITER.pid != os.getpid():
+            _WAITER = _LockWaiter()
+        return _WAITER
 
 
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
