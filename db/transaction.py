@@ -335,16 +335,25 @@ def apply_planned(
     factory: SessionFactory, planned: Planned[R], locked: Callable[[Session], R]
 ) -> R:
     """Write ``planned``; if its rows changed since (or it collides), run ``locked`` instead."""
-    try:
-        with write_connection(factory) as connection:
-            write_planned(connection, planned)
-        return planned.result
-    except RowChanged:
-        pass  # rolled back; ``locked`` decides again on what is there now
-    except IntegrityError:
-        pass  # a copy of the same request got there first: ``locked`` finds what it stored
+    with _engine(factory).connect() as connection:
+        if _write_or_refuse(factory, connection, planned):
+            return planned.result
     with transaction(factory) as session:
         return locked(session)
+
+
+def _write_or_refuse(
+    factory: SessionFactory, connection: Connection, planned: Planned[Any]
+) -> bool:
+    """Write ``planned`` in a transaction of its own on ``connection``; False if refused."""
+    try:
+        with _writer(factory), connection.begin():
+            write_planned(connection, planned)
+        return True
+    except RowChanged:
+        return False  # rolled back; the locked path decides again on what is there now
+    except IntegrityError:
+        return False  # a copy of the same request got there first: the locked path finds it
 
 
 def decide_then_write(
@@ -355,14 +364,25 @@ def decide_then_write(
     """Run ``decide`` on a read and write what it planned; ``locked`` when it cannot be so.
 
     ``decide`` returns a plain result when there is nothing to write, and raises
-    ``NeedsLock`` when the request must write as it decides.
+    ``NeedsLock`` when the request must write as it decides. The read and the write share
+    one pooled connection (two transactions on it, the lock taken only for the second).
     """
-    try:
-        with read_connection(factory) as reader:
-            decided = decide(reader)
-    except NeedsLock:
-        with transaction(factory) as session:
-            return locked(session)
-    if isinstance(decided, Planned):
-        return apply_planned(factory, cast("Planned[R]", decided), locked)
-    return decided
+    snapshot = _writer_lock(factory) is not None
+    with _engine(factory).connect() as connection:
+        try:
+            # SQLite: read a snapshot without the writer lock (see read_transaction).
+            connection.execution_options(**{SNAPSHOT_OPTION: snapshot})
+            with connection.begin():
+                decided: Planned[R] | R = decide(connection)
+            needs_lock = False
+        except NeedsLock:
+            needs_lock = True
+        finally:
+            connection.execution_options(**{SNAPSHOT_OPTION: False})
+        if not needs_lock:
+            if not isinstance(decided, Planned):
+                return decided
+            if _write_or_refuse(factory, connection, decided):
+                return cast("Planned[R]", decided).result
+    with transaction(factory) as session:
+        return locked(session)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import table_of
+from db.engine import WriteInSnapshot
 from db.transaction import (
     NeedsLock,
     Planned,
@@ -125,3 +127,24 @@ def test_a_decision_with_nothing_to_write_is_returned_as_it_is(
 
     assert decide_then_write(session_factory, lambda reader: "read only", locked) == "read only"
     assert seen == []
+
+
+def test_a_decision_is_only_read_on_sqlite(
+    session_factory: SessionFactory, is_postgres: bool
+) -> None:
+    if is_postgres:
+        pytest.skip(
+            "SQLite reads a snapshot without the writer lock; PostgreSQL needs no such rule"
+        )
+    _seed(session_factory)
+    seen, locked = _locked()
+
+    def decide(reader: Connection) -> Planned[str]:
+        reader.execute(update(BEATS).values(started_at=WEDNESDAY_MORNING + SECOND))
+        return Planned("planned", ())
+
+    with pytest.raises(WriteInSnapshot):
+        decide_then_write(session_factory, decide, locked)
+    assert seen == []
+    with read_connection(session_factory) as reader:
+        assert reader.execute(select(BEATS.c.started_at)).scalar_one() == WEDNESDAY_MORNING
