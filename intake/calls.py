@@ -115,19 +115,29 @@ def handle_turn(
     if loaded is None:
         if seq != 0:
             raise UnknownCall(inp.call_sid)
-        return _start_call(session, inp, context)
+        # A copy of this first webhook racing us makes the insert fail; the edge replays.
+        return _write_now(session, plan_first_turn(inp, context=context))
     call, message = loaded
     if seq != call.turn:
         # A retried or out-of-order webhook: answer exactly as before, change nothing.
         # (Turn ``call.turn`` is the only one not stored yet, so only it can be applied.)
         return _replay(session, call, seq)
-    session.add(call)
-    if message is not None:
-        session.add(message)
-    state = FlowState.from_json(call.flow)
-    turn = _Turn(session, session, call, inp, context, message=message)
-    new_state, step = turn.apply(state)
-    return _store_turn(session, call, seq, new_state, step, context.now)
+    # The turn is decided as ``plan_turn`` decides it, with the session for what writes as it
+    # goes (the SR, its callback and confirmations); the call, its message and the turn are
+    # then written with the same statements, here and now.
+    return _write_now(
+        session, _decide(session, session, call, message, inp, seq=seq, context=context)
+    )
+
+
+def _write_now(session: Session, planned: Planned[TurnResult]) -> TurnResult:
+    """Write a turn decided under the lock: nobody can have changed the call since it was read."""
+    connection = session.connection()
+    for write in planned.writes:
+        done = connection.execute(write.statement, write.params)
+        if write.guarded and done.rowcount != 1:
+            raise RuntimeError(f"call changed under its lock: {write.params.get('b_call_sid')}")
+    return planned.result
 
 
 # -- turns decided on a snapshot ----------------------------------------------------------------
@@ -176,18 +186,39 @@ def plan_turn(
     call, message = loaded
     if seq != call.turn:
         return _replay(reader, call, seq)
+    return _decide(reader, None, call, message, inp, seq=seq, context=context)
+
+
+def _decide(
+    reader: Session | Connection,
+    session: Session | None,
+    call: Call,
+    message: Message | None,
+    inp: CallerInput,
+    *,
+    seq: int,
+    context: TurnContext,
+) -> Planned[TurnResult]:
+    """Apply the input to the detached call and message; the statements that store the turn."""
     version = call.version
-    turn = _Turn(reader, None, call, inp, context, message=message)
+    turn = _Turn(reader, session, call, inp, context, message=message)
     new_state, step = turn.apply(FlowState.from_json(call.flow))
     result = _advance(call, seq, new_state, step, context.now)
-    statements = _statements()
     writes = [_call_update(call, version), _turn_write(call, seq, step, context.now)]
     message = turn.message
-    if message is not None and inspect(message).transient:
-        writes.append(Write(statements.insert_message, _all_columns(message)))
-    elif message is not None and (changed := _changed_columns(message)):
-        writes.append(Write(statements.update_message, {**changed, "b_id": message.id}))
+    if message is not None:
+        writes.extend(_message_writes(message))
     return Planned(result, tuple(writes))
+
+
+def _message_writes(message: Message) -> list[Write]:
+    state = inspect(message)
+    if state.pending or state.persistent:
+        return []  # opened in the session (the turn that made the SR): written at its flush
+    if state.transient:
+        return [Write(_statements().insert_message, _all_columns(message))]
+    changed = _changed_columns(message)
+    return [Write(_statements().update_message, {**changed, "b_id": message.id})] if changed else []
 
 
 @dataclass(frozen=True)
@@ -314,25 +345,6 @@ def _new_call(
     call = _call_row(inp, region, now=now, state=state)
     session.add(call)
     return call
-
-
-def _start_call(session: Session, inp: CallerInput, context: TurnContext) -> TurnResult:
-    region = context.catalog.region_for_number(inp.to_number)
-    if region is None:
-        raise UnknownNumber(inp.to_number)
-    now = context.now
-    # A copy of this first webhook racing us makes the insert fail; the edge retries and replays.
-    state = FlowState(step=StepName.MENU)
-    call = _new_call(session, inp, region, now=now, state=state)
-    step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
-    return _store_turn(session, call, 0, state, step, now)
-
-
-def _store_turn(
-    session: Session, call: Call, seq: int, state: FlowState, step: Step, now: datetime
-) -> TurnResult:
-    session.add(CallTurn(call_sid=call.call_sid, seq=seq, step=step.to_json(), created_at=now))
-    return _advance(call, seq, state, step, now)
 
 
 def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) -> TurnResult:
