@@ -82,4 +82,4 @@ def _insert_if_absent(dialect: str, table: Table, unique: str) -> Executable:
         )
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
-    raise NotImplementedError(f"only SQLite and PostgreSQL are supported, not {dialect}")
+    raise ValueError(f"only SQLite and PostgreSQL are supported, not {dialect}")
