@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sqlite3
+import threading
+import weakref
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -44,8 +50,64 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     )
 
 
+log = logging.getLogger("hotline.db")
+
+# SQLite moves the write-ahead log into the database file (a checkpoint) every 1000 pages by
+# default, inside the COMMIT of whichever writer crossed the mark: a copy of up to 4 MB and an
+# fsync while that writer, and so every writer queued behind it, waits. Here the connections
+# leave that to a thread of their own, once a second (a PASSIVE checkpoint never blocks readers
+# or writers).
+CHECKPOINT_SECONDS = 1.0
+
+
+def checkpoint(path: str) -> tuple[int, int, int]:
+    """Checkpoint the WAL of the database at ``path``: (busy, frames in the log, frames copied)."""
+    # mode=rw: a database that is gone is an error here, never created afresh.
+    uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+    connection = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+    try:
+        row = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        connection.close()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+class _Checkpointer:
+    """Checkpoints one database file every ``CHECKPOINT_SECONDS`` while its engine lives."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.pid = os.getpid()
+        self.stop = threading.Event()
+        threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(CHECKPOINT_SECONDS):
+            if not os.path.exists(self.path):
+                return  # the database was removed (a test's, or a reset): nothing to keep
+            try:
+                checkpoint(self.path)
+            except sqlite3.Error as exc:  # the next round tries again
+                log.warning("event=checkpoint_failed path=%s error=%s", self.path, exc)
+
+
+def _start_checkpointer(engine: Engine, checkpointers: dict[str, _Checkpointer]) -> None:
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    current = checkpointers.get("current")
+    # None yet, one made before a fork (threads do not survive it), or one the engine's
+    # dispose() stopped (an engine may be used again after it).
+    if current is None or current.pid != os.getpid() or current.stop.is_set():
+        current = checkpointers["current"] = _Checkpointer(path)
+        weakref.finalize(engine, current.stop.set)
+        event.listen(engine, "engine_disposed", lambda _engine: current.stop.set())
+
+
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+    checkpointers: dict[str, _Checkpointer] = {}
+    guard = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -55,9 +117,12 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        with guard:
+            _start_checkpointer(engine, checkpointers)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

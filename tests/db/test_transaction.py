@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,11 @@ from sqlalchemy.exc import OperationalError
 
 import db.transaction
 from db.base import Base
-from db.engine import WriteInSnapshot, make_engine
+from db.engine import WriteInSnapshot, checkpoint, make_engine
 from db.transaction import SessionFactory, make_session_factory, read_transaction, transaction
 from db.work import WorkerHeartbeat, last_heartbeat
 
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Bounds a test's own waiting on a thread: far longer than the patched deadline.
 JOIN_SECONDS = 10.0
 
@@ -142,3 +145,31 @@ def test_a_read_transaction_reads_while_another_process_holds_the_writer_lock(
 def test_a_read_transaction_refuses_to_write(factory: SessionFactory) -> None:
     with pytest.raises(WriteInSnapshot), read_transaction(factory) as session:
         session.execute(WorkerHeartbeat.__table__.delete())
+
+
+def test_sqlite_connections_leave_checkpoints_to_the_checkpointer(sqlite_engine: Engine) -> None:
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+
+
+def test_a_checkpoint_moves_the_log_into_the_database(
+    factory: SessionFactory, sqlite_engine: Engine
+) -> None:
+    path = sqlite_engine.url.database
+    assert path is not None
+    with transaction(factory) as session:
+        session.execute(
+            WorkerHeartbeat.__table__.insert(),
+            [{"worker_id": f"w{i}", "started_at": NOON, "last_tick_at": NOON} for i in range(200)],
+        )
+    busy, logged, copied = checkpoint(path)
+    assert busy == 0
+    assert logged > 0
+    assert copied == logged
+
+
+def test_a_checkpoint_never_creates_a_missing_database(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.db"
+    with pytest.raises(sqlite3.OperationalError):
+        checkpoint(str(missing))
+    assert not missing.exists()
