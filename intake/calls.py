@@ -928,9 +928,13 @@ def settle_call(
     state = FlowState.from_json(call.flow)
     # Hung up before leaving a message: nothing was promised unless we know who called and they
     # were not in the agent queue (where an agent may have answered: the status callback can
-    # arrive before the queue's result, so both orders must end alike), or they asked to be
-    # called back while on hold.
-    promised = state.queue_callback or (call.is_identified and state.step is not StepName.AGENT)
+    # arrive before the queue's result, so both orders must end alike), they quoted a request,
+    # or they asked to be called back while on hold.
+    promised = (
+        state.queue_callback
+        or state.quoted_sr is not None
+        or (call.is_identified and state.step is not StepName.AGENT)
+    )
     if call.outcome == "agent" or (message is None and not promised):
         call.is_settled = True
         call.outcome = call.outcome or "abandoned"
@@ -938,13 +942,15 @@ def settle_call(
     if message is None:
         customer = find_customer(session, call.customer_number) if call.customer_number else None
         region = catalog.region(call.region)
+        # A caller who quoted a request and hung up before saying why is called back on it.
+        kind = MessageKind.CALLBACK if state.quoted_sr else MessageKind.NEW
         message = open_message(
             session,
             call,
-            kind=MessageKind.NEW.value,
+            kind=kind.value,
             product_line=call.product_line or region.default_product_line,
             company=customer.company if customer is not None else None,
-            sr_reference=None,
+            sr_reference=state.quoted_sr,
             now=now,
         )
     return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)

@@ -709,6 +709,31 @@ def test_a_caller_asks_for_a_callback_on_an_existing_request(phone, demo_custome
     assert read_rows(deps, Message)[1].kind == "callback"
 
 
+def test_a_caller_who_hangs_up_after_quoting_a_request_is_called_back_on_it(
+    phone, demo_customers, deps
+):
+    leave_first_request(phone)
+    sr = read_one(deps, ServiceRequest)
+    walker = phone(GERMAN_LINE, "+4930123456")
+    walker.dial()
+    walker.press("2")
+    walker.press(f"{sr.number}#")
+    walker.hang_up()  # before choosing update or callback
+
+    assert [s.number for s in read_rows(deps, ServiceRequest)] == [sr.number]
+    message = read_rows(deps, Message)[1]
+    assert (message.kind, message.sr_number, message.sr_reference) == (
+        "callback",
+        sr.number,
+        sr.number,
+    )
+    callbacks = read_rows(deps, Callback)
+    assert [(c.sr_number, c.callback_number) for c in callbacks] == [
+        (sr.number, GERMAN_MOBILE),
+        (sr.number, "+4930123456"),
+    ]
+
+
 def test_an_sr_number_not_found_three_times_becomes_a_new_request(phone, demo_customers, deps, de):
     walker = phone()
     walker.dial()
