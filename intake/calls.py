@@ -109,8 +109,8 @@ def handle_turn(
     session: Session, inp: CallerInput, *, seq: int, context: TurnContext
 ) -> TurnResult:
     """Apply one webhook to its call exactly once and return what the caller hears next."""
-    # Read as plain rows (and locked on PostgreSQL: concurrent duplicates of one call queue,
-    # other calls do not), then handed to the session, which writes their changes at commit.
+    # Read as plain rows, locked on PostgreSQL (concurrent duplicates of one call queue, other
+    # calls do not) and on SQLite by the transaction itself (one writer at a time).
     loaded = _load_call_and_message(session.connection(), inp.call_sid, lock=True)
     if loaded is None:
         if seq != 0:
