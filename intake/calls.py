@@ -230,6 +230,10 @@ class _Statements:
     update_message: Executable  # b_id
     call_and_message: Select[Any]
     call_and_message_locked: Select[Any]  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
+    stored_turn: Select[Any]  # call_sid, seq
+    call_region: Select[Any]  # call_sid
+    call_flow_locked: Select[Any]  # call_sid
+    update_flow: Executable  # b_call_sid; raises the version
 
 
 @cache
@@ -251,6 +255,18 @@ def _statements() -> _Statements:
         update_message=update(messages).where(messages.c.id == bindparam("b_id")),
         call_and_message=call_and_message,
         call_and_message_locked=call_and_message.with_for_update(of=calls),
+        stored_turn=select(turns.c.seq, turns.c.step).where(
+            turns.c.call_sid == bindparam("call_sid"), turns.c.seq == bindparam("seq")
+        ),
+        call_region=select(calls.c.region, calls.c.language).where(
+            calls.c.call_sid == bindparam("call_sid")
+        ),
+        call_flow_locked=select(calls.c.flow)
+        .where(calls.c.call_sid == bindparam("call_sid"))
+        .with_for_update(),
+        update_flow=update(calls)
+        .where(calls.c.call_sid == bindparam("b_call_sid"))
+        .values(version=calls.c.version + 1),
     )
 
 
@@ -361,11 +377,8 @@ def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) 
 
 def _replay(reader: Session | Connection, call: Call, seq: int) -> TurnResult:
     """The answer stored for turn ``seq`` (the last stored one for a turn not taken yet)."""
-    turns = table_of(CallTurn)
     stored = reader.execute(
-        select(turns.c.seq, turns.c.step).where(
-            turns.c.call_sid == call.call_sid, turns.c.seq == min(seq, call.turn - 1)
-        )
+        _statements().stored_turn, {"call_sid": call.call_sid, "seq": min(seq, call.turn - 1)}
     ).one()
     return TurnResult(
         Step.from_json(stored.step),
@@ -1085,10 +1098,7 @@ def queue_wait(
 
     Only reads: the hold loop asks every few seconds and nothing about the call changes.
     """
-    calls = table_of(Call)
-    row = reader.execute(
-        select(calls.c.region, calls.c.language).where(calls.c.call_sid == call_sid)
-    ).first()
+    row = reader.execute(_statements().call_region, {"call_sid": call_sid}).first()
     if row is None:
         return None
     region = catalog.region(row.region)
@@ -1098,18 +1108,13 @@ def queue_wait(
 
 def request_queue_callback(connection: Connection, *, call_sid: str, now: datetime) -> bool:
     """The queued caller pressed the callback key: leave the queue, keep the place in line."""
-    calls = table_of(Call)
-    row = connection.execute(
-        select(calls.c.flow).where(calls.c.call_sid == call_sid).with_for_update()
-    ).first()
+    statements = _statements()
+    row = connection.execute(statements.call_flow_locked, {"call_sid": call_sid}).first()
     if row is None:
         return False
     flow_state = replace(FlowState.from_json(row.flow), queue_callback=True)
-    connection.execute(
-        update(calls)
-        .where(calls.c.call_sid == call_sid)
-        .values(flow=flow_state.to_json(), last_activity_at=now, version=calls.c.version + 1)
-    )
+    values = {"flow": flow_state.to_json(), "last_activity_at": now, "b_call_sid": call_sid}
+    connection.execute(statements.update_flow, values)
     return True
 
 

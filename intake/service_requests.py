@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import table_of
@@ -89,10 +91,15 @@ def submit_message(
 def _customer_email(session: Session, customer_number: str | None) -> str | None:
     if customer_number is None:
         return None
-    customers = table_of(Customer)
-    query = select(customers.c.email).where(customers.c.customer_number == customer_number)
-    email: str | None = session.connection().execute(query).scalar()
+    query = _email_query()
+    email: str | None = session.connection().execute(query, {"number": customer_number}).scalar()
     return email
+
+
+@cache
+def _email_query() -> Select[Any]:
+    customers = table_of(Customer)
+    return select(customers.c.email).where(customers.c.customer_number == bindparam("number"))
 
 
 def _create_sr(session: Session, message: Message, *, email: str | None, now: datetime) -> str:
