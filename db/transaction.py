@@ -124,6 +124,8 @@ class _LockRequest:
             fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)
         except OSError as exc:
             error = exc
+        except ValueError as exc:  # the writer closed the file while interrupted (see acquire)
+            error = OSError(str(exc))
         with self._guard:
             abandoned = self._abandoned
             self._taken = error is None and not abandoned

@@ -173,3 +173,13 @@ def test_a_checkpoint_never_creates_a_missing_database(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError):
         checkpoint(str(missing))
     assert not missing.exists()
+
+
+def test_a_lock_request_whose_file_was_closed_fails_without_stopping_the_waiter(
+    tmp_path: Path,
+) -> None:
+    with open(tmp_path / "x.writers", "ab") as file:
+        request = db.transaction._LockRequest(file)
+    request.serve()  # what the waiter thread runs: it must return, not raise
+    with pytest.raises(OSError, match="closed file"):
+        request.wait(0)
