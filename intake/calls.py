@@ -467,13 +467,6 @@ def _ask(
 GiveUpHandler = Callable[[FlowState], tuple[FlowState, Step]]
 
 
-class _Unloaded:
-    """Marks a per-turn cache entry that has not been looked up yet."""
-
-
-_UNLOADED = _Unloaded()
-
-
 class _Turn:
     """Applies one caller input to a call (one instance per webhook)."""
 
@@ -485,7 +478,7 @@ class _Turn:
         inp: CallerInput,
         context: TurnContext,
         *,
-        message: Message | _Unloaded | None = _UNLOADED,
+        message: Message | None,
     ):
         self.reader = reader
         # None when the turn is only planned (``plan_turn``): call and message are detached
@@ -497,7 +490,7 @@ class _Turn:
         self.scheduler = context.scheduler
         self.now = context.now
         self.region: Region = context.catalog.region(call.region)
-        self._message = message
+        self._message: Message | None = message
         self._customer: CustomerView | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -510,10 +503,7 @@ class _Turn:
 
     @property
     def message(self) -> Message | None:
-        # Looked up once per turn; open_message() fills it in when the message starts.
-        if self._message is _UNLOADED:
-            self._message = message_for_call(self.session, self.call.call_sid)
-        assert not isinstance(self._message, _Unloaded)
+        # Loaded with the call; open_message() fills it in when the message starts.
         return self._message
 
     def customer(self) -> CustomerView | None:
