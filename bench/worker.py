@@ -751,8 +751,8 @@ def explain_claim(db_url: str, *, due: int, rows: int, conn: Any) -> dict[str, A
             claim(session, worker_id="bench:explain", now=datetime.now(UTC), kinds=[WORK_KIND])
             raise _Rollback
         event.remove(engine, "before_cursor_execute", capture)
-        plans = {}
-        timings = {}
+        plans: dict[str, list[str]] = {}
+        timings: dict[str, float] = {}
         for statement, params in captured:
             if not statement.lstrip().upper().startswith(("UPDATE", "WITH")):
                 continue
