@@ -14,6 +14,7 @@ import holidays
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from intake.catalog import (
+    END_OF_DAY,
     AgentLine,
     AgentLineKind,
     Catalog,
@@ -41,10 +42,10 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "continue_unidentified": "",
         "product_intro": "",
         "product_option": "product key",
-        "closed": "product",
+        "closed": "product hours promise",
         "connecting_agent": "",
         "hold": "",
-        "agents_busy": "",
+        "agents_busy": "promise",
         "callback_keeps_place": "",
         "ask_sr_number": "",
         "sr_invalid": "",
@@ -74,6 +75,14 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "error_fallback": "",
         "fallback_thanks": "",
         "datetime_format": "",
+        "weekday_names": "",
+        "am_pm": "",
+        "hours_days": "first last",
+        "hours_span": "days opens closes",
+        "hours_time": "hour24 hour12 minute am_pm",
+        "hours_time_on_the_hour": "hour24 hour12 am_pm",
+        "promise_minutes": "count",
+        "promise_hours": "count",
         "confirmation_sms": "sr_number next_step",
         "confirmation_email_subject": "sr_number next_step",
         "confirmation_email_body": "sr_number next_step",
@@ -82,6 +91,10 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "confirmation_no_callback": "",
     }.items()
 }
+
+
+# Prompts that are comma-separated lists rather than sentences, with the number of items each has.
+LIST_PROMPTS = {"weekday_names": 7, "am_pm": 2}
 
 
 class CatalogError(Exception):
@@ -182,7 +195,7 @@ def _parse_span(span: str) -> tuple[time, time]:
     if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59:
         raise ValueError(f"{span!r} is not a valid time span")
     opens = time(h1, m1)
-    closes = time(23, 59, 59, 999999) if (h2, m2) == (24, 0) else time(h2, m2)
+    closes = END_OF_DAY if (h2, m2) == (24, 0) else time(h2, m2)
     if closes <= opens:
         raise ValueError(f"{span!r}: closing must come after opening (no spans past midnight)")
     return opens, closes
@@ -289,6 +302,14 @@ def load_prompts(path: Path, language: str) -> PromptSet:
             used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
         except ValueError as exc:
             problems.append(f"{path}: texts.{key}: {exc}")
+            continue
+        if key in LIST_PROMPTS:
+            items = [item.strip() for item in text.split(",")]
+            if len(items) != LIST_PROMPTS[key] or not all(items):
+                problems.append(
+                    f"{path}: texts.{key}: give {LIST_PROMPTS[key]} non-empty names separated"
+                    f" by commas, not {text!r}"
+                )
             continue
         unknown = used - allowed
         if unknown and key != "datetime_format":

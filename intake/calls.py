@@ -46,7 +46,7 @@ from intake.models import Call, CallTurn, Message
 from intake.phone_numbers import normalize_e164, parse_callback_number, spoken_digits
 from intake.ports import CallbackScheduler
 from intake.service_requests import find_service_request, submit_message
-from intake.support_hours import is_open
+from intake.support_hours import is_open, spoken_hours, spoken_promise
 
 # Twilio's terminal call statuses: nothing changes a call after one of these.
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -627,7 +627,15 @@ class _Turn:
         line = self.product_line()
         if is_open(line, self.region, self.now):
             return self.ask(flow.moved_to(state, StepName.AGENT), *intro)
-        hours = Say("closed", values={"product": line.name})
+        prompts = self.catalog.prompts_for(self.call.language)
+        hours = Say(
+            "closed",
+            values={
+                "product": line.name,
+                "hours": spoken_hours(line, prompts),
+                "promise": spoken_promise(line, prompts),
+            },
+        )
         return self.start_message(state, MessageKind.NEW, *intro, hours)
 
     def on_agent(self, state: FlowState) -> tuple[FlowState, Step]:
@@ -638,7 +646,12 @@ class _Turn:
         if outcome is flow.AgentOutcome.CALLER_HUNG_UP:
             self.call.outcome = "abandoned"
             return flow.moved_to(state, StepName.END), Step(StepName.END, StepKind.HANGUP, ())
-        intro = Say("callback_keeps_place") if state.queue_callback else Say("agents_busy")
+        if state.queue_callback:
+            intro = Say("callback_keeps_place")
+        else:
+            prompts = self.catalog.prompts_for(self.call.language)
+            promise = spoken_promise(self.product_line(), prompts)
+            intro = Say("agents_busy", values={"promise": promise})
         return self.start_message(state, MessageKind.NEW, intro)
 
     def on_sr_lookup(self, state: FlowState) -> tuple[FlowState, Step]:

@@ -17,6 +17,10 @@ class AgentLineKind(enum.StrEnum):
     QUEUE = "queue"
 
 
+# A window that closes at "24:00" closes at the last instant of its day.
+END_OF_DAY = time(23, 59, 59, 999999)
+
+
 @dataclass(frozen=True)
 class HoursWindow:
     """One weekday's opening window in local time (``weekday`` 0 = Monday)."""
@@ -67,6 +71,10 @@ class PromptSet:
     def text(self, prompt_key: str, /, **values: str) -> str:
         """The prompt ``prompt_key`` with ``values`` filled in."""
         return self.texts[prompt_key].format(**values)
+
+    def items(self, prompt_key: str, /) -> tuple[str, ...]:
+        """A comma-separated list prompt (weekday names, a.m./p.m.) as its items."""
+        return tuple(item.strip() for item in self.texts[prompt_key].split(","))
 
 
 @dataclass(frozen=True)

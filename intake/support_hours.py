@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
 
-from intake.catalog import HoursWindow, ProductLine, Region
+from intake.catalog import END_OF_DAY, HoursWindow, ProductLine, PromptSet, Region
 
 # How far ahead the business-hours walk may look before it gives up: a configuration whose
 # windows never come round (every day a holiday) must fail loudly, not loop forever.
@@ -61,6 +61,68 @@ def add_business_hours(
     raise ValueError(
         f"product line {line.key!r} in region {region.key!r} is not open for {duration} "
         f"within {MAX_SEARCH_DAYS} days of {start_utc.isoformat()}"
+    )
+
+
+def spoken_hours(line: ProductLine, prompts: PromptSet) -> str:
+    """The line's weekly hours as callers hear them, e.g. "Monday to Friday from 6 a.m. to 6 p.m."
+
+    Consecutive weekdays with the same window are named as one range; the words and the shape
+    of each part come from the prompts (``weekday_names``, ``hours_days``, ``hours_span``,
+    ``hours_time``), so a language is a prompts file, not code.
+    """
+    if line.hours is None:
+        raise ValueError(f"product line {line.key!r} is open around the clock: it has no hours")
+    names = prompts.items("weekday_names")
+    groups: list[list[HoursWindow]] = []
+    for window in sorted(line.hours, key=lambda w: w.weekday):
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and window.weekday == previous.weekday + 1
+            and (window.opens, window.closes) == (previous.opens, previous.closes)
+        ):
+            groups[-1].append(window)
+        else:
+            groups.append([window])
+    parts = []
+    for group in groups:
+        first, last = group[0], group[-1]
+        days = (
+            names[first.weekday]
+            if first is last
+            else prompts.text("hours_days", first=names[first.weekday], last=names[last.weekday])
+        )
+        parts.append(
+            prompts.text(
+                "hours_span",
+                days=days,
+                opens=_spoken_time(first.opens, prompts),
+                closes=_spoken_time(first.closes, prompts),
+            )
+        )
+    return "; ".join(parts)
+
+
+def spoken_promise(line: ProductLine, prompts: PromptSet) -> str:
+    """The line's callback promise as callers hear it ("30 minutes", "24 hours")."""
+    minutes = int(line.callback_promise.total_seconds() // 60)
+    # Whole hours above one are said in hours; anything else (one hour too) in minutes, which
+    # keeps the prompts free of singular forms.
+    if minutes > 60 and minutes % 60 == 0:
+        return prompts.text("promise_hours", count=str(minutes // 60))
+    return prompts.text("promise_minutes", count=str(minutes))
+
+
+def _spoken_time(moment: time, prompts: PromptSet) -> str:
+    hour, minute = (24, 0) if moment == END_OF_DAY else (moment.hour, moment.minute)
+    am, pm = prompts.items("am_pm")
+    return prompts.text(
+        "hours_time_on_the_hour" if minute == 0 else "hours_time",
+        hour24=str(hour),
+        hour12=str(hour % 12 or 12),
+        minute=f"{minute:02d}",
+        am_pm=am if hour < 12 or hour == 24 else pm,
     )
 
 

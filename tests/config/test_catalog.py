@@ -131,6 +131,26 @@ def test_a_prompt_the_code_does_not_know_is_named(config_dir):
 
 
 @pytest.mark.parametrize(
+    "names",
+    [
+        "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday",
+        "Monday, Tuesday, Wednesday, Thursday, Friday, , Sunday",
+    ],
+)
+def test_a_weekday_list_without_seven_names_is_named(config_dir, names):
+    edit(
+        config_dir / "prompts" / "en-US.toml",
+        'weekday_names = "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday"',
+        f'weekday_names = "{names}"',
+    )
+    [problem] = problems_of(config_dir)
+    assert problem.endswith(
+        "en-US.toml: texts.weekday_names: give 7 non-empty names separated by commas,"
+        f" not {names!r}"
+    )
+
+
+@pytest.mark.parametrize(
     ("span", "complaint"),
     [
         ("18:00-06:00", "closing must come after opening"),

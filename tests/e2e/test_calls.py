@@ -69,7 +69,7 @@ def test_german_caller_waits_for_an_agent_then_leaves_a_message_and_hears_the_sr
         de.text("hold"),
     ]
     heard = wait_in_queue(walker)
-    assert heard[-2:] == [de.text("agents_busy"), de.text("ask_name")]
+    assert heard[-2:] == [de.text("agents_busy", promise="30 Minuten"), de.text("ask_name")]
     [leave] = [form for _, form in walker.requests if "QueueResult" in form]
     assert leave["QueueResult"] == "leave"
     assert int(leave["QueueTime"]) >= 120
@@ -153,7 +153,10 @@ def test_english_caller_on_the_us_number_is_answered_in_english(
     walker.press("1")
     heard = walker.press("5550001#")
     assert heard[0] == en.text("connecting_agent")
-    assert wait_in_queue(walker)[-2:] == [en.text("agents_busy"), en.text("ask_name")]
+    assert wait_in_queue(walker)[-2:] == [
+        en.text("agents_busy", promise="30 minutes"),
+        en.text("ask_name"),
+    ]
     walker.say("John Doe")
     walker.press("1")
     walker.press("#")
@@ -250,7 +253,13 @@ def test_a_desktop_caller_out_of_hours_goes_straight_to_the_message(
     walker = phone()
     heard = identify(walker, "4711003")
     assert heard == [
-        de.text("closed", product="Workstation and Fusion"),
+        # The hours and the promise are spoken from the configuration.
+        de.text(
+            "closed",
+            product="Workstation and Fusion",
+            hours="montags bis freitags von 6 Uhr bis 18 Uhr",
+            promise="24 Stunden",
+        ),
         de.text("ask_name"),
     ]
     walker.say("Dr. Schmidt")

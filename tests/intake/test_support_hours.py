@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from intake.catalog import HoursWindow, ProductLine, Region
-from intake.support_hours import add_business_hours, is_open, is_public_holiday
+from config.catalog import load_prompts
+from config.settings import DEFAULT_CONFIG
+from intake.catalog import END_OF_DAY, HoursWindow, ProductLine, PromptSet, Region
+from intake.support_hours import (
+    add_business_hours,
+    is_open,
+    is_public_holiday,
+    spoken_hours,
+    spoken_promise,
+)
 from tests.support.regions import make_region
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -378,3 +387,67 @@ def test_zero_business_hours_skip_christmas_and_the_weekend() -> None:
 
 def test_zero_business_hours_across_spring_forward_end_at_six_summer_time() -> None:
     assert opening(berlin(2026, 3, 28, 12)) == utc(2026, 3, 30, 4, 0)  # Monday 06:00 CEST
+
+
+# --- spoken hours and promises -------------------------------------------------------------
+
+
+def shipped_prompts(language: str) -> PromptSet:
+    return load_prompts(Path(DEFAULT_CONFIG).parent / "prompts" / f"{language}.toml", language)
+
+
+def test_desktop_hours_are_spoken_as_one_weekday_range_in_english_and_german() -> None:
+    assert (
+        spoken_hours(DESKTOP, shipped_prompts("en-US")) == "Monday to Friday from 6 a.m. to 6 p.m."
+    )
+    assert (
+        spoken_hours(DESKTOP, shipped_prompts("de-DE"))
+        == "montags bis freitags von 6 Uhr bis 18 Uhr"
+    )
+
+
+def test_differing_days_are_spoken_as_separate_runs_with_minutes_noon_and_midnight() -> None:
+    line = make_line(
+        (
+            *(HoursWindow(day, time(8, 30), time(12)) for day in range(3)),
+            HoursWindow(3, time(9), time(17, 15)),
+            HoursWindow(5, time(0), END_OF_DAY),
+        )
+    )
+    assert spoken_hours(line, shipped_prompts("en-US")) == (
+        "Monday to Wednesday from 8:30 a.m. to 12 p.m.; Thursday from 9 a.m. to 5:15 p.m.;"
+        " Saturday from 12 a.m. to 12 a.m."
+    )
+    assert spoken_hours(line, shipped_prompts("de-DE")) == (
+        "montags bis mittwochs von 8:30 Uhr bis 12 Uhr; donnerstags von 9 Uhr bis 17:15 Uhr;"
+        " samstags von 0 Uhr bis 24 Uhr"
+    )
+
+
+def test_a_gap_between_equal_days_starts_a_new_run() -> None:
+    line = make_line((HoursWindow(0, time(6), time(18)), HoursWindow(2, time(6), time(18))))
+    assert spoken_hours(line, shipped_prompts("en-US")) == (
+        "Monday from 6 a.m. to 6 p.m.; Wednesday from 6 a.m. to 6 p.m."
+    )
+
+
+def test_a_round_the_clock_line_has_no_hours_to_speak() -> None:
+    with pytest.raises(ValueError, match="around the clock"):
+        spoken_hours(ROUND_THE_CLOCK, shipped_prompts("en-US"))
+
+
+@pytest.mark.parametrize(
+    ("promise", "english", "german"),
+    [
+        (timedelta(minutes=30), "30 minutes", "30 Minuten"),
+        (timedelta(hours=1), "60 minutes", "60 Minuten"),
+        (timedelta(minutes=90), "90 minutes", "90 Minuten"),
+        (timedelta(hours=24), "24 hours", "24 Stunden"),
+    ],
+)
+def test_promises_are_spoken_in_hours_when_whole_and_longer_than_one(
+    promise: timedelta, english: str, german: str
+) -> None:
+    line = make_line(None, promise)
+    assert spoken_promise(line, shipped_prompts("en-US")) == english
+    assert spoken_promise(line, shipped_prompts("de-DE")) == german
