@@ -58,6 +58,9 @@ log = logging.getLogger("hotline.db")
 # leave that to a thread of their own, once a second (a PASSIVE checkpoint never blocks readers
 # or writers).
 CHECKPOINT_SECONDS = 1.0
+# Address space for reading the database file in place (see _on_connect); not memory used.
+MMAP_BYTES = 1 << 30
+WAL_SIZE_LIMIT_BYTES = 64 << 20
 
 
 def checkpoint(path: str) -> tuple[int, int, int]:
@@ -120,6 +123,11 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Every commit by another process empties this connection's page cache (WAL), so reads
+        # would go through read() calls page by page; mapped, the database file is read in
+        # place. The WAL file shrinks back to this size whenever it restarts.
+        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         cursor.close()
         with guard:
             _start_checkpointer(engine, checkpointers)
