@@ -58,8 +58,7 @@ log = logging.getLogger("hotline.db")
 # leave that to a thread of their own, once a second (a PASSIVE checkpoint never blocks readers
 # or writers).
 CHECKPOINT_SECONDS = 1.0
-# Address space for reading the database file in place (see _on_connect); not memory used.
-MMAP_BYTES = 1 << 30
+# The size the WAL file is truncated back to when it restarts (see _on_connect).
 WAL_SIZE_LIMIT_BYTES = 64 << 20
 
 
@@ -123,10 +122,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Every commit by another process empties this connection's page cache (WAL), so reads
-        # would go through read() calls page by page; mapped, the database file is read in
-        # place. The WAL file shrinks back to this size whenever it restarts.
-        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+        # Under steady load the WAL can grow to hundreds of megabytes between restarts (readers
+        # keep it from restarting); without a limit the file keeps that size for good.
         cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
         cursor.close()
         with guard:
