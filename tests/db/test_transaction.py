@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
+import db.engine
 import db.transaction
 from db.base import Base
 from db.engine import WriteInSnapshot, checkpoint, make_engine
@@ -150,6 +151,30 @@ def test_a_read_transaction_refuses_to_write(factory: SessionFactory) -> None:
 def test_sqlite_connections_leave_checkpoints_to_the_checkpointer(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+
+
+def test_the_wal_file_shrinks_back_to_its_limit_when_it_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db.engine, "WAL_SIZE_LIMIT_BYTES", 64 * 1024)
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    wal = tmp_path / "wal.db-wal"
+    try:
+        rows = [
+            {"worker_id": f"w{i:05d}" + "x" * 100, "started_at": NOON, "last_tick_at": NOON}
+            for i in range(5000)
+        ]
+        with transaction(factory) as session:
+            session.execute(WorkerHeartbeat.__table__.insert(), rows)
+        assert wal.stat().st_size > 256 * 1024
+        checkpoint(str(tmp_path / "wal.db"))
+        with transaction(factory) as session:  # the next writer restarts the log
+            session.execute(WorkerHeartbeat.__table__.insert(), [{**rows[0], "worker_id": "new"}])
+        assert wal.stat().st_size <= 64 * 1024 + 8 * 4096
+    finally:
+        engine.dispose()
 
 
 def test_a_checkpoint_moves_the_log_into_the_database(
