@@ -17,7 +17,7 @@ from sqlalchemy import Executable, Select, bindparam, insert, inspect, select, u
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from db.base import Base, table_of
+from db.base import Base, insert_if_absent, table_of
 from db.transaction import NeedsLock, Planned, Write
 from intake import call_flow as flow
 from intake.call_flow import (
@@ -82,6 +82,9 @@ class CallerInput:
     confidence: float | None = None
     agent_result: str | None = None
     is_no_input: bool = False
+    # When the greeting was answered (carried from the first webhook in the answer's URL); the
+    # call is stored from its first answer on, with this as its start.
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,9 @@ def handle_turn(
     # calls do not) and on SQLite by the transaction itself (one writer at a time).
     loaded = _load_call_and_message(session.connection(), inp.call_sid, lock=True)
     if loaded is None:
-        if seq != 0:
-            raise UnknownCall(inp.call_sid)
-        # A copy of this first webhook racing us makes the insert fail; the edge replays.
-        return _write_now(session, plan_first_turn(inp, context=context))
+        # The call's first answer stores it (a copy racing us collides on the key, and the
+        # edge replays).
+        return _write_now(session, _decide_new_call(session, session, inp, seq, context))
     call, message = loaded
     if seq != call.turn:
         # A retried or out-of-order webhook: answer exactly as before, change nothing.
@@ -151,25 +153,52 @@ def _write_now(session: Session, planned: Planned[TurnResult]) -> TurnResult:
 # model instances, so the flow code is the same as under ``handle_turn``.
 
 
-def plan_first_turn(inp: CallerInput, *, context: TurnContext) -> Planned[TurnResult]:
-    """The greeting of a new call, decided without reading anything.
+def first_turn(inp: CallerInput, *, context: TurnContext) -> TurnResult:
+    """The greeting: the same for every call to a number, so it reads and writes nothing.
 
-    A copy of this webhook that got there first makes writing the plan fail on the call's
-    primary key, and the turn is then replayed under the lock.
+    A call is stored with its first answer (turn 1), together with this turn as it was given.
+    A caller who hangs up during the greeting leaves a row made by the call's status callback.
     """
+    return _greeted(inp, context)[2]
+
+
+def _greeted(inp: CallerInput, context: TurnContext) -> tuple[Call, Step, TurnResult]:
+    """The call as the greeting leaves it (not stored), the greeting, and its result."""
     region = context.catalog.region_for_number(inp.to_number)
     if region is None:
         raise UnknownNumber(inp.to_number)
+    started = _started_at(inp, context.now)
     state = FlowState(step=StepName.MENU)
-    call = _call_row(inp, region, now=context.now, state=state)
+    call = _call_row(inp, region, now=started)
     step = _ask(state, call, None, context.catalog, intro=(Say("welcome"),))
-    result = _advance(call, 0, state, step, context.now)
-    statements = _statements()
-    writes = (
-        Write(statements.insert_call, _all_columns(call)),
-        _turn_write(call, 0, step, context.now),
-    )
-    return Planned(result, writes)
+    result = _advance(call, 0, state, step, started)
+    return call, step, result
+
+
+def _started_at(inp: CallerInput, now: datetime) -> datetime:
+    """The greeting's time from the answer's URL if it can be this call's, else ``now``."""
+    started = inp.started_at
+    # Twilio ends every call after 4 hours: an older or a future time is not this call's.
+    if started is None or not now - AGENT_CALL_LIMIT <= started <= now:
+        return now
+    return started
+
+
+def _decide_new_call(
+    reader: Session | Connection,
+    session: Session | None,
+    inp: CallerInput,
+    seq: int,
+    context: TurnContext,
+) -> Planned[TurnResult]:
+    """The first answer of a call not stored yet: the call, its greeting turn and this turn."""
+    if seq != 1:
+        raise UnknownCall(inp.call_sid)
+    call, greeting, _ = _greeted(inp, context)
+    planned = _decide(reader, session, call, None, inp, seq=seq, context=context, is_new=True)
+    greeting_write = _turn_write(call, 0, greeting, call.started_at)
+    insert_call, *rest = planned.writes  # the turns refer to the call: it goes first
+    return Planned(planned.result, (insert_call, greeting_write, *rest))
 
 
 def plan_turn(
@@ -182,7 +211,7 @@ def plan_turn(
     """
     loaded = _load_call_and_message(reader, inp.call_sid)
     if loaded is None:
-        raise UnknownCall(inp.call_sid)
+        return _decide_new_call(reader, None, inp, seq, context)
     call, message = loaded
     if seq != call.turn:
         return _replay(reader, call, seq)
@@ -198,13 +227,22 @@ def _decide(
     *,
     seq: int,
     context: TurnContext,
+    is_new: bool = False,
 ) -> Planned[TurnResult]:
-    """Apply the input to the detached call and message; the statements that store the turn."""
+    """Apply the input to the detached call and message; the statements that store the turn.
+
+    ``is_new``: the call is not stored yet and is inserted as the turn leaves it.
+    """
     version = call.version
     turn = _Turn(reader, session, call, inp, context, message=message)
     new_state, step = turn.apply(FlowState.from_json(call.flow))
     result = _advance(call, seq, new_state, step, context.now)
-    writes = [_call_update(call, version), _turn_write(call, seq, step, context.now)]
+    store_call = (
+        Write(_statements().insert_call, _all_columns(call))
+        if is_new
+        else _call_update(call, version)
+    )
+    writes = [store_call, _turn_write(call, seq, step, context.now)]
     message = turn.message
     if message is not None:
         writes.extend(_message_writes(message))
@@ -332,9 +370,7 @@ def _locked_call(session: Session, call_sid: str) -> Call | None:
     return session.scalar(stmt)
 
 
-def _call_row(
-    inp: CallerInput, region: Region, *, now: datetime, state: FlowState | None = None
-) -> Call:
+def _call_row(inp: CallerInput, region: Region, *, now: datetime) -> Call:
     return Call(
         call_sid=inp.call_sid,
         region=region.key,
@@ -344,21 +380,15 @@ def _call_row(
         started_at=now,
         last_activity_at=now,
         settle_after=now + ABANDONED_AFTER,
-        # Inserted as the first turn will leave it, so storing that turn updates nothing.
-        flow=state.to_json() if state is not None else {},
-        turn=1 if state is not None else 0,
+        status="in-progress",
+        status_sequence=-1,
+        flow={},
+        turn=0,
     )
 
 
-def _new_call(
-    session: Session,
-    inp: CallerInput,
-    region: Region,
-    *,
-    now: datetime,
-    state: FlowState | None = None,
-) -> Call:
-    call = _call_row(inp, region, now=now, state=state)
+def _new_call(session: Session, inp: CallerInput, region: Region, *, now: datetime) -> Call:
+    call = _call_row(inp, region, now=now)
     session.add(call)
     return call
 
@@ -991,15 +1021,32 @@ def record_call_status(
     catalog: Catalog,
     scheduler: CallbackScheduler,
     now: datetime,
+    to_number: str = "",
+    from_number: str | None = None,
 ) -> CallStatusOutcome:
     """Apply a call status callback; a call that ended leaves what the caller said as an SR.
 
     Late, duplicated or out-of-order callbacks change nothing: terminal states never regress
-    and a lower SequenceNumber is ignored.
+    and a lower SequenceNumber is ignored. A call that ended during the greeting (never
+    stored) is stored now, ended.
     """
     call = _locked_call(session, call_sid)
     if call is None:
-        return CallStatusOutcome(known=False, ended=False, sr_number=None)
+        unstored = _ended_in_greeting(
+            CallerInput(call_sid=call_sid, to_number=to_number, from_number=from_number),
+            status=status,
+            duration_seconds=duration_seconds,
+            sequence=sequence,
+            catalog=catalog,
+            now=now,
+        )
+        if unstored is None:
+            return _UNKNOWN_CALL
+        values = _all_columns(unstored)
+        if insert_if_absent(session, table_of(Call), values, unique="call_sid"):
+            return CallStatusOutcome(known=True, ended=True, sr_number=None)
+        call = _locked_call(session, call_sid)  # its first answer stored it meanwhile
+        assert call is not None
     _apply_status(
         call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
     )
@@ -1017,13 +1064,28 @@ def plan_call_status(
     duration_seconds: int | None,
     sequence: int | None,
     now: datetime,
+    catalog: Catalog,
+    to_number: str = "",
+    from_number: str | None = None,
 ) -> Planned[CallStatusOutcome] | CallStatusOutcome:
     """:func:`record_call_status` decided on a read, for the usual case: the call left no SR,
     or its SR already has everything. ``NeedsLock`` when the call's end must be settled.
     """
     loaded = _load_call_and_message(reader, call_sid)
     if loaded is None:
-        return CallStatusOutcome(known=False, ended=False, sr_number=None)
+        unstored = _ended_in_greeting(
+            CallerInput(call_sid=call_sid, to_number=to_number, from_number=from_number),
+            status=status,
+            duration_seconds=duration_seconds,
+            sequence=sequence,
+            catalog=catalog,
+            now=now,
+        )
+        if unstored is None:
+            return _UNKNOWN_CALL
+        # A first answer stored meanwhile makes the insert collide: decided again, locked.
+        outcome = CallStatusOutcome(known=True, ended=True, sr_number=None)
+        return Planned(outcome, (Write(_statements().insert_call, _all_columns(unstored)),))
     call, message = loaded
     version = call.version
     _apply_status(
@@ -1039,6 +1101,33 @@ def plan_call_status(
     if not inspect(call).committed_state:
         return outcome  # a duplicate or a late callback: nothing changes
     return Planned(outcome, (_call_update(call, version),))
+
+
+_UNKNOWN_CALL = CallStatusOutcome(known=False, ended=False, sr_number=None)
+
+
+def _ended_in_greeting(
+    inp: CallerInput,
+    *,
+    status: str,
+    duration_seconds: int | None,
+    sequence: int | None,
+    catalog: Catalog,
+    now: datetime,
+) -> Call | None:
+    """The row of a call that ended before its first answer (None if it is not ours or has
+    not ended): nothing was said, so nothing is owed."""
+    region = catalog.region_for_number(inp.to_number)
+    if region is None or status not in TERMINAL_STATUSES:
+        return None
+    started = now - timedelta(seconds=duration_seconds or 0)
+    call = _call_row(inp, region, now=started)
+    _apply_status(
+        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
+    )
+    call.outcome = "abandoned"
+    call.is_settled = True
+    return call
 
 
 def _apply_status(

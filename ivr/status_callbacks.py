@@ -48,6 +48,7 @@ def call_status() -> Response:
     status = request.form.get("CallStatus", "")
     now = deps.clock.now()
     duration, sequence = _int("CallDuration"), _int("SequenceNumber")
+    to_number, from_number = request.form.get("To", ""), request.form.get("From") or None
 
     def locked(session: Session) -> CallStatusOutcome:
         return record_call_status(
@@ -59,6 +60,8 @@ def call_status() -> Response:
             catalog=deps.catalog,
             scheduler=deps.scheduler,
             now=now,
+            to_number=to_number,
+            from_number=from_number,
         )
 
     outcome = decide_then_write(
@@ -70,6 +73,9 @@ def call_status() -> Response:
             duration_seconds=duration,
             sequence=sequence,
             now=now,
+            catalog=deps.catalog,
+            to_number=to_number,
+            from_number=from_number,
         ),
         locked,
     )

@@ -32,25 +32,60 @@ _SEQ_MARKER = "SEQ0MARKER"
 _CACHE_SIZE = 2048
 
 
-def render_step(step: Step, *, seq: int, region: Region, prompts: PromptSet, base: str) -> str:
-    """TwiML for ``step``; answers come back to the voice webhook tagged with ``seq``."""
-    key = (json.dumps(step.to_json(), sort_keys=True), region.key, prompts.version, base)
+def render_step(
+    step: Step,
+    *,
+    seq: int,
+    region: Region,
+    prompts: PromptSet,
+    base: str,
+    started_ms: int | None = None,
+) -> str:
+    """TwiML for ``step``; answers come back to the voice webhook tagged with ``seq``.
+
+    ``started_ms`` (the greeting's): the call's start, carried in the answer's URL as ``t``.
+    """
+    key = (
+        json.dumps(step.to_json(), sort_keys=True),
+        region.key,
+        prompts.version,
+        base,
+        started_ms is not None,
+    )
     template = _TEMPLATES.get(key)
     if template is None:
         if len(_TEMPLATES) >= _CACHE_SIZE:
             _TEMPLATES.clear()
-        template = _render(step, seq=_SEQ_MARKER, region=region, prompts=prompts, base=base)
+        started = _STARTED_MARKER if started_ms is not None else None
+        template = _render(
+            step, seq=_SEQ_MARKER, started=started, region=region, prompts=prompts, base=base
+        )
         _TEMPLATES[key] = template
-    return template.replace(_SEQ_MARKER, str(seq))
+    document = template.replace(_SEQ_MARKER, str(seq))
+    if started_ms is not None:
+        document = document.replace(_STARTED_MARKER, str(started_ms))
+    return document
 
 
-_TEMPLATES: dict[tuple[str, str, str, str], str] = {}
+_TEMPLATES: dict[tuple[str, str, str, str, bool], str] = {}
+_STARTED_MARKER = "STARTED0MARKER"
 
 
-def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, base: str) -> str:
+def _render(
+    step: Step,
+    *,
+    seq: int | str,
+    started: str | None,
+    region: Region,
+    prompts: PromptSet,
+    base: str,
+) -> str:
     response = VoiceResponse()
     texts = [text_of(prompts, say) for say in step.says]
-    action = voice_url(base, step=step.name.value, seq=seq)
+    carried: dict[str, str | int] = {"step": step.name.value, "seq": seq}
+    if started is not None:
+        carried["t"] = started
+    action = voice_url(base, **carried)
     if step.kind is StepKind.HANGUP:
         for text in texts:
             _say(response, text, region)
@@ -101,7 +136,7 @@ def _render(step: Step, *, seq: int | str, region: Region, prompts: PromptSet, b
     for text in texts:
         _say(gather, text, region)
     # Silence falls through <Gather> to here: come back as "no input" for a counted re-prompt.
-    response.redirect(voice_url(base, step=step.name.value, seq=seq, silent=1), method="POST")
+    response.redirect(voice_url(base, **carried, silent=1), method="POST")
     return str(response)
 
 

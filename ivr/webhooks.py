@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError
@@ -11,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from config.dependencies import Dependencies, current
 from db.transaction import (
-    apply_planned,
     decide_then_write,
     read_connection,
     transaction,
@@ -24,8 +24,8 @@ from intake.calls import (
     TurnResult,
     UnknownCall,
     UnknownNumber,
+    first_turn,
     handle_turn,
-    plan_first_turn,
     plan_turn,
     queue_wait,
     record_fallback_number,
@@ -60,7 +60,19 @@ def _caller_input() -> CallerInput:
         confidence=float(confidence) if confidence else None,
         agent_result=form.get("QueueResult"),
         is_no_input=request.args.get("silent") == "1",
+        started_at=_started_at(),
     )
+
+
+def _started_at() -> datetime | None:
+    """The greeting's time, which the first answer's URL carries (``t``, epoch milliseconds)."""
+    value = request.args.get("t", "")
+    if not value.isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _seq() -> int:
@@ -89,8 +101,8 @@ def _apply_turn(deps: Dependencies, inp: CallerInput, seq: int, context: TurnCon
         return handle_turn(session, inp, seq=seq, context=context)
 
     factory = deps.session_factory
-    if seq == 0:  # nothing to read: a copy of this webhook that got there first makes it collide
-        return apply_planned(factory, plan_first_turn(inp, context=context), locked)
+    if seq == 0:
+        return first_turn(inp, context=context)
     return decide_then_write(
         factory, lambda reader: plan_turn(reader, inp, seq=seq, context=context), locked
     )
@@ -150,6 +162,7 @@ def voice() -> Response:
             region=region,
             prompts=deps.catalog.prompts_for(result.language),
             base=_base(),
+            started_ms=int(now.timestamp() * 1000) if seq == 0 else None,
         )
     )
 

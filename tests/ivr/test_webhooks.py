@@ -43,6 +43,13 @@ def twiml(response) -> ET.Element:
     return root
 
 
+def answer_menu(client) -> None:
+    """Greet the caller and answer the menu (1: a new request), which stores the call."""
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    form = {**FIRST_WEBHOOK, "Digits": "1", "CallStatus": "in-progress"}
+    assert signed_post(client, "/ivr/voice?step=menu&seq=1", form).status_code == 200
+
+
 def stored_nothing(deps) -> bool:
     return all(read_rows(deps, model) == [] for model in (Call, CallTurn, Message))
 
@@ -80,8 +87,7 @@ def test_a_signature_over_the_public_url_with_its_default_port_is_accepted(clien
     with_port = BASE_URL + ":80"
     assert BASE_URL == "http://hotline.test"
     response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base=with_port)
-    assert response.status_code == 200
-    assert not stored_nothing(deps)
+    assert twiml(response).find("Gather") is not None  # the greeting, not the fallback
 
 
 def test_a_signature_over_the_internal_url_instead_of_the_public_one_is_refused(client, deps):
@@ -99,14 +105,35 @@ def test_every_twilio_endpoint_checks_the_signature(client, deps, path):
     assert read_rows(deps, ServiceRequest) == []
 
 
-def test_a_signed_webhook_is_answered_with_the_greeting(client, deps, catalog):
+def test_a_signed_webhook_is_answered_with_the_greeting(client, deps, catalog, clock):
     root = twiml(signed_post(client, "/ivr/voice", FIRST_WEBHOOK))
     de = catalog.prompts_for("de-DE")
     gather = root.find("Gather")
     assert gather is not None
     assert [s.text for s in gather.findall("Say")] == [de.text("welcome"), de.text("menu")]
-    assert gather.get("action") == f"{BASE_URL}/ivr/voice?step=menu&seq=1"
-    assert read_one(deps, Call).call_sid == CALL_SID
+    # The answer carries when the call was greeted; the greeting itself stores nothing.
+    started_ms = int(clock.now().timestamp() * 1000)
+    assert gather.get("action") == f"{BASE_URL}/ivr/voice?step=menu&seq=1&t={started_ms}"
+    redirect = root.find("Redirect")
+    assert redirect is not None
+    assert redirect.text == f"{BASE_URL}/ivr/voice?step=menu&seq=1&t={started_ms}&silent=1"
+    assert stored_nothing(deps)
+
+
+def test_the_first_answer_stores_the_call_from_when_it_was_greeted(client, deps, clock):
+    greeted = clock.now()
+    started_ms = int(greeted.timestamp() * 1000)
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    clock.advance(seconds=8)
+    form = {**FIRST_WEBHOOK, "Digits": "1", "CallStatus": "in-progress"}
+    path = f"/ivr/voice?step=menu&seq=1&t={started_ms}"
+    assert twiml(signed_post(client, path, form)).find("Gather") is not None
+    call = read_one(deps, Call)
+    assert (call.call_sid, call.started_at, call.last_activity_at) == (
+        CALL_SID,
+        greeted,
+        clock.now(),
+    )
 
 
 def test_a_signature_over_the_query_string_is_checked(client, deps):
@@ -317,14 +344,28 @@ def test_a_late_ringing_after_completed_changes_nothing(client, deps, clock):
 
 
 def test_an_older_progress_status_does_not_overwrite_a_newer_one(client, deps):
-    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    answer_menu(client)
     status(client, "in-progress", SequenceNumber="2")
     status(client, "ringing", SequenceNumber="1")
     assert read_one(deps, Call).status == "in-progress"
 
 
-def test_a_status_callback_for_an_unknown_call_is_accepted_and_ignored(client, deps):
-    assert status(client, "completed").status_code == 204
+def test_a_call_that_ends_during_the_greeting_is_stored_by_its_status_callback(client, deps, clock):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    assert status(client, "completed", CallDuration="6").status_code == 204
+    call = read_one(deps, Call)
+    assert (call.status, call.duration_seconds, call.outcome, call.ended_at) == (
+        "completed",
+        6,
+        "abandoned",
+        clock.now(),
+    )
+    assert read_rows(deps, CallTurn) == []
+    assert read_rows(deps, Message) == []
+
+
+def test_a_status_callback_for_a_call_not_to_our_numbers_is_accepted_and_ignored(client, deps):
+    assert status(client, "completed", To="+15550000000").status_code == 204
     assert stored_nothing(deps)
 
 
