@@ -45,6 +45,11 @@ def render_step(
 
     ``started_ms`` (the greeting's): the call's start, carried in the answer's URL as ``t``.
     """
+    if any(say.digits for say in step.says):
+        # A number read to this caller alone (their SR, their callback number): caching it
+        # would only push the common questions out of the cache.
+        started = str(started_ms) if started_ms is not None else None
+        return _render(step, seq=seq, started=started, region=region, prompts=prompts, base=base)
     key = (
         json.dumps(step.to_json(), sort_keys=True),
         region.key,
