@@ -81,6 +81,7 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "hours_span": "days opens closes",
         "hours_time": "hour24 hour12 minute am_pm",
         "hours_time_on_the_hour": "hour24 hour12 am_pm",
+        "hours_midnight": "",
         "promise_minutes": "count",
         "promise_hours": "count",
         "confirmation_sms": "sr_number next_step",
@@ -311,12 +312,19 @@ def load_prompts(path: Path, language: str) -> PromptSet:
                     f" by commas, not {text!r}"
                 )
             continue
+        if key == "datetime_format":
+            continue
         unknown = used - allowed
-        if unknown and key != "datetime_format":
+        if unknown:
             problems.append(
                 f"{path}: texts.{key}: unknown field(s) {', '.join(sorted(unknown))}"
                 f" (allowed: {', '.join(sorted(allowed)) or 'none'})"
             )
+            continue
+        try:  # filled in as the call flow fills it: every value is text
+            text.format(**dict.fromkeys(allowed, "x"))
+        except (ValueError, IndexError, KeyError) as exc:
+            problems.append(f"{path}: texts.{key}: cannot be filled in ({exc!r})")
     for key in sorted(set(prompts.texts) - set(PROMPT_KEYS)):
         problems.append(f"{path}: texts.{key}: not a known prompt")
     if problems:

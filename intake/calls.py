@@ -387,12 +387,6 @@ def _call_row(inp: CallerInput, region: Region, *, now: datetime) -> Call:
     )
 
 
-def _new_call(session: Session, inp: CallerInput, region: Region, *, now: datetime) -> Call:
-    call = _call_row(inp, region, now=now)
-    session.add(call)
-    return call
-
-
 def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) -> TurnResult:
     """Move the call past turn ``seq``, which answered ``step``."""
     call.flow = state.to_json()
@@ -407,6 +401,11 @@ def _advance(call: Call, seq: int, state: FlowState, step: Step, now: datetime) 
 
 def _replay(reader: Session | Connection, call: Call, seq: int) -> TurnResult:
     """The answer stored for turn ``seq`` (the last stored one for a turn not taken yet)."""
+    if call.turn == 0:
+        # Stored without a turn (by its status callback after a hang-up in the greeting, or by
+        # the fallback): the call is over, and a late answer only hears goodbye.
+        goodbye = Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
+        return TurnResult(goodbye, seq + 1, call.region, call.language, call.sr_number, True)
     stored = reader.execute(
         _statements().stored_turn, {"call_sid": call.call_sid, "seq": min(seq, call.turn - 1)}
     ).one()
@@ -1234,7 +1233,13 @@ def record_fallback_number(
     typed = parse_callback_number(inp.digits, country=region.country)
     if inp.digits and typed is None and attempt < flow.MAX_TRIES:
         return FallbackOutcome(None, ask_again=True)
-    call = _locked_call(session, inp.call_sid) or _new_call(session, inp, region, now=now)
+    call = _locked_call(session, inp.call_sid)
+    if call is None:
+        # Its first answer (or its status callback) may be storing the call right now.
+        values = _all_columns(_call_row(inp, region, now=now))
+        insert_if_absent(session, table_of(Call), values, unique="call_sid")
+        call = _locked_call(session, inp.call_sid)
+        assert call is not None
     message = message_for_call(session, call.call_sid) or open_message(
         session,
         call,

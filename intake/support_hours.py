@@ -115,14 +115,16 @@ def spoken_promise(line: ProductLine, prompts: PromptSet) -> str:
 
 
 def _spoken_time(moment: time, prompts: PromptSet) -> str:
-    hour, minute = (24, 0) if moment == END_OF_DAY else (moment.hour, moment.minute)
+    if moment == END_OF_DAY:  # "24:00" in the configuration
+        return prompts.text("hours_midnight")
+    hour, minute = moment.hour, moment.minute
     am, pm = prompts.items("am_pm")
     return prompts.text(
         "hours_time_on_the_hour" if minute == 0 else "hours_time",
         hour24=str(hour),
         hour12=str(hour % 12 or 12),
         minute=f"{minute:02d}",
-        am_pm=am if hour < 12 or hour == 24 else pm,
+        am_pm=am if hour < 12 else pm,
     )
 
 

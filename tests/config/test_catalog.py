@@ -131,6 +131,25 @@ def test_a_prompt_the_code_does_not_know_is_named(config_dir):
 
 
 @pytest.mark.parametrize(
+    ("prompt", "complaint"),
+    [
+        ('promise_minutes = "{count:d} minutes"', "Unknown format code 'd'"),
+        ('hours_days = "{} to {last}"', "IndexError"),
+        ('hours_span = "{days} from {opens to {closes}"', "unexpected '{'"),
+    ],
+)
+def test_a_prompt_that_cannot_be_filled_in_is_named(config_dir, prompt, complaint):
+    key = prompt.split(" = ")[0]
+    path = config_dir / "prompts" / "en-US.toml"
+    text = path.read_text()
+    [line] = [line for line in text.splitlines() if line.startswith(f"{key} = ")]
+    edit(path, line, prompt)
+    [problem] = problems_of(config_dir)
+    assert f"en-US.toml: texts.{key}: " in problem
+    assert complaint in problem
+
+
+@pytest.mark.parametrize(
     "names",
     [
         "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday",

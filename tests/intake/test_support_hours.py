@@ -416,7 +416,7 @@ def test_differing_days_are_spoken_as_separate_runs_with_minutes_noon_and_midnig
     )
     assert spoken_hours(line, shipped_prompts("en-US")) == (
         "Monday to Wednesday from 8:30 a.m. to 12 p.m.; Thursday from 9 a.m. to 5:15 p.m.;"
-        " Saturday from 12 a.m. to 12 a.m."
+        " Saturday from 12 a.m. to midnight"
     )
     assert spoken_hours(line, shipped_prompts("de-DE")) == (
         "montags bis mittwochs von 8:30 Uhr bis 12 Uhr; donnerstags von 9 Uhr bis 17:15 Uhr;"

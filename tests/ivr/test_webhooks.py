@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from twilio.request_validator import RequestValidator
 
+import intake.calls as calls_module
 from callbacks.models import Callback
 from config.app import create_app
 from config.settings import LOCAL_AUTH_TOKEN
@@ -50,6 +51,11 @@ def answer_menu(client) -> None:
     assert signed_post(client, "/ivr/voice?step=menu&seq=1", form).status_code == 200
 
 
+# The caller's first answer: accepted, it stores the call (the greeting stores nothing).
+FIRST_ANSWER_PATH = "/ivr/voice?step=menu&seq=1"
+FIRST_ANSWER = {**FIRST_WEBHOOK, "Digits": "1", "CallStatus": "in-progress"}
+
+
 def stored_nothing(deps) -> bool:
     return all(read_rows(deps, model) == [] for model in (Call, CallTurn, Message))
 
@@ -58,24 +64,24 @@ def stored_nothing(deps) -> bool:
 
 
 def test_an_unsigned_webhook_is_refused_and_nothing_is_stored(client, deps):
-    response = client.post("/ivr/voice", data=FIRST_WEBHOOK)
+    response = client.post(FIRST_ANSWER_PATH, data=FIRST_ANSWER)
     assert response.status_code == 403
     assert stored_nothing(deps)
 
 
 def test_a_webhook_signed_with_another_token_is_refused(client, deps):
-    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, token="not-our-token")
+    response = signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER, token="not-our-token")
     assert response.status_code == 403
     assert stored_nothing(deps)
 
 
 def test_a_webhook_whose_form_was_changed_after_signing_is_refused(client, deps):
     signature = RequestValidator(LOCAL_AUTH_TOKEN).compute_signature(
-        BASE_URL + "/ivr/voice", FIRST_WEBHOOK
+        BASE_URL + FIRST_ANSWER_PATH, FIRST_ANSWER
     )
     response = client.post(
-        "/ivr/voice",
-        data={**FIRST_WEBHOOK, "From": "+4930999999"},
+        FIRST_ANSWER_PATH,
+        data={**FIRST_ANSWER, "From": "+4930999999"},
         headers={"X-Twilio-Signature": signature},
     )
     assert response.status_code == 403
@@ -86,12 +92,15 @@ def test_a_signature_over_the_public_url_with_its_default_port_is_accepted(clien
     # Twilio signs some requests over the URL with the port written out.
     with_port = BASE_URL + ":80"
     assert BASE_URL == "http://hotline.test"
-    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base=with_port)
-    assert twiml(response).find("Gather") is not None  # the greeting, not the fallback
+    response = signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER, base=with_port)
+    gather = twiml(response).find("Gather")
+    assert gather is not None
+    assert gather.get("action") == f"{BASE_URL}/ivr/voice?step=customer_number&seq=2"
+    assert read_one(deps, Call).call_sid == CALL_SID
 
 
 def test_a_signature_over_the_internal_url_instead_of_the_public_one_is_refused(client, deps):
-    response = signed_post(client, "/ivr/voice", FIRST_WEBHOOK, base="http://localhost")
+    response = signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER, base="http://localhost")
     assert response.status_code == 403
     assert stored_nothing(deps)
 
@@ -100,7 +109,9 @@ def test_a_signature_over_the_internal_url_instead_of_the_public_one_is_refused(
     "path", ["/ivr/status", "/ivr/status/recording", "/ivr/fallback", "/ivr/fallback/number"]
 )
 def test_every_twilio_endpoint_checks_the_signature(client, deps, path):
-    assert client.post(path, data=FIRST_WEBHOOK).status_code == 403
+    # A form each of them would store something for, were it signed.
+    form = {**FIRST_WEBHOOK, "CallStatus": "completed", "CallDuration": "5", "Digits": "030123456"}
+    assert client.post(path, data=form).status_code == 403
     assert stored_nothing(deps)
     assert read_rows(deps, ServiceRequest) == []
 
@@ -362,6 +373,51 @@ def test_a_call_that_ends_during_the_greeting_is_stored_by_its_status_callback(c
     )
     assert read_rows(deps, CallTurn) == []
     assert read_rows(deps, Message) == []
+
+
+def test_an_answer_after_the_status_callback_of_a_call_ended_in_the_greeting_hears_goodbye(
+    client, deps, catalog
+):
+    # The caller pressed a key and hung up; the status callback overtook the answer.
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    status(client, "completed", CallDuration="4")
+    root = twiml(signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER))
+    assert [child.tag for child in root] == ["Say", "Hangup"]
+    assert root.find("Say").text == catalog.prompts_for("de-DE").text("goodbye")
+    call = read_one(deps, Call)
+    assert (call.status, call.turn, call.outcome) == ("completed", 0, "abandoned")
+    assert read_rows(deps, CallTurn) == []
+
+
+def test_two_copies_of_the_first_answer_store_one_call_and_hear_the_same(client, deps):
+    signed_post(client, "/ivr/voice", FIRST_WEBHOOK)
+    first = signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER)
+    again = signed_post(client, FIRST_ANSWER_PATH, FIRST_ANSWER)
+    assert again.get_data() == first.get_data()
+    assert read_one(deps, Call).turn == 2
+    assert sorted(turn.seq for turn in read_rows(deps, CallTurn)) == [0, 1]
+
+
+def test_a_fallback_number_for_a_call_stored_meanwhile_joins_that_call(client, deps, monkeypatch):
+    answer_menu(client)
+    # The fallback's look-up ran just before the first answer stored the call (on PostgreSQL
+    # two transactions can interleave so): its insert then finds the row and joins it.
+    real_locked_call = calls_module._locked_call
+    lookups: list[str] = []
+
+    def late_locked_call(session, call_sid):
+        lookups.append(call_sid)
+        return None if len(lookups) == 1 else real_locked_call(session, call_sid)
+
+    monkeypatch.setattr(calls_module, "_locked_call", late_locked_call)
+    form = {**FIRST_WEBHOOK, "Digits": "030123456"}
+    assert [c.tag for c in twiml(signed_post(client, "/ivr/fallback/number", form))] == [
+        "Say",
+        "Hangup",
+    ]
+    assert len(lookups) == 2
+    assert read_one(deps, Call).turn == 2  # the answered call, not a second row
+    assert read_one(deps, ServiceRequest).callback_number == "+4930123456"
 
 
 def test_a_status_callback_for_a_call_not_to_our_numbers_is_accepted_and_ignored(client, deps):
