@@ -1010,18 +1010,25 @@ class CallStatusOutcome:
     sr_number: str | None
 
 
+@dataclass(frozen=True)
+class CallStatusReport:
+    """What one call status callback said."""
+
+    call_sid: str
+    status: str
+    duration_seconds: int | None = None
+    sequence: int | None = None  # Twilio's SequenceNumber, when sent
+    to_number: str = ""
+    from_number: str | None = None
+
+
 def record_call_status(
     session: Session,
+    report: CallStatusReport,
     *,
-    call_sid: str,
-    status: str,
-    duration_seconds: int | None,
-    sequence: int | None,
     catalog: Catalog,
     scheduler: CallbackScheduler,
     now: datetime,
-    to_number: str = "",
-    from_number: str | None = None,
 ) -> CallStatusOutcome:
     """Apply a call status callback; a call that ended leaves what the caller said as an SR.
 
@@ -1029,26 +1036,17 @@ def record_call_status(
     and a lower SequenceNumber is ignored. A call that ended during the greeting (never
     stored) is stored now, ended.
     """
-    call = _locked_call(session, call_sid)
+    call = _locked_call(session, report.call_sid)
     if call is None:
-        unstored = _ended_in_greeting(
-            CallerInput(call_sid=call_sid, to_number=to_number, from_number=from_number),
-            status=status,
-            duration_seconds=duration_seconds,
-            sequence=sequence,
-            catalog=catalog,
-            now=now,
-        )
+        unstored = _ended_in_greeting(report, catalog=catalog, now=now)
         if unstored is None:
             return _UNKNOWN_CALL
         values = _all_columns(unstored)
         if insert_if_absent(session, table_of(Call), values, unique="call_sid"):
             return CallStatusOutcome(known=True, ended=True, sr_number=None)
-        call = _locked_call(session, call_sid)  # its first answer stored it meanwhile
+        call = _locked_call(session, report.call_sid)  # its first answer stored it meanwhile
         assert call is not None
-    _apply_status(
-        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
-    )
+    _apply_status(call, report, now=now)
     if call.status not in TERMINAL_STATUSES:
         return CallStatusOutcome(known=True, ended=False, sr_number=None)
     sr_number = settle_call(session, call, catalog=catalog, scheduler=scheduler, now=now)
@@ -1056,30 +1054,14 @@ def record_call_status(
 
 
 def plan_call_status(
-    reader: Connection,
-    *,
-    call_sid: str,
-    status: str,
-    duration_seconds: int | None,
-    sequence: int | None,
-    now: datetime,
-    catalog: Catalog,
-    to_number: str = "",
-    from_number: str | None = None,
+    reader: Connection, report: CallStatusReport, *, catalog: Catalog, now: datetime
 ) -> Planned[CallStatusOutcome] | CallStatusOutcome:
     """:func:`record_call_status` decided on a read, for the usual case: the call left no SR,
     or its SR already has everything. ``NeedsLock`` when the call's end must be settled.
     """
-    loaded = _load_call_and_message(reader, call_sid)
+    loaded = _load_call_and_message(reader, report.call_sid)
     if loaded is None:
-        unstored = _ended_in_greeting(
-            CallerInput(call_sid=call_sid, to_number=to_number, from_number=from_number),
-            status=status,
-            duration_seconds=duration_seconds,
-            sequence=sequence,
-            catalog=catalog,
-            now=now,
-        )
+        unstored = _ended_in_greeting(report, catalog=catalog, now=now)
         if unstored is None:
             return _UNKNOWN_CALL
         # A first answer stored meanwhile makes the insert collide: decided again, locked.
@@ -1087,9 +1069,7 @@ def plan_call_status(
         return Planned(outcome, (Write(_statements().insert_call, _all_columns(unstored)),))
     call, message = loaded
     version = call.version
-    _apply_status(
-        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
-    )
+    _apply_status(call, report, now=now)
     ended = call.status in TERMINAL_STATUSES
     more_for_sr = message is not None and message.sr_number is not None and not message.is_submitted
     if ended and (not call.is_settled or more_for_sr):
@@ -1105,44 +1085,35 @@ def plan_call_status(
 _UNKNOWN_CALL = CallStatusOutcome(known=False, ended=False, sr_number=None)
 
 
-def _ended_in_greeting(
-    inp: CallerInput,
-    *,
-    status: str,
-    duration_seconds: int | None,
-    sequence: int | None,
-    catalog: Catalog,
-    now: datetime,
-) -> Call | None:
+def _ended_in_greeting(report: CallStatusReport, *, catalog: Catalog, now: datetime) -> Call | None:
     """The row of a call that ended before its first answer (None if it is not ours or has
     not ended): nothing was said, so nothing is owed."""
-    region = catalog.region_for_number(inp.to_number)
-    if region is None or status not in TERMINAL_STATUSES:
+    region = catalog.region_for_number(report.to_number)
+    if region is None or report.status not in TERMINAL_STATUSES:
         return None
-    started = now - timedelta(seconds=duration_seconds or 0)
-    call = _call_row(inp, region, now=started)
-    _apply_status(
-        call, status=status, duration_seconds=duration_seconds, sequence=sequence, now=now
+    inp = CallerInput(
+        call_sid=report.call_sid, to_number=report.to_number, from_number=report.from_number
     )
+    call = _call_row(inp, region, now=now - timedelta(seconds=report.duration_seconds or 0))
+    _apply_status(call, report, now=now)
     call.outcome = "abandoned"
     call.is_settled = True
     return call
 
 
-def _apply_status(
-    call: Call, status: str, *, duration_seconds: int | None, sequence: int | None, now: datetime
-) -> None:
+def _apply_status(call: Call, report: CallStatusReport, *, now: datetime) -> None:
     """Late, duplicated or out-of-order statuses change nothing: terminal ones never regress
     and a lower SequenceNumber is ignored."""
     if call.status in TERMINAL_STATUSES:
         return
-    rank = sequence if sequence is not None else _STATUS_ORDER.get(status, 99)
+    status = report.status
+    rank = report.sequence if report.sequence is not None else _STATUS_ORDER.get(status, 99)
     if rank > call.status_sequence or status in TERMINAL_STATUSES:
         call.status_sequence = max(call.status_sequence, rank)
         call.status = status
         if status in TERMINAL_STATUSES:
             call.ended_at = now
-            call.duration_seconds = duration_seconds
+            call.duration_seconds = report.duration_seconds
         call.last_activity_at = now
 
 

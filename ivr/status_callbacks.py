@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session
 
 from config.dependencies import current
 from db.transaction import decide_then_write, transaction
-from intake.calls import CallStatusOutcome, plan_call_status, record_call_status
+from intake.calls import (
+    CallStatusOutcome,
+    CallStatusReport,
+    plan_call_status,
+    record_call_status,
+)
 from intake.confirmations import record_sms_status
 from intake.messages import attach_recording
 from ivr.signature import twilio_signed
@@ -44,45 +49,31 @@ def _query_int(name: str) -> int | None:
 def call_status() -> Response:
     """Record how the call went; a call that ended leaves its partial message as an SR."""
     deps = current()
-    call_sid = request.form.get("CallSid", "")
-    status = request.form.get("CallStatus", "")
+    form = request.form
+    report = CallStatusReport(
+        call_sid=form.get("CallSid", ""),
+        status=form.get("CallStatus", ""),
+        duration_seconds=_int("CallDuration"),
+        sequence=_int("SequenceNumber"),
+        to_number=form.get("To", ""),
+        from_number=form.get("From") or None,
+    )
     now = deps.clock.now()
-    duration, sequence = _int("CallDuration"), _int("SequenceNumber")
-    to_number, from_number = request.form.get("To", ""), request.form.get("From") or None
 
     def locked(session: Session) -> CallStatusOutcome:
         return record_call_status(
-            session,
-            call_sid=call_sid,
-            status=status,
-            duration_seconds=duration,
-            sequence=sequence,
-            catalog=deps.catalog,
-            scheduler=deps.scheduler,
-            now=now,
-            to_number=to_number,
-            from_number=from_number,
+            session, report, catalog=deps.catalog, scheduler=deps.scheduler, now=now
         )
 
     outcome = decide_then_write(
         deps.session_factory,
-        lambda reader: plan_call_status(
-            reader,
-            call_sid=call_sid,
-            status=status,
-            duration_seconds=duration,
-            sequence=sequence,
-            now=now,
-            catalog=deps.catalog,
-            to_number=to_number,
-            from_number=from_number,
-        ),
+        lambda reader: plan_call_status(reader, report, catalog=deps.catalog, now=now),
         locked,
     )
     log.info(
         "event=call_status call_sid=%s status=%s known=%s sr=%s",
-        call_sid,
-        status,
+        report.call_sid,
+        report.status,
         outcome.known,
         outcome.sr_number or "-",
     )

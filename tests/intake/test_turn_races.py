@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from intake.call_flow import StepName
 from intake.calls import (
     CallerInput,
     CallStatusOutcome,
+    CallStatusReport,
     TurnContext,
     TurnResult,
     UnknownCall,
@@ -76,18 +78,25 @@ def _plan(deps: Dependencies, inp: CallerInput, seq: int) -> Planned[TurnResult]
     return planned
 
 
+def _report(status: str, **more: Any) -> CallStatusReport:
+    return CallStatusReport(call_sid=CALL_SID, status=status, **more)
+
+
+def _record(deps: Dependencies, session: Session, report: CallStatusReport) -> CallStatusOutcome:
+    return record_call_status(
+        session, report, catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now()
+    )
+
+
+def _plan_status(
+    deps: Dependencies, reader: Connection, report: CallStatusReport
+) -> Planned[CallStatusOutcome] | CallStatusOutcome:
+    return plan_call_status(reader, report, catalog=deps.catalog, now=deps.clock.now())
+
+
 def _status(deps: Dependencies, status: str, sequence: int) -> CallStatusOutcome:
     with transaction(deps.session_factory) as session:
-        return record_call_status(
-            session,
-            call_sid=CALL_SID,
-            status=status,
-            duration_seconds=12,
-            sequence=sequence,
-            catalog=deps.catalog,
-            scheduler=deps.scheduler,
-            now=deps.clock.now(),
-        )
+        return _record(deps, session, _report(status, duration_seconds=12, sequence=sequence))
 
 
 def _call(deps: Dependencies) -> Call:
@@ -216,15 +225,7 @@ def test_a_repeated_status_callback_plans_no_write(deps: Dependencies) -> None:
     _start(deps)
     _status(deps, "in-progress", 3)
     with read_connection(deps.session_factory) as reader:
-        decided = plan_call_status(
-            reader,
-            call_sid=CALL_SID,
-            status="in-progress",
-            duration_seconds=None,
-            sequence=3,
-            now=deps.clock.now(),
-            catalog=deps.catalog,
-        )
+        decided = _plan_status(deps, reader, _report("in-progress", sequence=3))
     assert decided == CallStatusOutcome(known=True, ended=False, sr_number=None)
 
 
@@ -234,29 +235,15 @@ def test_the_end_of_a_call_that_owes_an_sr_is_settled_under_the_lock(deps: Depen
         pytest.raises(NeedsLock),
         read_connection(deps.session_factory) as reader,
     ):
-        plan_call_status(
-            reader,
-            call_sid=CALL_SID,
-            status="completed",
-            duration_seconds=12,
-            sequence=4,
-            now=deps.clock.now(),
-            catalog=deps.catalog,
-        )
+        _plan_status(deps, reader, _report("completed", duration_seconds=12, sequence=4))
 
 
 def test_an_unknown_call_plans_nothing(deps: Dependencies) -> None:
+    report = CallStatusReport(
+        call_sid="CA-unknown", status="completed", duration_seconds=1, to_number="+15550000000"
+    )  # not one of our numbers
     with read_connection(deps.session_factory) as reader:
-        decided = plan_call_status(
-            reader,
-            call_sid="CA-unknown",
-            status="completed",
-            duration_seconds=1,
-            sequence=1,
-            now=deps.clock.now(),
-            catalog=deps.catalog,
-            to_number="+15550000000",  # not one of ours
-        )
+        decided = _plan_status(deps, reader, report)
     assert decided == CallStatusOutcome(known=False, ended=False, sr_number=None)
     with transaction(deps.session_factory) as session:
         assert session.scalar(select(Message)) is None
@@ -264,34 +251,12 @@ def test_an_unknown_call_plans_nothing(deps: Dependencies) -> None:
 
 
 def _status_of_unstored_call(deps: Dependencies, status: str) -> CallStatusOutcome:
-    def locked(session: Session) -> CallStatusOutcome:
-        return record_call_status(
-            session,
-            call_sid=CALL_SID,
-            status=status,
-            duration_seconds=7,
-            sequence=None,
-            catalog=deps.catalog,
-            scheduler=deps.scheduler,
-            now=deps.clock.now(),
-            to_number=GERMAN_LINE,
-            from_number=GERMAN_MOBILE,
-        )
-
-    def decide(reader: Connection) -> Planned[CallStatusOutcome] | CallStatusOutcome:
-        return plan_call_status(
-            reader,
-            call_sid=CALL_SID,
-            status=status,
-            duration_seconds=7,
-            sequence=None,
-            now=deps.clock.now(),
-            catalog=deps.catalog,
-            to_number=GERMAN_LINE,
-            from_number=GERMAN_MOBILE,
-        )
-
-    return decide_then_write(deps.session_factory, decide, locked)
+    report = _report(status, duration_seconds=7, to_number=GERMAN_LINE, from_number=GERMAN_MOBILE)
+    return decide_then_write(
+        deps.session_factory,
+        lambda reader: _plan_status(deps, reader, report),
+        lambda session: _record(deps, session, report),
+    )
 
 
 def test_a_call_that_ends_during_the_greeting_is_stored_by_its_status_callback(
@@ -325,32 +290,14 @@ def test_a_status_callback_that_is_not_an_end_stores_no_unknown_call(deps: Depen
 def test_an_end_racing_the_first_answer_is_applied_to_the_stored_call(
     deps: Dependencies,
 ) -> None:
+    report = _report("completed", duration_seconds=7, to_number=GERMAN_LINE)
     with read_connection(deps.session_factory) as reader:
-        planned = plan_call_status(
-            reader,
-            call_sid=CALL_SID,
-            status="completed",
-            duration_seconds=7,
-            sequence=None,
-            now=deps.clock.now(),
-            catalog=deps.catalog,
-            to_number=GERMAN_LINE,
-        )
+        planned = _plan_status(deps, reader, report)
     assert isinstance(planned, Planned)
     _start(deps)  # the first answer is stored between the read and the write
 
     def locked(session: Session) -> CallStatusOutcome:
-        return record_call_status(
-            session,
-            call_sid=CALL_SID,
-            status="completed",
-            duration_seconds=7,
-            sequence=None,
-            catalog=deps.catalog,
-            scheduler=deps.scheduler,
-            now=deps.clock.now(),
-            to_number=GERMAN_LINE,
-        )
+        return _record(deps, session, report)
 
     outcome = apply_planned(deps.session_factory, planned, locked)
     assert (outcome.known, outcome.ended) == (True, True)
