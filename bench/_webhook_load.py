@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ivr.call_walker import CallWalker, Listening, WalkerError
 
-Scenario = Literal["calls", "first"]
+Scenario = Literal["calls", "first", "start"]
 
 # A complete call answers about a dozen questions; far more means the script is looping.
 MAX_ANSWERS_PER_CALL = 40
@@ -274,6 +274,15 @@ def walk_first_webhook(walker: CallWalker) -> None:
         raise CallFailed(f"the greeting asked no question: heard {walker.heard[-2:]}")
 
 
+def walk_call_start(walker: CallWalker) -> None:
+    """The greeting and the first answer (1, a new request), which stores the call."""
+    walk_first_webhook(walker)
+    walker.press("1")
+    listening = walker.listening
+    if listening is None or "/ivr/fallback" in listening.action:
+        raise CallFailed(f"the first answer asked no question: heard {walker.heard[-2:]}")
+
+
 def _caller(spec: PhaseSpec, index: int, recorder: _Recorder) -> None:
     profile = PROFILES[index % len(PROFILES)]
     first_slot = None
@@ -299,6 +308,8 @@ def _caller(spec: PhaseSpec, index: int, recorder: _Recorder) -> None:
             try:
                 if spec.scenario == "first":
                     walk_first_webhook(walker)
+                elif spec.scenario == "start":
+                    walk_call_start(walker)
                 else:
                     walk_complete_call(walker, profile)
             except _Stop:

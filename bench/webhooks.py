@@ -9,6 +9,8 @@ are also written to ``bench/results/webhooks-<date>.json`` (git-ignored).
 Figures:
   (a) complete message-taking calls/s, N callers without think time, webhook p50/p99;
   (b) first-webhook throughput at saturation (new CallSids only), real vs bare, and the ratio;
+      then, for information, call starts (the greeting and the first answer, which stores the
+      call: the greeting itself stores nothing) real vs bare;
   (c) webhook p99 with 50 callers each sending one webhook every 0.5 s (open loop).
 
 The three run ``--rounds`` times (default 3), one after the other, each round with its own bare
@@ -185,11 +187,14 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:.1f}{unit}"
 
 
+_UNIT: dict[Scenario, str] = {"calls": "calls", "first": "first", "start": "starts"}
+
+
 def _print_row(f: Figures) -> None:
     pacing = f" every {f.interval:g}s" if f.interval else ""
     line = (
         f"  {f.app:<4} {f.scenario:<5} N={f.callers:<3}{pacing:<11} "
-        f"{f.calls_per_s:7.1f} {'calls' if f.scenario == 'calls' else 'first'}/s "
+        f"{f.calls_per_s:7.1f} {_UNIT[f.scenario]}/s "
         f"{f.webhooks_per_s:7.1f} webhooks/s  "
         f"p50 {_fmt(f.p50_ms, 'ms')} p90 {_fmt(f.p90_ms, 'ms')} p99 {_fmt(f.p99_ms, 'ms')}"
     )
@@ -216,6 +221,7 @@ class Round:
 
     calls: list[Figures]
     first: dict[str, list[Figures]]
+    start: dict[str, Figures]
     paced: dict[str, Figures]
 
     @property
@@ -238,8 +244,19 @@ class Round:
             return None
         return max(real.p99_ms, real.intended_p99_ms or 0.0)
 
+    @property
+    def start_ratio(self) -> float:
+        bare = self.start["bare"].calls_per_s
+        return self.start["real"].calls_per_s / bare if bare else 0.0
+
     def every(self) -> list[Figures]:
-        return [*self.calls, *self.first["real"], *self.first["bare"], *self.paced.values()]
+        return [
+            *self.calls,
+            *self.first["real"],
+            *self.first["bare"],
+            *self.start.values(),
+            *self.paced.values(),
+        ]
 
     def summary(self) -> str:
         real, bare = self.best_first("real"), self.best_first("bare")
@@ -248,7 +265,9 @@ class Round:
             f"calls/s {best.calls_per_s:.1f} (N={best.callers}; "
             + ", ".join(f"{f.calls_per_s:.1f}" for f in self.calls)
             + f") · first ratio {self.ratio:.2f} ({real.webhooks_per_s:.0f}/s vs "
-            f"{bare.webhooks_per_s:.0f}/s) · paced p99 {_fmt(self.paced_worst_ms, ' ms')} "
+            f"{bare.webhooks_per_s:.0f}/s) · start ratio {self.start_ratio:.2f} "
+            f"({self.start['real'].calls_per_s:.0f}/s vs {self.start['bare'].calls_per_s:.0f}/s)"
+            f" · paced p99 {_fmt(self.paced_worst_ms, ' ms')} "
             f"(bare {_fmt(self.paced['bare'].p99_ms, ' ms')})"
         )
 
@@ -275,6 +294,11 @@ def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
             first[app].append(
                 bench.run(app, "first", n, timing.first_warmup, timing.first_duration)
             )
+    start_callers = max(args.first_callers)
+    start = {
+        app: bench.run(app, "start", start_callers, timing.first_warmup, timing.first_duration)
+        for app in ("bare", "real")
+    }
     print(f"(c) {PACED_CALLERS} callers, one webhook each every {PACED_INTERVAL_SECONDS:g} s")
     # The bare app's fixed TwiML cannot be walked as a call: it gets first webhooks only.
     paced_scenarios: tuple[tuple[str, Scenario], ...] = (("real", "calls"), ("bare", "first"))
@@ -289,7 +313,7 @@ def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
         )
         for app, scenario in paced_scenarios
     }
-    return Round(calls=calls, first=first, paced=paced)
+    return Round(calls=calls, first=first, start=start, paced=paced)
 
 
 def _targets(rounds: list[Round]) -> list[dict[str, object]]:
@@ -373,6 +397,13 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
             f"  target {target['target']:<48} {target['value']!s:>8}  "
             f"{_verdict(bool(target['met']))} ({target['detail']})"
         )
+    start_ratios = [round(r.start_ratio, 3) for r in rounds]
+    print(
+        f"  for information: call starts (greeting + first answer, which stores the call) "
+        f"real/bare {median(start_ratios):.3f} (rounds: "
+        + ", ".join(f"{v:g}" for v in start_ratios)
+        + ")"
+    )
     if disturbance > DISTURBED_OTHER_CORES:
         print(
             f"  note: other processes used up to {disturbance:.2f} of {cores} cores during the"
@@ -398,6 +429,10 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
                     "real": [asdict(f) for f in one.first["real"]],
                     "bare": [asdict(f) for f in one.first["bare"]],
                     "ratio": round(one.ratio, 3),
+                },
+                "call_start": {
+                    **{app: asdict(f) for app, f in one.start.items()},
+                    "ratio": round(one.start_ratio, 3),
                 },
                 "paced": {app: asdict(f) for app, f in one.paced.items()},
             }
