@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from config.dependencies import Dependencies
 from config.settings import Settings
@@ -16,6 +17,16 @@ from ivr.status_callbacks import bp as status_bp
 from ivr.webhooks import bp as ivr_bp
 
 
+class _NoSessionForTwilio(SecureCookieSessionInterface):
+    """Twilio's requests carry no cookie and the IVR keeps its state in the database: they get
+    Flask's null session instead of a signing serializer built for every webhook."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/ivr/"):
+            return None  # Flask substitutes its null session, which refuses to be written
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings, dependencies: Dependencies | None = None) -> Flask:
     """A hotline web app on ``dependencies`` (built from ``settings`` when not given)."""
     deps = dependencies or build_dependencies(settings)
@@ -25,6 +36,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
         PUBLIC_BASE_URL=deps.public_base_url,
         TWILIO_WEBHOOK_TOKEN=settings.webhook_auth_token,
     )
+    app.session_interface = _NoSessionForTwilio()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.extensions["hotline"] = deps
     install_request_metrics(app)

@@ -6,6 +6,8 @@ import dataclasses
 import xml.etree.ElementTree as ET
 
 import pytest
+from flask import request
+from flask.sessions import NullSession
 from twilio.request_validator import RequestValidator
 
 import intake.calls as calls_module
@@ -435,3 +437,12 @@ def test_a_recording_callback_for_a_call_without_consent_is_ignored(client, deps
     }
     assert signed_post(client, "/ivr/status/recording", form).status_code == 204
     assert read_rows(deps, Message) == []
+
+
+def test_twilio_requests_get_no_cookie_session_and_others_keep_theirs(app):
+    with app.test_request_context("/ivr/voice", method="POST"):
+        assert app.session_interface.open_session(app, request) is None  # Flask's null session
+    with app.test_request_context("/api/v1/callbacks"):
+        opened = app.session_interface.open_session(app, request)
+        assert opened is not None
+        assert not isinstance(opened, NullSession)
