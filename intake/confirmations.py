@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Executable, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import insert_if_absent, table_of
@@ -124,23 +125,11 @@ def begin_attempt(
     session: Session, confirmation_id: int, *, catalog: Catalog, now: datetime
 ) -> OutgoingConfirmation | None:
     """Record that a send is about to start; None when it was already settled."""
-    # Plain statements, not ORM loads: this runs once per confirmation on the worker's hot path.
-    row = session.execute(
-        select(
-            Confirmation.key,
-            Confirmation.sr_number,
-            Confirmation.channel,
-            Confirmation.address,
-            Confirmation.language,
-            Confirmation.status,
-            Confirmation.attempt_started_at,
-            Message.region,
-            Message.kind,
-            Message.callback_due_at,
-        )
-        .join(Message, Message.id == Confirmation.message_id)
-        .where(Confirmation.id == confirmation_id)
-    ).one_or_none()
+    # Plain statements built once, not ORM loads: this runs once per confirmation on the
+    # worker's hot path.
+    statements = _statements()
+    connection = session.connection()
+    row = connection.execute(statements.attempt_row, {"id": confirmation_id}).one_or_none()
     if row is None or ConfirmationStatus(row.status) in _FINAL:
         return None
     unsettled = (
@@ -148,11 +137,13 @@ def begin_attempt(
         if row.status in (ConfirmationStatus.SENDING, ConfirmationStatus.UNCERTAIN)
         else None
     )
-    session.execute(
-        update(Confirmation)
-        .where(Confirmation.id == confirmation_id)
-        .values(status=ConfirmationStatus.SENDING.value, attempt_started_at=unsettled or now)
-        .execution_options(synchronize_session=False)
+    connection.execute(
+        statements.begin_attempt,
+        {
+            "b_id": confirmation_id,
+            "status": ConfirmationStatus.SENDING.value,
+            "attempt_started_at": unsettled or now,
+        },
     )
     subject, body = _texts(
         catalog,
@@ -221,30 +212,64 @@ def record_sent(
     session: Session, confirmation_id: int, *, provider_id: str | None, status: str, now: datetime
 ) -> None:
     """Store the provider's id and mark the confirmation sent (a later status never regresses)."""
-    current_rank = case(_SMS_STATUS_ORDER, value=Confirmation.provider_status, else_=-1)
-    values: dict[str, Any] = {
+    params: dict[str, Any] = {
+        "b_id": confirmation_id,
+        "b_rank": _sms_rank(status),
+        "b_status": status,
+        "b_now": now,
+    }
+    if provider_id is not None:
+        params["provider_id"] = provider_id  # a column named in the parameters is set too
+    session.connection().execute(_statements().record_sent, params)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    attempt_row: Select[Any]  # id
+    begin_attempt: Executable  # b_id; status, attempt_started_at
+    record_sent: Executable  # b_id, b_rank, b_status, b_now; provider_id when known
+
+
+@cache
+def _statements() -> _Statements:
+    """The worker's per-confirmation statements, built once (their cache keys with them)."""
+    confirmations, messages = table_of(Confirmation), table_of(Message)
+    c = confirmations.c
+    by_id = c.id == bindparam("b_id")
+    current_rank = case(_SMS_STATUS_ORDER, value=c.provider_status, else_=-1)
+    sent = {
         "provider_status": case(
-            (current_rank < _sms_rank(status), status), else_=Confirmation.provider_status
+            (current_rank < bindparam("b_rank"), bindparam("b_status")), else_=c.provider_status
         ),
         "status": case(
             (
-                Confirmation.status.in_(
+                c.status.in_(
                     [ConfirmationStatus.DELIVERED.value, ConfirmationStatus.UNDELIVERED.value]
                 ),
-                Confirmation.status,
+                c.status,
             ),
             else_=ConfirmationStatus.SENT.value,
         ),
-        "sent_at": func.coalesce(Confirmation.sent_at, now),
+        "sent_at": func.coalesce(c.sent_at, bindparam("b_now")),
         "last_error": None,
     }
-    if provider_id is not None:
-        values["provider_id"] = provider_id
-    session.execute(
-        update(Confirmation)
-        .where(Confirmation.id == confirmation_id)
-        .values(values)
-        .execution_options(synchronize_session=False)
+    return _Statements(
+        attempt_row=select(
+            c.key,
+            c.sr_number,
+            c.channel,
+            c.address,
+            c.language,
+            c.status,
+            c.attempt_started_at,
+            messages.c.region,
+            messages.c.kind,
+            messages.c.callback_due_at,
+        )
+        .join(messages, messages.c.id == c.message_id)
+        .where(c.id == bindparam("id")),
+        begin_attempt=update(confirmations).where(by_id),
+        record_sent=update(confirmations).where(by_id).values(sent),
     )
 
 

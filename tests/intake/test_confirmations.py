@@ -61,3 +61,27 @@ def test_a_status_callback_for_an_unknown_message_changes_nothing(
         row = confirmation(session, sr_number)
         assert not known
         assert (row.status, row.provider_id) == (ConfirmationStatus.QUEUED, None)
+
+
+@pytest.mark.usefixtures("demo_customers")
+def test_a_send_without_a_provider_id_keeps_the_one_stored_and_the_first_send_time(
+    session_factory: SessionFactory, catalog: Catalog, clock: FakeClock
+) -> None:
+    with transaction(session_factory) as session:
+        sr_number = submit_request(session, catalog=catalog, now=clock.now())
+        confirmation_id = confirmation(session, sr_number).id
+        record_sent(
+            session, confirmation_id, provider_id="SM" + "2" * 32, status="sent", now=clock.now()
+        )
+    first_sent = clock.now()
+    clock.advance(seconds=5)
+    with transaction(session_factory) as session:
+        record_sent(session, confirmation_id, provider_id=None, status="queued", now=clock.now())
+    with transaction(session_factory) as session:
+        row = confirmation(session, sr_number)
+        assert (row.status, row.provider_id, row.provider_status) == (
+            ConfirmationStatus.SENT,
+            "SM" + "2" * 32,
+            "sent",  # "queued" ranks below "sent": no regression
+        )
+        assert row.sent_at == first_sent
