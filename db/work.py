@@ -13,16 +13,19 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Executable,
     Index,
     Integer,
     String,
     Text,
     and_,
+    bindparam,
     func,
     select,
     update,
@@ -327,25 +330,31 @@ def complete(session: Session, *, item_id: int, worker_id: str, now: datetime) -
     ``claimed_by`` stays on a done row: who did the work, and a handler may complete its row in
     the transaction that records the effect, before the worker's own (then idempotent) call.
     """
-    stmt = (
-        update(WorkItem)
-        .where(_owned(item_id, worker_id))
+    connection = session.connection()
+    params = {"b_id": item_id, "b_worker": worker_id, "b_now": now}
+    if connection.execute(_complete_statements()[0], params).rowcount:
+        return True
+    return connection.execute(_complete_statements()[1], params).first() is not None
+
+
+@cache
+def _complete_statements() -> tuple[Executable, Executable]:
+    """``complete``'s update and its done-by-me check, built once (it runs once per job)."""
+    work = table_of(WorkItem)
+    mine = and_(work.c.id == bindparam("b_id"), work.c.claimed_by == bindparam("b_worker"))
+    now = bindparam("b_now", type_=work.c.finished_at.type)
+    done = (
+        update(work)
+        .where(mine, work.c.state == WorkState.RUNNING.value)
         .values(
             state=WorkState.DONE.value,
             lease_until=None,
             finished_at=now,
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
-    if getattr(session.execute(stmt), "rowcount", 0):
-        return True
-    done_by_me = select(WorkItem.id).where(
-        WorkItem.id == item_id,
-        WorkItem.claimed_by == worker_id,
-        WorkItem.state == WorkState.DONE.value,
-    )
-    return session.execute(done_by_me).first() is not None
+    done_by_me = select(work.c.id).where(mine, work.c.state == WorkState.DONE.value)
+    return done, done_by_me
 
 
 def retry(

@@ -250,7 +250,7 @@ def _statements() -> _Statements:
             ),
             else_=ConfirmationStatus.SENT.value,
         ),
-        "sent_at": func.coalesce(c.sent_at, bindparam("b_now")),
+        "sent_at": func.coalesce(c.sent_at, bindparam("b_now", type_=c.sent_at.type)),
         "last_error": None,
     }
     return _Statements(
