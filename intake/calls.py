@@ -38,7 +38,6 @@ from intake.customers import CustomerView, find_customer
 from intake.messages import (
     message_for_call,
     new_message,
-    open_message,
     record_consent,
     record_field,
 )
@@ -532,7 +531,7 @@ class _Turn:
 
     @property
     def message(self) -> Message | None:
-        # Loaded with the call; open_message() fills it in when the message starts.
+        # Loaded with the call; self.open_message() fills it in when the message starts.
         return self._message
 
     def customer(self) -> CustomerView | None:
@@ -989,8 +988,7 @@ def settle_call(
         region = catalog.region(call.region)
         # A caller who quoted a request and hung up before saying why is called back on it.
         kind = MessageKind.CALLBACK if state.quoted_sr else MessageKind.NEW
-        message = open_message(
-            session,
+        message = new_message(
             call,
             kind=kind.value,
             product_line=call.product_line or region.default_product_line,
@@ -998,6 +996,7 @@ def settle_call(
             sr_reference=state.quoted_sr,
             now=now,
         )
+        session.add(message)
     return settle_message(session, call, message, catalog=catalog, scheduler=scheduler, now=now)
 
 
@@ -1211,15 +1210,17 @@ def record_fallback_number(
         insert_if_absent(session, table_of(Call), values, unique="call_sid")
         call = _locked_call(session, inp.call_sid)
         assert call is not None
-    message = message_for_call(session, call.call_sid) or open_message(
-        session,
-        call,
-        kind=MessageKind.NEW.value,
-        product_line=call.product_line or region.default_product_line,
-        company=None,
-        sr_reference=None,
-        now=now,
-    )
+    message = message_for_call(session, call.call_sid)
+    if message is None:
+        message = new_message(
+            call,
+            kind=MessageKind.NEW.value,
+            product_line=call.product_line or region.default_product_line,
+            company=None,
+            sr_reference=None,
+            now=now,
+        )
+        session.add(message)
     if typed is not None:
         record_field(message, now=now, callback_number=typed, callback_number_source="typed")
     sr_number = settle_message(

@@ -29,32 +29,6 @@ def message_for_call(session: Session, call_sid: str) -> Message | None:
     return session.scalar(select(Message).where(Message.call_sid == call_sid))
 
 
-def open_message(
-    session: Session,
-    call: Call,
-    *,
-    kind: str,
-    product_line: str,
-    company: str | None,
-    sr_reference: str | None,
-    now: datetime,
-) -> Message:
-    """The call's message, created on first use with what the call already knows."""
-    message = message_for_call(session, call.call_sid)
-    if message is not None:
-        return message
-    message = new_message(
-        call,
-        kind=kind,
-        product_line=product_line,
-        company=company,
-        sr_reference=sr_reference,
-        now=now,
-    )
-    session.add(message)
-    return message
-
-
 def new_message(
     call: Call,
     *,
