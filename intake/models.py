@@ -154,6 +154,9 @@ class Message(Base):
     answer_channel: Mapped[str] = mapped_column(String(8), default="phone")
     # When the caller first called: a caller who left the queue keeps their place in line.
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When the caller asked to be called back (began the message, or pressed the callback key
+    # on hold): the callback promise counts from here, whenever the call is settled.
+    callback_asked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     is_complete: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -186,6 +189,8 @@ class ServiceRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     # The message the SR was made from; its later answers are copied onto the SR.
     origin_message_id: Mapped[int | None] = mapped_column(Integer)
+    # Why no confirmation could be sent (no mobile number and no e-mail address), if so.
+    unconfirmed_reason: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(16), default="phone")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
