@@ -35,7 +35,8 @@ class CallbackQueue:
             return existing.due_at
         line = self._catalog.product_line(request.product_line)
         region = self._catalog.region(request.region)
-        due_at = callback_due_at(line, region, created_at=now)
+        # The promise counts from when the caller asked, not from when the call was settled.
+        due_at = callback_due_at(line, region, created_at=request.asked_at)
         session.add(
             Callback(
                 message_id=request.message_id,
@@ -47,7 +48,7 @@ class CallbackQueue:
                 status=CallbackStatus.QUEUED.value,
                 requested_at=request.requested_at,
                 due_at=due_at,
-                warn_at=warn_at(due_at, created_at=now),
+                warn_at=warn_at(due_at, created_at=request.asked_at),
                 created_at=now,
             )
         )

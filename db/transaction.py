@@ -8,13 +8,12 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import IO, Any, Generic, TypeVar, cast
+from typing import IO
 
-from sqlalchemy import Connection, Engine, Executable
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import SNAPSHOT_OPTION
@@ -266,7 +265,7 @@ def read_transaction(factory: SessionFactory) -> Iterator[Session]:
 
 
 # The same two kinds of transaction for plain statements on a Connection, without the ORM's
-# session: the webhook turn's hot path runs one of each per request.
+# session (``db.unit_of_work`` reads on one, then writes in a session).
 
 
 @contextmanager
@@ -287,104 +286,3 @@ def read_connection(factory: SessionFactory) -> Iterator[Connection]:
         return
     with _snapshot_engine(factory).begin() as connection:
         yield connection
-
-
-# -- decide on a read, then write briefly --------------------------------------------------------
-#
-# A request that reads a few rows, decides in Python and writes a few columns would hold the
-# write lock (SQLite's single writer, a PostgreSQL row lock) while it decides. Instead it is
-# decided on a read and written as prepared statements; the first of them is guarded (it
-# checks a version read with the rows and must change exactly one row), so a row changed in
-# between makes the write refuse and the request is applied again under the lock.
-
-R = TypeVar("R")
-
-
-class NeedsLock(Exception):
-    """The request writes as it decides: apply it in a locked transaction instead."""
-
-
-@dataclass(frozen=True)
-class Write:
-    """One prepared statement; ``guarded``: it must change exactly one row."""
-
-    statement: Executable
-    params: dict[str, Any]
-    guarded: bool = False
-
-
-@dataclass(frozen=True)
-class Planned(Generic[R]):
-    """A decision made without writing: its result and the statements that store it."""
-
-    result: R
-    writes: tuple[Write, ...]
-
-
-class RowChanged(Exception):
-    """A guarded write found its row changed since it was read."""
-
-
-def write_planned(connection: Connection, planned: Planned[Any]) -> None:
-    """Execute the writes; ``RowChanged`` when a guarded one changed no row (roll back then)."""
-    for write in planned.writes:
-        done = connection.execute(write.statement, write.params)
-        if write.guarded and done.rowcount != 1:
-            raise RowChanged()
-
-
-def apply_planned(
-    factory: SessionFactory, planned: Planned[R], locked: Callable[[Session], R]
-) -> R:
-    """Write ``planned``; if its rows changed since (or it collides), run ``locked`` instead."""
-    with _engine(factory).connect() as connection:
-        if _write_or_refuse(factory, connection, planned):
-            return planned.result
-    with transaction(factory) as session:
-        return locked(session)
-
-
-def _write_or_refuse(
-    factory: SessionFactory, connection: Connection, planned: Planned[Any]
-) -> bool:
-    """Write ``planned`` in a transaction of its own on ``connection``; False if refused."""
-    try:
-        with _writer(factory), connection.begin():
-            write_planned(connection, planned)
-        return True
-    except RowChanged:
-        return False  # rolled back; the locked path decides again on what is there now
-    except IntegrityError:
-        return False  # a copy of the same request got there first: the locked path finds it
-
-
-def decide_then_write(
-    factory: SessionFactory,
-    decide: Callable[[Connection], Planned[R] | R],
-    locked: Callable[[Session], R],
-) -> R:
-    """Run ``decide`` on a read and write what it planned; ``locked`` when it cannot be so.
-
-    ``decide`` returns a plain result when there is nothing to write, and raises
-    ``NeedsLock`` when the request must write as it decides. The read and the write share
-    one pooled connection (two transactions on it, the lock taken only for the second).
-    """
-    snapshot = _writer_lock(factory) is not None
-    with _engine(factory).connect() as connection:
-        try:
-            # SQLite: read a snapshot without the writer lock (see read_transaction).
-            connection.execution_options(**{SNAPSHOT_OPTION: snapshot})
-            with connection.begin():
-                decided: Planned[R] | R = decide(connection)
-            needs_lock = False
-        except NeedsLock:
-            needs_lock = True
-        finally:
-            connection.execution_options(**{SNAPSHOT_OPTION: False})
-        if not needs_lock:
-            if not isinstance(decided, Planned):
-                return decided
-            if _write_or_refuse(factory, connection, decided):
-                return cast("Planned[R]", decided).result
-    with transaction(factory) as session:
-        return locked(session)

@@ -1,324 +1,482 @@
-"""Pure call-flow policy: given where a call stands and what the caller did, what happens next.
+"""Pure call-flow policy: where a call stands, what the caller did and the facts -> what's next.
 
-No I/O here. ``intake.calls`` looks facts up (customer, SR, hours), then asks these functions what
-to do; ``ivr.twiml`` renders the resulting :class:`Step`.
+``decide(state, answer, facts)`` is the step machine of the caller's journey (seed and product
+brief): menu -> customer number -> support hours -> an agent, or else a message field by field
+-> the SR is created and read back. No I/O: the turn service (``intake.turns``) looks the facts
+up before (customer, quoted SR, support hours, caller ID) and carries out the decision after
+(stores the fields, creates the SR); ``intake.questions`` turns the next state into a Step.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from datetime import datetime
 
-# Twilio's <Gather> gives up after 5 s of silence; three tries per step is the product rule.
-MAX_TRIES = 3
-# Two whole steps without a sound: offer a callback on the caller ID and end the call politely.
-SILENCE_LIMIT = 2 * MAX_TRIES
-MAX_READBACKS = 3
-
-
-class StepName(enum.StrEnum):
-    """Each point of the call at which we wait for the caller."""
-
-    MENU = "menu"
-    CUSTOMER_NUMBER = "customer_number"
-    PRODUCT_CHOICE = "product_choice"
-    AGENT = "agent"
-    SR_LOOKUP = "sr_lookup"
-    SR_ACTION = "sr_action"
-    NAME = "name"
-    COMPANY = "company"
-    CALLBACK_NUMBER = "callback_number"
-    SR_REFERENCE = "sr_reference"
-    CONSENT = "consent"
-    DESCRIPTION = "description"
-    ANSWER_CHANNEL = "answer_channel"
-    READBACK = "readback"
-    END = "end"
-
-
-class StepKind(enum.StrEnum):
-    """How the caller is asked (or not)."""
-
-    DIGITS = "digits"
-    SPEECH = "speech"
-    AGENT = "agent"
-    HANGUP = "hangup"
-
-
-class MessageKind(enum.StrEnum):
-    """Why the caller is leaving a message."""
-
-    NEW = "new"
-    UPDATE = "update"
-    CALLBACK = "callback"
-
-
-# The message fields in the order the caller is asked for them (seed: name, company, phone,
-# SR reference, short description), then how the answer should come.
-MESSAGE_FIELDS: tuple[StepName, ...] = (
-    StepName.NAME,
-    StepName.COMPANY,
-    StepName.CALLBACK_NUMBER,
-    StepName.SR_REFERENCE,
-    StepName.CONSENT,
-    StepName.DESCRIPTION,
-    StepName.ANSWER_CHANNEL,
+from intake.call_rules import (
+    AgentOutcome,
+    Answer,
+    FieldContext,
+    Retry,
+    SilenceEnd,
+    after_unusable_input,
+    after_valid_input,
+    agent_outcome,
+    menu_choice,
+    moved_to,
+    next_message_field,
+    product_choice,
+    sr_action_choice,
+    yes_no,
 )
+from intake.call_steps import MAX_READBACKS, FlowState, MessageKind, Say, StepName
+from intake.phone_numbers import parse_callback_number, spoken_digits
+from intake.sr_numbers import is_plausible_sr_number
+
+# -- one turn as data ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Say:
-    """One prompt: its key in the prompt set, text values, and values spoken digit by digit."""
+class CallerAnswer:
+    """What the caller did at this turn, as the webhook reported it."""
+
+    digits: str | None = None
+    speech: str | None = None
+    confidence: float | None = None
+    queue_result: str | None = None  # Enqueue's QueueResult after the agent queue
+    is_silence: bool = False  # the re-prompt redirect after a <Gather> that heard nothing
+
+    def typed(self) -> str | None:
+        """The keys pressed, None for silence or nothing."""
+        return None if self.is_silence else (self.digits or None)
+
+    def said(self) -> str | None:
+        """The speech recognised, stripped; None for silence or nothing."""
+        return None if self.is_silence else (self.speech or "").strip() or None
+
+    def judged(self, value: str | None) -> Answer:
+        """An unusable ``value``: silence, or something we cannot use."""
+        return Answer.NONE if self.is_silence or not value else Answer.INVALID
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    """The customer behind a customer number."""
+
+    customer_number: str
+    company: str
+    has_email: bool
+    products: tuple[str, ...]  # in menu order
+
+
+@dataclass(frozen=True)
+class LineFacts:
+    """A product line as this turn may route to it."""
 
     key: str
-    values: Mapping[str, str] = field(default_factory=dict)
-    digits: Mapping[str, str] = field(default_factory=dict)
+    name: str
+    is_open: bool
+    hours: str  # spoken support hours
+    promise: str  # the spoken callback promise
 
 
 @dataclass(frozen=True)
-class Step:
-    """What the caller hears next and how we listen for the answer."""
+class MessageFacts:
+    """The call's message so far."""
 
-    name: StepName
-    kind: StepKind
-    says: tuple[Say, ...]
-    num_digits: int | None = None
-    finish_on_key: str = "#"
-    start_recording: bool = False
-    # The hash key alone (or silence) is an answer here: "no earlier request".
-    submit_empty: bool = False
-    # Free speech that may run long (the problem description).
-    long_speech: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe form, stored so a duplicated webhook gets the very same answer."""
-        return {
-            "name": self.name.value,
-            "kind": self.kind.value,
-            "says": [
-                {"key": s.key, "values": dict(s.values), "digits": dict(s.digits)}
-                for s in self.says
-            ],
-            "num_digits": self.num_digits,
-            "finish_on_key": self.finish_on_key,
-            "start_recording": self.start_recording,
-            "submit_empty": self.submit_empty,
-            "long_speech": self.long_speech,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Step:
-        """Rebuild a step stored by :meth:`to_json`."""
-        return cls(
-            name=StepName(data["name"]),
-            kind=StepKind(data["kind"]),
-            says=tuple(
-                Say(key=s["key"], values=s.get("values", {}), digits=s.get("digits", {}))
-                for s in data["says"]
-            ),
-            num_digits=data.get("num_digits"),
-            finish_on_key=data.get("finish_on_key", "#"),
-            start_recording=bool(data.get("start_recording", False)),
-            submit_empty=bool(data.get("submit_empty", False)),
-            long_speech=bool(data.get("long_speech", False)),
-        )
+    company: str | None = None
+    callback_number: str | None = None
+    recording_consent: bool | None = None
 
 
 @dataclass(frozen=True)
-class FlowState:
-    """Where the call stands; stored as JSON on the call row."""
+class Facts:
+    """Everything the flow may need at this turn, looked up before it is decided."""
 
-    step: StepName = StepName.MENU
-    attempt: int = 1
-    silent_turns: int = 0
-    kind: MessageKind = MessageKind.NEW
-    readbacks: int = 0
-    silence_offer: bool = False
-    # The customer's products in menu order, when they have more than one.
-    products: tuple[str, ...] = ()
-    # The SR quoted on the existing-request path.
-    quoted_sr: str | None = None
-    # The caller pressed the key for a callback while waiting in the queue.
-    queue_callback: bool = False
-    # The identified customer has an e-mail address on file (the answer may come by e-mail).
-    email_on_file: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe form."""
-        return {
-            "step": self.step.value,
-            "attempt": self.attempt,
-            "silent_turns": self.silent_turns,
-            "kind": self.kind.value,
-            "readbacks": self.readbacks,
-            "silence_offer": self.silence_offer,
-            "products": list(self.products),
-            "quoted_sr": self.quoted_sr,
-            "queue_callback": self.queue_callback,
-            "email_on_file": self.email_on_file,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FlowState:
-        """Rebuild a state stored by :meth:`to_json` (an empty dict is a new call)."""
-        if not data:
-            return cls()
-        return cls(
-            step=StepName(data["step"]),
-            attempt=int(data.get("attempt", 1)),
-            silent_turns=int(data.get("silent_turns", 0)),
-            kind=MessageKind(data.get("kind", MessageKind.NEW)),
-            readbacks=int(data.get("readbacks", 0)),
-            silence_offer=bool(data.get("silence_offer", False)),
-            products=tuple(data.get("products", ())),
-            quoted_sr=data.get("quoted_sr"),
-            queue_callback=bool(data.get("queue_callback", False)),
-            email_on_file=bool(data.get("email_on_file", False)),
-        )
-
-
-class Answer(enum.Enum):
-    """How the caller's input at a step was judged."""
-
-    NONE = "none"  # silence: the re-prompt redirect after an empty <Gather>
-    INVALID = "invalid"  # something typed or said that we cannot use
-    VALID = "valid"
+    country: str  # the region's, for reading and parsing numbers
+    default_line: str  # the region's product line for callers who name none
+    call_line: str | None  # the product line the call has chosen so far
+    consent_prompt_version: str
+    lines: Mapping[str, LineFacts]  # every line this turn may route to, by key
+    caller_id: str | None = None  # the caller's number, if dialable (not withheld)
+    customer: CustomerFacts | None = None  # for the typed number, else the call's own
+    product_lines: Mapping[str, str] = field(default_factory=dict)  # product -> line key
+    found_sr: str | None = None  # the SR number typed at the SR look-up, if such an SR exists
+    message: MessageFacts | None = None
 
 
 @dataclass(frozen=True)
-class Retry:
-    """Ask the same step again."""
-
-    state: FlowState
-    says: tuple[Say, ...]
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """Stop asking this step; the caller moves on with the step's safe default."""
-
-    state: FlowState
-
-
-@dataclass(frozen=True)
-class SilenceEnd:
-    """The caller has said nothing for too long: offer a callback on the caller ID, then end."""
-
-    state: FlowState
-
-
-def after_unusable_input(state: FlowState, answer: Answer) -> Retry | GiveUp | SilenceEnd:
-    """Re-prompt up to three times per step; a long silence ends in a callback offer."""
-    silent = state.silent_turns + 1 if answer is Answer.NONE else 0
-    if answer is Answer.NONE and silent >= SILENCE_LIMIT and not state.silence_offer:
-        return SilenceEnd(replace(state, silent_turns=silent, silence_offer=True, attempt=1))
-    if state.attempt >= MAX_TRIES:
-        return GiveUp(replace(state, attempt=1, silent_turns=silent))
-    hint = Say("no_input") if answer is Answer.NONE else Say("not_understood")
-    return Retry(replace(state, attempt=state.attempt + 1, silent_turns=silent), (hint,))
-
-
-def after_valid_input(state: FlowState, next_step: StepName) -> FlowState:
-    """Move on to ``next_step`` with fresh tries; the caller is not silent any more."""
-    return replace(state, step=next_step, attempt=1, silent_turns=0)
-
-
-def moved_to(state: FlowState, next_step: StepName) -> FlowState:
-    """Move on to ``next_step`` keeping the silence count (used after giving up on a step)."""
-    return replace(state, step=next_step, attempt=1)
-
-
-@dataclass(frozen=True)
-class FieldContext:
-    """What is already known, so the caller is not asked for it again."""
+class OpenMessage:
+    """Open the call's message with what is already known."""
 
     kind: MessageKind
-    company_known: bool
-    email_known: bool
+    product_line: str
+    company: str | None
+    sr_reference: str | None
+    callback_asked_at: datetime | None  # None: now
 
 
-def next_message_field(after: StepName | None, context: FieldContext) -> StepName | None:
-    """The next message field to ask for after ``after`` (None: start), or None when done."""
-    start = 0 if after is None else MESSAGE_FIELDS.index(after) + 1
-    for step in MESSAGE_FIELDS[start:]:
-        if step is StepName.COMPANY and context.company_known:
-            continue
-        if step is StepName.SR_REFERENCE and context.kind is not MessageKind.NEW:
-            continue
-        if step is StepName.ANSWER_CHANNEL and not context.email_known:
-            continue
-        return step
-    return None
+@dataclass(frozen=True)
+class Finish:
+    """Make the message into an SR now; what the caller hears next depends on it."""
+
+    is_complete: bool  # False when the call ended in the silence offer
+    says: tuple[Say, ...]
 
 
-def menu_choice(digits: str | None) -> StepName | None:
-    """The branch a menu key selects: 1 new request, 2 existing SR."""
-    return {"1": StepName.CUSTOMER_NUMBER, "2": StepName.SR_LOOKUP}.get(digits or "")
+@dataclass(frozen=True)
+class Decision:
+    """What one turn does: the call's next state and what to store."""
+
+    state: FlowState
+    says: tuple[Say, ...] = ()  # spoken before the next question
+    identified_as: str | None = None  # the customer number that identifies the caller
+    product: str | None = None  # chosen now, with its line
+    product_line: str | None = None
+    outcome: str | None = None  # the call's outcome: agent, abandoned, message
+    open_message: OpenMessage | None = None
+    fields: Mapping[str, str | float | None] = field(default_factory=dict)
+    consent: bool | None = None  # the recording consent given (or refused) now
+    finish: Finish | None = None
 
 
-def sr_action_choice(digits: str | None) -> MessageKind | None:
-    """On an existing SR: 1 leaves an update, 2 asks for a callback."""
-    return {"1": MessageKind.UPDATE, "2": MessageKind.CALLBACK}.get(digits or "")
+def decide(state: FlowState, answer: CallerAnswer, facts: Facts) -> Decision:
+    """The decision for ``answer`` at ``state``: the step machine, as plain data."""
+    return _Deciding(answer, facts).at(state)
 
 
-def product_choice(digits: str | None, products: tuple[str, ...]) -> str | None:
-    """The product whose menu key was pressed (1-based), if any."""
-    if digits and digits.isdigit() and 1 <= int(digits) <= len(products):
-        return products[int(digits) - 1]
-    return None
+Next = Callable[[FlowState], Decision]
 
 
-def yes_no(digits: str | None) -> bool | None:
-    """1 means yes, 2 means no, anything else is no answer."""
-    return {"1": True, "2": False}.get(digits or "")
+class _Deciding:
+    """One decision being made; collects what the turn stores on the way (no I/O)."""
+
+    def __init__(self, answer: CallerAnswer, facts: Facts) -> None:
+        self.answer = answer
+        self.facts = facts
+        self.message = facts.message
+        self.opened: OpenMessage | None = None
+        self.fields: dict[str, str | float | None] = {}
+        self.consent: bool | None = None
+        self.identified_as: str | None = None
+        self.customer = facts.customer
+        self.product: str | None = None
+        self.line_key: str | None = None
+        self.outcome: str | None = None
+
+    def at(self, state: FlowState) -> Decision:
+        handler: Next | None = {
+            StepName.MENU: self.on_menu,
+            StepName.CUSTOMER_NUMBER: self.on_customer_number,
+            StepName.PRODUCT_CHOICE: self.on_product_choice,
+            StepName.AGENT: self.on_agent,
+            StepName.SR_LOOKUP: self.on_sr_lookup,
+            StepName.SR_ACTION: self.on_sr_action,
+            StepName.NAME: lambda s: self.speech_field(s, "contact_name"),
+            StepName.COMPANY: lambda s: self.speech_field(s, "company"),
+            StepName.CALLBACK_NUMBER: self.on_callback_number,
+            StepName.SR_REFERENCE: self.on_sr_reference,
+            StepName.CONSENT: self.on_consent,
+            StepName.DESCRIPTION: self.on_description,
+            StepName.ANSWER_CHANNEL: self.on_answer_channel,
+            StepName.READBACK: self.on_readback,
+        }.get(state.step)
+        if handler is None:
+            return self.end(state, Say("goodbye"))
+        return handler(state)
+
+    # -- what the decision says -----------------------------------------------------------------
+
+    def ask(self, state: FlowState, *says: Say) -> Decision:
+        return Decision(
+            state=state,
+            says=says,
+            identified_as=self.identified_as,
+            product=self.product,
+            product_line=self.line_key,
+            outcome=self.outcome,
+            open_message=self.opened,
+            fields=dict(self.fields),
+            consent=self.consent,
+        )
+
+    def end(self, state: FlowState, *says: Say) -> Decision:
+        return self.ask(moved_to(state, StepName.END), *says)
+
+    def finish(self, state: FlowState, *says: Say) -> Decision:
+        """The SR is made in this turn; its number is read back only after it is stored."""
+        ended_by_silence = state.silence_offer and state.silent_turns > 0
+        decided = self.ask(moved_to(state, StepName.READBACK))
+        return replace(decided, finish=Finish(is_complete=not ended_by_silence, says=says))
+
+    def unusable(self, state: FlowState, answer: Answer, give_up: Next, *hint: Say) -> Decision:
+        decision = after_unusable_input(state, answer)
+        if isinstance(decision, Retry):
+            # A specific hint ("unknown customer number") replaces the generic one.
+            return self.ask(decision.state, *(hint or decision.says))
+        if isinstance(decision, SilenceEnd):
+            return self.offer_callback_after_silence(decision.state)
+        return give_up(decision.state)
+
+    # -- identification and routing -------------------------------------------------------------
+
+    def on_menu(self, state: FlowState) -> Decision:
+        typed = self.answer.typed()
+        choice = menu_choice(typed)
+        if choice is None:
+            return self.unusable(
+                state,
+                self.answer.judged(typed),
+                lambda s: self.ask(moved_to(s, StepName.CUSTOMER_NUMBER)),
+            )
+        return self.ask(after_valid_input(state, choice))
+
+    def on_customer_number(self, state: FlowState) -> Decision:
+        typed = self.answer.typed()
+        customer = self.facts.customer if typed else None
+        if customer is None or customer.customer_number != typed:
+            self.customer = None
+            hint = (Say("customer_unknown"),) if typed else ()
+            return self.unusable(
+                state,
+                self.answer.judged(typed),
+                lambda s: self.route(s, Say("continue_unidentified")),
+                *hint,
+            )
+        self.identified_as = customer.customer_number
+        state = replace(
+            after_valid_input(state, StepName.PRODUCT_CHOICE), email_on_file=customer.has_email
+        )
+        if len(customer.products) > 1:
+            return self.ask(replace(state, products=customer.products))
+        if customer.products:
+            self.choose(customer.products[0])
+        return self.route(state)
+
+    def on_product_choice(self, state: FlowState) -> Decision:
+        product = product_choice(self.answer.typed(), state.products)
+        if product is None:
+
+            def first_product(s: FlowState) -> Decision:
+                self.choose(s.products[0])
+                return self.route(s)
+
+            return self.unusable(state, self.answer.judged(self.answer.typed()), first_product)
+        self.choose(product)
+        return self.route(after_valid_input(state, StepName.AGENT))
+
+    def choose(self, product: str) -> None:
+        self.product = product
+        self.line_key = self.facts.product_lines.get(product)
+
+    def line(self) -> LineFacts:
+        key = self.line_key or self.facts.call_line or self.facts.default_line
+        return self.facts.lines[key]
+
+    def route(self, state: FlowState, *says: Say) -> Decision:
+        """Open lines try an agent; closed lines go straight to the message."""
+        line = self.line()
+        if line.is_open:
+            return self.ask(moved_to(state, StepName.AGENT), *says)
+        closed = Say(
+            "closed", values={"product": line.name, "hours": line.hours, "promise": line.promise}
+        )
+        return self.start_message(state, MessageKind.NEW, *says, closed)
+
+    def on_agent(self, state: FlowState) -> Decision:
+        outcome = agent_outcome(self.answer.queue_result)
+        if outcome is AgentOutcome.TALKED:
+            self.outcome = "agent"
+            return self.end(state)
+        if outcome is AgentOutcome.CALLER_HUNG_UP:
+            self.outcome = "abandoned"
+            return self.end(state)
+        if state.queue_callback:
+            intro = Say("callback_keeps_place")
+        else:
+            intro = Say("agents_busy", values={"promise": self.line().promise})
+        return self.start_message(state, MessageKind.NEW, intro)
+
+    def on_sr_lookup(self, state: FlowState) -> Decision:
+        typed = self.answer.typed()
+        found = self.facts.found_sr if typed else None
+        if found is None or found != typed:
+            hint = Say("sr_not_found") if is_plausible_sr_number(typed) else Say("sr_invalid")
+            return self.unusable(
+                state,
+                self.answer.judged(typed),
+                lambda s: self.ask(moved_to(s, StepName.CUSTOMER_NUMBER), Say("sr_lookup_gave_up")),
+                *((hint,) if typed else ()),
+            )
+        # SR numbers are sequential and easy to guess: quoting one attaches the message to it,
+        # but does not identify the caller (entitlement comes from the customer number only).
+        state = replace(after_valid_input(state, StepName.SR_ACTION), quoted_sr=found)
+        return self.ask(state, Say("sr_found", digits={"sr_number": found}))
+
+    def on_sr_action(self, state: FlowState) -> Decision:
+        kind = sr_action_choice(self.answer.typed())
+        if kind is None:
+            return self.unusable(
+                state,
+                self.answer.judged(self.answer.typed()),
+                lambda s: self.start_message(s, MessageKind.CALLBACK),
+            )
+        return self.start_message(after_valid_input(state, StepName.NAME), kind)
+
+    # -- the message ----------------------------------------------------------------------------
+
+    def open(self, state: FlowState, kind: MessageKind) -> MessageFacts:
+        """The call's message, opened with what is already known (company, quoted SR)."""
+        self.outcome = "message"
+        if self.message is None:
+            company = self.customer.company if self.customer is not None else None
+            self.opened = OpenMessage(
+                kind=kind,
+                product_line=self.line().key,
+                company=company,
+                sr_reference=state.quoted_sr,
+                callback_asked_at=state.callback_asked_at,
+            )
+            self.message = MessageFacts(company=company)
+        return self.message
+
+    def start_message(self, state: FlowState, kind: MessageKind, *says: Say) -> Decision:
+        self.open(state, kind)
+        return self.next_field(replace(state, kind=kind), None, *says)
+
+    def next_field(
+        self, state: FlowState, after: StepName | None, *says: Say, valid: bool = True
+    ) -> Decision:
+        message = self.message or MessageFacts()
+        context = FieldContext(
+            kind=state.kind,
+            company_known=bool(message.company),
+            email_known=state.email_on_file,
+        )
+        following = next_message_field(after, context)
+        if following is None:
+            return self.finish(state, *says)
+        moved = after_valid_input(state, following) if valid else moved_to(state, following)
+        return self.ask(moved, *says)
+
+    def store(self, **fields: str | float | None) -> None:
+        self.fields.update(fields)
+        message = self.message or MessageFacts()
+        company, number = fields.get("company"), fields.get("callback_number")
+        self.message = replace(
+            message,
+            company=company if isinstance(company, str) else message.company,
+            callback_number=number if isinstance(number, str) else message.callback_number,
+        )
+
+    def speech_field(self, state: FlowState, name: str) -> Decision:
+        text = self.answer.said()
+        if text is None:
+            return self.unusable(
+                state, Answer.NONE, lambda s: self.next_field(s, state.step, valid=False)
+            )
+        self.store(**{name: text})
+        return self.next_field(state, state.step)
+
+    def on_callback_number(self, state: FlowState) -> Decision:
+        typed = self.answer.typed()
+        caller_id = self.facts.caller_id
+        if typed == "1" and caller_id is not None:
+            self.store(callback_number=caller_id, callback_number_source="caller_id")
+            return self.next_field(state, StepName.CALLBACK_NUMBER)
+        number = parse_callback_number(typed, country=self.facts.country)
+        if number is None:
+
+            def fall_back(s: FlowState) -> Decision:
+                message = self.message
+                if caller_id is not None and message is not None and not message.callback_number:
+                    self.store(callback_number=caller_id, callback_number_source="caller_id")
+                if s.silence_offer:
+                    return self.finish(s)
+                return self.next_field(s, StepName.CALLBACK_NUMBER, valid=False)
+
+            hint = (Say("callback_invalid"),) if typed else ()
+            return self.unusable(state, self.answer.judged(typed), fall_back, *hint)
+        self.store(callback_number=number, callback_number_source="typed")
+        spoken = spoken_digits(number, country=self.facts.country)
+        confirmed = Say("callback_confirmed", digits={"number": spoken})
+        return self.next_field(state, StepName.CALLBACK_NUMBER, confirmed)
+
+    def offer_callback_after_silence(self, state: FlowState) -> Decision:
+        """Two silent steps: offer a callback on the caller ID, then end within the minute."""
+        message = self.open(state, state.kind)
+        if message.callback_number:
+            # The caller already said where to call them back: end now, keeping that number.
+            return self.finish(state, Say("silence_offer"))
+        state = replace(state, step=StepName.CALLBACK_NUMBER, attempt=1)
+        return self.ask(state, Say("silence_offer"))
+
+    def on_sr_reference(self, state: FlowState) -> Decision:
+        typed = (self.answer.typed() or "").strip("#*") or None
+        if typed is None:
+            # The hash key alone (or silence) means "no earlier request".
+            return self.next_field(state, StepName.SR_REFERENCE)
+        if not is_plausible_sr_number(typed):
+            return self.unusable(
+                state,
+                Answer.INVALID,
+                lambda s: self.next_field(s, StepName.SR_REFERENCE, valid=False),
+                Say("sr_invalid"),
+            )
+        self.store(sr_reference=typed)
+        return self.next_field(state, StepName.SR_REFERENCE)
+
+    def on_consent(self, state: FlowState) -> Decision:
+        given = yes_no(self.answer.typed())
+        if given is None:
+
+            def declined(s: FlowState) -> Decision:
+                # No answer is no consent: audio is never recorded without an active yes.
+                self.consent = False
+                return self.next_field(s, StepName.CONSENT, valid=False)
+
+            return self.unusable(state, self.answer.judged(self.answer.typed()), declined)
+        self.consent = given
+        said = Say("consent_given") if given else Say("consent_declined")
+        return self.next_field(state, StepName.CONSENT, said)
+
+    def on_description(self, state: FlowState) -> Decision:
+        text = self.answer.said()
+        if text is None:
+            return self.unusable(
+                state, Answer.NONE, lambda s: self.next_field(s, StepName.DESCRIPTION, valid=False)
+            )
+        self.store(description=text, description_confidence=self.answer.confidence)
+        return self.next_field(state, StepName.DESCRIPTION)
+
+    def on_answer_channel(self, state: FlowState) -> Decision:
+        choice = {"1": "phone", "2": "email"}.get(self.answer.typed() or "")
+        if choice is None:
+            return self.unusable(
+                state,
+                self.answer.judged(self.answer.typed()),
+                lambda s: self.next_field(s, StepName.ANSWER_CHANNEL, valid=False),
+            )
+        self.store(answer_channel=choice)
+        return self.next_field(state, StepName.ANSWER_CHANNEL)
+
+    def on_readback(self, state: FlowState) -> Decision:
+        if self.answer.typed() == "1" and state.readbacks < MAX_READBACKS:
+            return self.ask(replace(state, readbacks=state.readbacks + 1, attempt=1))
+        return self.end(state, Say("goodbye"))
 
 
-class AgentOutcome(enum.Enum):
-    """What came of trying to reach an agent."""
-
-    TALKED = "talked"
-    CALLER_HUNG_UP = "caller_hung_up"
-    NO_AGENT = "no_agent"
-
-
-# Enqueue's QueueResult, per Twilio's TwiML reference.
-_TALKED = {"bridged"}
-_HUNG_UP = {"hangup"}
-
-
-def agent_outcome(result: str | None) -> AgentOutcome:
-    """Judge Enqueue's ``QueueResult``."""
-    if result in _TALKED:
-        return AgentOutcome.TALKED
-    if result in _HUNG_UP:
-        return AgentOutcome.CALLER_HUNG_UP
-    # leave (max wait or callback key), queue-full, error, system-error, busy, no-answer, failed
-    return AgentOutcome.NO_AGENT
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn check digit of ``digits`` (catches every single-digit typo and most swaps)."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
-
-
-def sr_number_for(sequence: int) -> str:
-    """The caller-facing SR number of the ``sequence``-th SR: 7+ digits plus a check digit."""
-    body = f"{1_000_000 + sequence:07d}"
-    return body + luhn_check_digit(body)
-
-
-def is_plausible_sr_number(digits: str | None) -> bool:
-    """Whether typed digits could be an SR number (length and check digit)."""
-    if not digits or not digits.isdigit() or len(digits) < 8:
-        return False
-    return luhn_check_digit(digits[:-1]) == digits[-1]
+def after_settling(decision: Decision, sr_number: str | None) -> tuple[FlowState, tuple[Say, ...]]:
+    """Where a finishing turn goes once the SR is made (or could not be, for want of a number)."""
+    finish = decision.finish
+    assert finish is not None
+    if sr_number is None:
+        return moved_to(decision.state, StepName.END), (*finish.says, Say("no_number_goodbye"))
+    if not finish.is_complete:
+        number = Say("sr_number", digits={"sr_number": sr_number})
+        return moved_to(decision.state, StepName.END), (
+            *finish.says,
+            number,
+            Say("silence_goodbye"),
+        )
+    return decision.state, finish.says

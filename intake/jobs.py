@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from db.transaction import SessionFactory, transaction
 from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
-from intake.calls import calls_to_settle, settle_quiet_call
 from intake.catalog import Catalog
 from intake.confirmations import (
     OutgoingConfirmation,
@@ -39,6 +38,7 @@ from intake.ports import (
     SendUncertain,
     SentMessage,
 )
+from intake.sweep import calls_to_settle, settle_quiet_call
 
 log = logging.getLogger("hotline.worker")
 

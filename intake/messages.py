@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.models import Call, Message
+from intake.models import Message
 
 # The fields a caller fills in, by name, so a step can store exactly one of them.
 MESSAGE_FIELDS = frozenset(
@@ -29,52 +30,67 @@ def message_for_call(session: Session, call_sid: str) -> Message | None:
     return session.scalar(select(Message).where(Message.call_sid == call_sid))
 
 
-def new_message(
-    call: Call,
+def new_message_values(
     *,
+    call_sid: str,
+    region: str,
+    language: str,
+    customer_number: str | None,
+    is_identified: bool,
+    product: str | None,
     kind: str,
     product_line: str,
     company: str | None,
     sr_reference: str | None,
+    requested_at: datetime,
+    callback_asked_at: datetime,
     now: datetime,
-) -> Message:
-    """A message for ``call``, not yet added to any session."""
-    return Message(
-        call_sid=call.call_sid,
-        kind=kind,
-        region=call.region,
-        language=call.language,
-        customer_number=call.customer_number,
-        is_identified=call.is_identified,
-        product=call.product,
-        product_line=product_line,
-        company=company,
-        sr_reference=sr_reference,
-        answer_channel="phone",
-        requested_at=call.started_at,
-        created_at=now,
-        updated_at=now,
-    )
+) -> dict[str, Any]:
+    """The row of a new message (``requested_at``: when the caller first called)."""
+    return {
+        "call_sid": call_sid,
+        "kind": kind,
+        "region": region,
+        "language": language,
+        "customer_number": customer_number,
+        "is_identified": is_identified,
+        "product": product,
+        "product_line": product_line,
+        "company": company,
+        "sr_reference": sr_reference,
+        "answer_channel": "phone",
+        "requested_at": requested_at,
+        "callback_asked_at": callback_asked_at,
+        "created_at": now,
+        "updated_at": now,
+        "is_complete": False,
+        "is_submitted": False,
+    }
 
 
-def record_field(message: Message, *, now: datetime, **fields: str | float | bool | None) -> None:
-    """Store answered fields on the message right away."""
+def field_changes(*, now: datetime, **fields: Any) -> dict[str, Any]:
+    """The columns that store answered fields; the SR no longer has everything after them."""
     unknown = set(fields) - MESSAGE_FIELDS
     if unknown:
         raise ValueError(f"not message fields: {sorted(unknown)}")
-    for name, value in fields.items():
+    return {**fields, "updated_at": now, "is_submitted": False}
+
+
+def consent_changes(*, given: bool, prompt_version: str, now: datetime) -> dict[str, Any]:
+    """The caller's recording consent with the version of the prompt they heard."""
+    return {
+        "recording_consent": given,
+        "consent_prompt_version": prompt_version,
+        "consent_at": now,
+        "updated_at": now,
+        "is_submitted": False,
+    }
+
+
+def record_field(message: Message, *, now: datetime, **fields: Any) -> None:
+    """Store answered fields on a message loaded in a session."""
+    for name, value in field_changes(now=now, **fields).items():
         setattr(message, name, value)
-    message.updated_at = now
-    message.is_submitted = False
-
-
-def record_consent(message: Message, *, given: bool, prompt_version: str, now: datetime) -> None:
-    """Store the caller's recording consent with the version of the prompt they heard."""
-    message.recording_consent = given
-    message.consent_prompt_version = prompt_version
-    message.consent_at = now
-    message.updated_at = now
-    message.is_submitted = False
 
 
 def attach_recording(

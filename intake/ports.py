@@ -82,6 +82,9 @@ class CallbackRequest:
     callback_number: str
     # When the caller first called: a caller who gave up waiting keeps their place.
     requested_at: datetime
+    # When the caller asked to be called back: the promise counts from here, however much
+    # later the call is settled.
+    asked_at: datetime
 
 
 class CallbackScheduler(Protocol):
@@ -90,5 +93,5 @@ class CallbackScheduler(Protocol):
     def schedule_callback(
         self, session: Session, request: CallbackRequest, *, now: datetime
     ) -> datetime:
-        """Add the callback row due by the product line's promise from ``now``; return due_at."""
+        """Add the callback row due by the promise from ``request.asked_at``; return due_at."""
         ...

@@ -7,15 +7,16 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import table_of
-from intake.call_flow import MessageKind, sr_number_for
+from intake.call_steps import MessageKind
 from intake.catalog import Catalog
 from intake.confirmations import ConfirmationView, confirmations_for, queue_confirmations
 from intake.models import Customer, Message, ServiceRequest
 from intake.ports import CallbackRequest, CallbackScheduler
+from intake.sr_numbers import sr_number_for
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def submit_message(
                 product_line=message.product_line,
                 callback_number=message.callback_number,
                 requested_at=message.requested_at,
+                asked_at=message.callback_asked_at or message.created_at,
             ),
             now=now,
         )
@@ -237,3 +239,15 @@ def _message_view(message: Message) -> MessageView:
         is_complete=message.is_complete,
         callback_due_at=message.callback_due_at,
     )
+
+
+def existing_sr_number(reader: Connection, number: str) -> str | None:
+    """``number`` if an SR has it (the caller's quoted SR), else None."""
+    found: str | None = reader.execute(_number_query(), {"number": number}).scalar()
+    return found
+
+
+@cache
+def _number_query() -> Select[Any]:
+    requests = table_of(ServiceRequest)
+    return select(requests.c.number).where(requests.c.number == bindparam("number"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.call_flow import Say
+from intake.call_steps import Say
 from intake.catalog import PromptSet
 
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
-from sqlalchemy.orm import Session
 
 from config.dependencies import current
-from db.transaction import decide_then_write, transaction
-from intake.calls import (
-    CallStatusOutcome,
-    CallStatusReport,
-    plan_call_status,
-    record_call_status,
-)
+from db.transaction import transaction
+from db.unit_of_work import read_then_write
+from intake.call_input import ADDRESS_LIMIT, CALL_SID_LIMIT, CallContext
+from intake.call_status import CallStatusReport, record_call_status
 from intake.confirmations import record_sms_status
 from intake.messages import attach_recording
 from ivr.signature import twilio_signed
@@ -51,24 +47,16 @@ def call_status() -> Response:
     deps = current()
     form = request.form
     report = CallStatusReport(
-        call_sid=form.get("CallSid", ""),
-        status=form.get("CallStatus", ""),
+        call_sid=form.get("CallSid", "")[:CALL_SID_LIMIT],
+        status=form.get("CallStatus", "")[:20],
         duration_seconds=_int("CallDuration"),
         sequence=_int("SequenceNumber"),
-        to_number=form.get("To", ""),
-        from_number=form.get("From") or None,
+        to_number=form.get("To", "")[:ADDRESS_LIMIT],
+        from_number=(form.get("From") or "")[:ADDRESS_LIMIT] or None,
     )
-    now = deps.clock.now()
-
-    def locked(session: Session) -> CallStatusOutcome:
-        return record_call_status(
-            session, report, catalog=deps.catalog, scheduler=deps.scheduler, now=now
-        )
-
-    outcome = decide_then_write(
-        deps.session_factory,
-        lambda reader: plan_call_status(reader, report, catalog=deps.catalog, now=now),
-        locked,
+    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
+    outcome = read_then_write(
+        deps.session_factory, lambda reading: record_call_status(reading, report, context=context)
     )
     log.info(
         "event=call_status call_sid=%s status=%s known=%s sr=%s",

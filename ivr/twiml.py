@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from intake.call_flow import Step, StepKind
+from intake.call_steps import Step, StepKind
 from intake.catalog import PromptSet, Region
 from ivr.prompts import text_of
 
@@ -88,6 +88,8 @@ def _render(
     response = VoiceResponse()
     texts = [text_of(prompts, say) for say in step.says]
     carried: dict[str, str | int] = {"step": step.name.value, "seq": seq}
+    if step.long_speech:
+        carried["long"] = 1  # the answer may be longer than a name (``ivr.webhooks``)
     if started is not None:
         carried["t"] = started
     action = voice_url(base, **carried)

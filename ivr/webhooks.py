@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from config.dependencies import Dependencies, current
-from db.transaction import (
-    decide_then_write,
-    read_connection,
-    transaction,
-    write_connection,
-)
-from intake.calls import (
+from db.transaction import read_connection
+from db.unit_of_work import read_then_write
+from intake.call_input import (
+    ADDRESS_LIMIT,
+    CALL_SID_LIMIT,
+    DIGITS_LIMIT,
+    LONG_SPEECH_LIMIT,
+    SPEECH_LIMIT,
+    CallContext,
     CallerInput,
-    FallbackOutcome,
-    TurnContext,
-    TurnResult,
     UnknownCall,
     UnknownNumber,
-    first_turn,
-    handle_turn,
-    plan_turn,
-    queue_wait,
-    record_fallback_number,
-    request_queue_callback,
+    cut,
 )
+from intake.fallback import FallbackOutcome, record_fallback_number
+from intake.hold import queue_wait, request_queue_callback
+from intake.turns import greet, take_turn
 from ivr import twiml
 from ivr.signature import public_url, twilio_signed
 
@@ -49,19 +43,29 @@ def _base() -> str:
 
 
 def _caller_input() -> CallerInput:
+    """The webhook's form as a typed value, every field cut to the limit stored (see
+    ``intake.call_input``); the answer to a long question (``long=1``) may be longer."""
     form = request.form
     confidence = form.get("Confidence")
+    speech_limit = LONG_SPEECH_LIMIT if request.args.get("long") == "1" else SPEECH_LIMIT
     return CallerInput(
-        call_sid=form.get("CallSid", ""),
-        to_number=form.get("To", ""),
-        from_number=form.get("From") or None,
-        digits=form.get("Digits"),
-        speech=form.get("SpeechResult"),
-        confidence=float(confidence) if confidence else None,
+        call_sid=form.get("CallSid", "")[:CALL_SID_LIMIT],
+        to_number=form.get("To", "")[:ADDRESS_LIMIT],
+        from_number=cut(form.get("From") or None, ADDRESS_LIMIT),
+        digits=cut(form.get("Digits"), DIGITS_LIMIT),
+        speech=cut(form.get("SpeechResult"), speech_limit),
+        confidence=_confidence(confidence),
         agent_result=form.get("QueueResult"),
         is_no_input=request.args.get("silent") == "1",
         started_at=_started_at(),
     )
+
+
+def _confidence(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _started_at() -> datetime | None:
@@ -80,32 +84,6 @@ def _seq() -> int:
         return max(0, int(request.args.get("seq", "0")))
     except ValueError:
         return 0
-
-
-def _with_retry_on_race(work: Callable[[], TurnResult]) -> TurnResult:
-    try:
-        return work()
-    except IntegrityError:
-        # Two copies of the same webhook raced; the loser replays what the winner stored.
-        return work()
-
-
-def _apply_turn(deps: Dependencies, inp: CallerInput, seq: int, context: TurnContext) -> TurnResult:
-    """Decide the turn on a read and write it briefly; under the lock if that cannot be done.
-
-    The turn that creates the SR, and any whose call changed between the read and the write,
-    is applied with ``handle_turn`` in one locked transaction.
-    """
-
-    def locked(session: Session) -> TurnResult:
-        return handle_turn(session, inp, seq=seq, context=context)
-
-    factory = deps.session_factory
-    if seq == 0:
-        return first_turn(inp, context=context)
-    return decide_then_write(
-        factory, lambda reader: plan_turn(reader, inp, seq=seq, context=context), locked
-    )
 
 
 def _fallback(deps: Dependencies) -> Response:
@@ -132,8 +110,14 @@ def voice() -> Response:
     seq = _seq()
     try:
         now = deps.clock.now()
-        context = TurnContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
-        result = _with_retry_on_race(lambda: _apply_turn(deps, inp, seq, context))
+        context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
+        if seq == 0:
+            result = greet(inp, context=context)
+        else:
+            result = read_then_write(
+                deps.session_factory,
+                lambda reading: take_turn(reading, inp, seq=seq, context=context),
+            )
     except UnknownNumber:
         log.warning("event=unknown_number call_sid=%s to=%s", inp.call_sid, inp.to_number)
         return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))
@@ -205,9 +189,12 @@ def queue_callback_view() -> Response:
     call_sid = request.form.get("CallSid", "")
     if request.form.get("Digits") != "1":
         return _xml(twiml.render_back_to_hold(_base()))
+    now = deps.clock.now()
     try:
-        with write_connection(deps.session_factory) as connection:
-            request_queue_callback(connection, call_sid=call_sid, now=deps.clock.now())
+        read_then_write(
+            deps.session_factory,
+            lambda reading: request_queue_callback(reading, call_sid=call_sid, now=now),
+        )
     except Exception:
         log.exception("event=queue_callback_error call_sid=%s", call_sid)
     log.info("event=queue_callback call_sid=%s", call_sid)
@@ -245,16 +232,12 @@ def fallback_number() -> Response:
         attempt,
     )
     outcome = FallbackOutcome(None, ask_again=False)
+    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
     try:
-        with transaction(deps.session_factory) as session:
-            outcome = record_fallback_number(
-                session,
-                inp,
-                attempt=attempt,
-                catalog=deps.catalog,
-                scheduler=deps.scheduler,
-                now=deps.clock.now(),
-            )
+        outcome = read_then_write(
+            deps.session_factory,
+            lambda reading: record_fallback_number(reading, inp, attempt=attempt, context=context),
+        )
     except Exception:
         log.exception(
             "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s",

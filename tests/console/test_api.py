@@ -89,7 +89,8 @@ def test_a_service_request_as_json(client, token, sr_number, catalog, deps):
     assert message["recording_consent"] is True
     assert message["consent_prompt_version"] == catalog.prompts_for("de-DE").version
     assert message["requested_at"] == "2026-11-25T10:00:00Z"
-    assert message["callback_due_at"] == "2026-11-25T10:32:00Z"
+    # Due 30 minutes after the caller was told to leave a message (10:00), not after the SR.
+    assert message["callback_due_at"] == "2026-11-25T10:30:00Z"
     assert message["complete"] is True
     assert [(c["channel"], c["address"], c["status"]) for c in body["confirmations"]] == [
         ("sms", GERMAN_MOBILE, "queued")
@@ -106,7 +107,7 @@ def test_queued_callbacks_are_listed_with_their_sr_and_due_time(client, token, s
     assert response.status_code == 200
     [callback] = response.get_json()["callbacks"]
     assert (callback["sr_number"], callback["status"]) == (sr_number, "queued")
-    assert callback["due_at"] == (WEDNESDAY_MORNING + timedelta(minutes=32)).isoformat().replace(
+    assert callback["due_at"] == (WEDNESDAY_MORNING + timedelta(minutes=30)).isoformat().replace(
         "+00:00", "Z"
     )
     assert callback["requested_at"] == "2026-11-25T10:00:00Z"

@@ -8,8 +8,8 @@ import pytest
 
 from callbacks.models import Callback
 from db.transaction import transaction
-from intake.calls import calls_to_settle, settle_quiet_call
 from intake.models import Call, CallTurn, Message, ServiceRequest
+from intake.sweep import calls_to_settle, settle_quiet_call
 from ivr.prompts import spoken_digits
 from tests.conftest import WEDNESDAY_MORNING
 from tests.support.calls import (
@@ -291,7 +291,8 @@ def test_a_caller_on_hold_can_press_1_for_a_callback_and_keeps_their_place(
     callback = read_one(deps, Callback)
     assert callback.requested_at == WEDNESDAY_MORNING
     assert callback.created_at == WEDNESDAY_MORNING + timedelta(minutes=2)
-    assert callback.due_at == WEDNESDAY_MORNING + timedelta(minutes=32)
+    # The promise counts from the key press (10:01), not from when the SR was made (10:02).
+    assert callback.due_at == WEDNESDAY_MORNING + timedelta(minutes=31)
 
 
 # -- hang-ups ----------------------------------------------------------------------------------
@@ -357,7 +358,8 @@ def test_a_hang_up_with_no_status_callback_is_settled_by_the_sweep(
     assert sr.number == sr_number
     assert sr.contact_name == "Erika Mustermann"
     callback = read_one(deps, Callback)
-    assert callback.due_at == clock.now() + timedelta(minutes=30)
+    # Due 30 minutes after the caller began the message, not after the sweep found the call.
+    assert callback.due_at == clock.now() - timedelta(seconds=91) + timedelta(minutes=30)
     assert sweep() == ([], [])
 
 
@@ -684,7 +686,9 @@ def test_a_caller_leaves_an_update_on_an_existing_request(phone, demo_customers,
         de.text("sr_action"),
     ]
     assert walker.press("1") == [de.text("ask_name")]
-    walker.say("Erika Mustermann")
+    # Quoting an SR does not identify the caller: the company is asked, not taken from the SR.
+    assert walker.say("Erika Mustermann") == [de.text("ask_company")]
+    walker.say("Beispiel Logistik AG")
     walker.press("1")
     # No SR reference is asked for: it is known.
     assert walker.heard[-1] == de.text("consent_ask")
@@ -711,6 +715,7 @@ def test_a_caller_asks_for_a_callback_on_an_existing_request(phone, demo_custome
     walker.press(f"{sr.number}#")
     walker.press("2")
     walker.say("Erika Mustermann")
+    walker.say("Beispiel Logistik AG")
     walker.press("1")
     walker.press("2")
     walker.say("Bitte um Rückruf")

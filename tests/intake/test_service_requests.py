@@ -11,10 +11,11 @@ from callbacks.models import Callback
 from callbacks.services import CallbackQueue
 from db.transaction import transaction
 from db.work import WorkItem
-from intake.call_flow import MessageKind, is_plausible_sr_number
+from intake.call_steps import MessageKind
 from intake.messages import record_field
 from intake.models import Confirmation, Message, ServiceRequest
 from intake.service_requests import find_service_request, service_request_detail, submit_message
+from intake.sr_numbers import is_plausible_sr_number
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -36,6 +37,7 @@ def add_message(session, **fields) -> Message:
         "description": "Der Host startet nicht.",
         "answer_channel": "phone",
         "requested_at": NOW - timedelta(minutes=3),
+        "callback_asked_at": NOW - timedelta(minutes=2),
         "created_at": NOW - timedelta(minutes=2),
         "updated_at": NOW - timedelta(minutes=1),
     }
@@ -87,11 +89,12 @@ def test_a_new_message_becomes_an_sr_with_its_fields(session_factory, catalog, d
         assert sr.created_at == NOW
 
 
-def test_the_callback_is_due_30_minutes_after_the_commit_for_24x7_products(
+def test_the_callback_is_due_30_minutes_after_the_caller_asked_for_24x7_products(
     session_factory, catalog, demo_customers
 ):
+    # Asked two minutes before the message became an SR: the promise counts from the asking.
     submitted, message_id = submit(session_factory, catalog)
-    assert submitted.callback_due_at == NOW + timedelta(minutes=30)
+    assert submitted.callback_due_at == NOW + timedelta(minutes=28)
     with transaction(session_factory) as session:
         [callback] = session.scalars(select(Callback)).all()
         assert (callback.sr_number, callback.message_id, callback.status) == (
@@ -100,17 +103,30 @@ def test_the_callback_is_due_30_minutes_after_the_commit_for_24x7_products(
             "queued",
         )
         assert callback.callback_number == "+4915112345678"
-        assert callback.due_at == NOW + timedelta(minutes=30)
+        assert callback.due_at == NOW + timedelta(minutes=28)
         # The caller keeps the place in line they had when they called.
         assert callback.requested_at == NOW - timedelta(minutes=3)
         assert callback.created_at == NOW
+
+
+def test_a_message_left_before_the_anchor_was_kept_counts_from_when_it_was_opened(
+    session_factory, catalog, demo_customers
+):
+    submitted, _ = submit(session_factory, catalog, callback_asked_at=None)
+    assert submitted.callback_due_at == NOW - timedelta(minutes=2) + timedelta(minutes=30)
 
 
 def test_the_callback_for_desktop_products_is_due_in_24_business_hours(
     session_factory, catalog, demo_customers
 ):
     # Wed 11:00 Berlin: 7 h left on Wednesday, 12 h on Thursday, 5 h on Friday until 11:00.
-    submitted, _ = submit(session_factory, catalog, product="Workstation", product_line="desktop")
+    submitted, _ = submit(
+        session_factory,
+        catalog,
+        product="Workstation",
+        product_line="desktop",
+        callback_asked_at=NOW,
+    )
     assert submitted.callback_due_at == datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
@@ -188,6 +204,7 @@ def test_a_quoted_sr_gets_the_message_attached_instead_of_a_new_sr(
         call_sid="CA" + "2" * 32,
         sr_reference=first.sr_number,
         description="Jetzt auch der zweite Host.",
+        callback_asked_at=NOW + timedelta(hours=1),
         now=NOW + timedelta(hours=1),
     )
     assert second.sr_number == first.sr_number

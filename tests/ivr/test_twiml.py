@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from intake.call_flow import Say, Step, StepKind, StepName
+from intake.call_steps import Say, Step, StepKind, StepName
 from intake.catalog import Catalog
 from ivr import twiml
 

@@ -10,10 +10,10 @@ from flask import request
 from flask.sessions import NullSession
 from twilio.request_validator import RequestValidator
 
-import intake.calls as calls_module
 from callbacks.models import Callback
 from config.app import create_app
 from config.settings import LOCAL_AUTH_TOKEN
+from intake.call_store import CallStore
 from intake.models import Call, CallTurn, Message, ServiceRequest
 from ivr.call_walker import CallWalker
 from tests.conftest import BASE_URL, WEDNESDAY_MORNING
@@ -404,14 +404,14 @@ def test_a_fallback_number_for_a_call_stored_meanwhile_joins_that_call(client, d
     answer_menu(client)
     # The fallback's look-up ran just before the first answer stored the call (on PostgreSQL
     # two transactions can interleave so): its insert then finds the row and joins it.
-    real_locked_call = calls_module._locked_call
+    real_load = CallStore.load
     lookups: list[str] = []
 
-    def late_locked_call(session, call_sid):
+    def late_load(store, call_sid):
         lookups.append(call_sid)
-        return None if len(lookups) == 1 else real_locked_call(session, call_sid)
+        return None if len(lookups) == 1 else real_load(store, call_sid)
 
-    monkeypatch.setattr(calls_module, "_locked_call", late_locked_call)
+    monkeypatch.setattr(CallStore, "load", late_load)
     form = {**FIRST_WEBHOOK, "Digits": "030123456"}
     assert [c.tag for c in twiml(signed_post(client, "/ivr/fallback/number", form))] == [
         "Say",

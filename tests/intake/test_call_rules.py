@@ -1,25 +1,13 @@
-"""Call-flow policy: re-prompts, silence, which message field comes next, keypad choices."""
+"""The rules of a caller's answers: re-prompts, silence, field order, keypad choices; steps as
+JSON; SR numbers."""
 
 from __future__ import annotations
 
 import pytest
 
-from intake import call_flow as flow
-from intake.call_flow import (
-    MAX_TRIES,
-    AgentOutcome,
-    Answer,
-    FieldContext,
-    FlowState,
-    GiveUp,
-    MessageKind,
-    Retry,
-    Say,
-    SilenceEnd,
-    Step,
-    StepKind,
-    StepName,
-)
+from intake import call_rules, sr_numbers
+from intake.call_rules import AgentOutcome, Answer, FieldContext, GiveUp, Retry, SilenceEnd
+from intake.call_steps import MAX_TRIES, FlowState, MessageKind, Say, Step, StepKind, StepName
 
 ALL_KNOWN = FieldContext(kind=MessageKind.NEW, company_known=True, email_known=True)
 NOTHING_KNOWN = FieldContext(kind=MessageKind.NEW, company_known=False, email_known=False)
@@ -27,10 +15,10 @@ NOTHING_KNOWN = FieldContext(kind=MessageKind.NEW, company_known=False, email_kn
 
 def fields_asked(context: FieldContext) -> list[StepName]:
     asked: list[StepName] = []
-    step = flow.next_message_field(None, context)
+    step = call_rules.next_message_field(None, context)
     while step is not None:
         asked.append(step)
-        step = flow.next_message_field(step, context)
+        step = call_rules.next_message_field(step, context)
     return asked
 
 
@@ -41,7 +29,7 @@ def test_a_step_is_asked_at_most_three_times_then_given_up():
     state = FlowState(step=StepName.CUSTOMER_NUMBER)
     decisions = []
     for _ in range(MAX_TRIES):
-        decision = flow.after_unusable_input(state, Answer.INVALID)
+        decision = call_rules.after_unusable_input(state, Answer.INVALID)
         decisions.append(decision)
         if isinstance(decision, Retry):
             state = decision.state
@@ -50,14 +38,14 @@ def test_a_step_is_asked_at_most_three_times_then_given_up():
 
 
 def test_a_retry_after_silence_says_nothing_was_heard():
-    decision = flow.after_unusable_input(FlowState(step=StepName.MENU), Answer.NONE)
+    decision = call_rules.after_unusable_input(FlowState(step=StepName.MENU), Answer.NONE)
     assert isinstance(decision, Retry)
     assert decision.says == (Say("no_input"),)
     assert decision.state.silent_turns == 1
 
 
 def test_a_retry_after_a_wrong_key_says_it_was_not_understood():
-    decision = flow.after_unusable_input(FlowState(step=StepName.MENU), Answer.INVALID)
+    decision = call_rules.after_unusable_input(FlowState(step=StepName.MENU), Answer.INVALID)
     assert isinstance(decision, Retry)
     assert decision.says == (Say("not_understood"),)
     assert decision.state.silent_turns == 0
@@ -65,7 +53,7 @@ def test_a_retry_after_a_wrong_key_says_it_was_not_understood():
 
 def test_a_wrong_key_breaks_the_run_of_silence():
     state = FlowState(step=StepName.NAME, attempt=2, silent_turns=4)
-    decision = flow.after_unusable_input(state, Answer.INVALID)
+    decision = call_rules.after_unusable_input(state, Answer.INVALID)
     assert isinstance(decision, Retry)
     assert decision.state.silent_turns == 0
 
@@ -74,10 +62,10 @@ def test_silence_through_two_whole_steps_ends_in_a_callback_offer():
     state = FlowState(step=StepName.MENU)
     outcomes = []
     for _ in range(2 * MAX_TRIES):
-        decision = flow.after_unusable_input(state, Answer.NONE)
+        decision = call_rules.after_unusable_input(state, Answer.NONE)
         outcomes.append(type(decision))
         if isinstance(decision, GiveUp):
-            state = flow.moved_to(decision.state, StepName.CUSTOMER_NUMBER)
+            state = call_rules.moved_to(decision.state, StepName.CUSTOMER_NUMBER)
         elif isinstance(decision, Retry):
             state = decision.state
     assert outcomes == [Retry, Retry, GiveUp, Retry, Retry, SilenceEnd]
@@ -88,19 +76,19 @@ def test_silence_through_two_whole_steps_ends_in_a_callback_offer():
 
 def test_the_callback_offer_after_silence_is_made_only_once():
     state = FlowState(step=StepName.CALLBACK_NUMBER, attempt=3, silent_turns=8, silence_offer=True)
-    decision = flow.after_unusable_input(state, Answer.NONE)
+    decision = call_rules.after_unusable_input(state, Answer.NONE)
     assert isinstance(decision, GiveUp)
 
 
 def test_a_valid_answer_moves_on_with_fresh_tries_and_no_silence():
     state = FlowState(step=StepName.NAME, attempt=3, silent_turns=2)
-    moved = flow.after_valid_input(state, StepName.COMPANY)
+    moved = call_rules.after_valid_input(state, StepName.COMPANY)
     assert (moved.step, moved.attempt, moved.silent_turns) == (StepName.COMPANY, 1, 0)
 
 
 def test_giving_up_on_a_step_keeps_counting_the_silence():
     state = FlowState(step=StepName.NAME, attempt=3, silent_turns=3)
-    moved = flow.moved_to(state, StepName.COMPANY)
+    moved = call_rules.moved_to(state, StepName.COMPANY)
     assert (moved.step, moved.attempt, moved.silent_turns) == (StepName.COMPANY, 1, 3)
 
 
@@ -121,7 +109,7 @@ def test_a_new_request_asks_every_field_in_the_seed_order():
 def test_a_known_company_is_not_asked_again():
     context = FieldContext(kind=MessageKind.NEW, company_known=True, email_known=False)
     assert StepName.COMPANY not in fields_asked(context)
-    assert flow.next_message_field(StepName.NAME, context) is StepName.CALLBACK_NUMBER
+    assert call_rules.next_message_field(StepName.NAME, context) is StepName.CALLBACK_NUMBER
 
 
 def test_the_answer_channel_is_asked_only_when_an_email_is_on_file():
@@ -134,7 +122,7 @@ def test_the_answer_channel_is_asked_only_when_an_email_is_on_file():
 def test_a_message_on_an_existing_request_skips_the_sr_reference(kind):
     context = FieldContext(kind=kind, company_known=False, email_known=False)
     assert StepName.SR_REFERENCE not in fields_asked(context)
-    assert flow.next_message_field(StepName.CALLBACK_NUMBER, context) is StepName.CONSENT
+    assert call_rules.next_message_field(StepName.CALLBACK_NUMBER, context) is StepName.CONSENT
 
 
 def test_consent_is_asked_right_before_the_description():
@@ -143,8 +131,8 @@ def test_consent_is_asked_right_before_the_description():
 
 
 def test_there_is_no_field_after_the_last_one():
-    assert flow.next_message_field(StepName.ANSWER_CHANNEL, ALL_KNOWN) is None
-    assert flow.next_message_field(StepName.DESCRIPTION, NOTHING_KNOWN) is None
+    assert call_rules.next_message_field(StepName.ANSWER_CHANNEL, ALL_KNOWN) is None
+    assert call_rules.next_message_field(StepName.DESCRIPTION, NOTHING_KNOWN) is None
 
 
 # -- keypad choices ----------------------------------------------------------------------------
@@ -162,7 +150,7 @@ def test_there_is_no_field_after_the_last_one():
     ],
 )
 def test_menu_keys_choose_new_or_existing_request(digits, expected):
-    assert flow.menu_choice(digits) is expected
+    assert call_rules.menu_choice(digits) is expected
 
 
 @pytest.mark.parametrize(
@@ -170,14 +158,14 @@ def test_menu_keys_choose_new_or_existing_request(digits, expected):
     [("1", "vSphere"), ("2", "Workstation"), ("0", None), ("3", None), ("x", None), (None, None)],
 )
 def test_product_keys_are_one_based(digits, expected):
-    assert flow.product_choice(digits, ("vSphere", "Workstation")) == expected
+    assert call_rules.product_choice(digits, ("vSphere", "Workstation")) == expected
 
 
 @pytest.mark.parametrize(
     ("digits", "expected"), [("1", True), ("2", False), ("3", None), ("", None), (None, None)]
 )
 def test_one_is_yes_and_two_is_no(digits, expected):
-    assert flow.yes_no(digits) is expected
+    assert call_rules.yes_no(digits) is expected
 
 
 @pytest.mark.parametrize(
@@ -185,7 +173,7 @@ def test_one_is_yes_and_two_is_no(digits, expected):
     [("1", MessageKind.UPDATE), ("2", MessageKind.CALLBACK), ("3", None), (None, None)],
 )
 def test_existing_request_keys_choose_update_or_callback(digits, expected):
-    assert flow.sr_action_choice(digits) is expected
+    assert call_rules.sr_action_choice(digits) is expected
 
 
 @pytest.mark.parametrize(
@@ -202,7 +190,7 @@ def test_existing_request_keys_choose_update_or_callback(digits, expected):
     ],
 )
 def test_queue_results_are_judged(result, expected):
-    assert flow.agent_outcome(result) is expected
+    assert call_rules.agent_outcome(result) is expected
 
 
 # -- SR numbers --------------------------------------------------------------------------------
@@ -210,34 +198,34 @@ def test_queue_results_are_judged(result, expected):
 
 @pytest.mark.parametrize("sequence", [1, 2, 99, 8_999_999, 123_456_789])
 def test_sr_numbers_are_at_least_eight_digits_and_pass_their_own_check(sequence):
-    number = flow.sr_number_for(sequence)
+    number = sr_numbers.sr_number_for(sequence)
     assert number.isdigit()
     assert len(number) >= 8
-    assert flow.is_plausible_sr_number(number)
+    assert sr_numbers.is_plausible_sr_number(number)
 
 
 def test_sr_numbers_are_distinct_for_distinct_sequences():
-    numbers = {flow.sr_number_for(n) for n in range(1, 5000)}
+    numbers = {sr_numbers.sr_number_for(n) for n in range(1, 5000)}
     assert len(numbers) == 4999
 
 
 def test_the_first_sr_number_has_its_luhn_check_digit():
     # Body 1000001: both 1s are doubled (2 + 2 = 4), so the check digit is 10 - 4 = 6.
-    assert flow.sr_number_for(1) == "10000016"
+    assert sr_numbers.sr_number_for(1) == "10000016"
 
 
 def test_every_single_digit_typo_is_rejected():
-    number = flow.sr_number_for(4711)
+    number = sr_numbers.sr_number_for(4711)
     for position, original in enumerate(number):
         for digit in "0123456789":
             if digit == original:
                 continue
             typo = number[:position] + digit + number[position + 1 :]
-            assert not flow.is_plausible_sr_number(typo), typo
+            assert not sr_numbers.is_plausible_sr_number(typo), typo
 
 
 def test_swapped_neighbouring_digits_are_rejected():
-    number = flow.sr_number_for(1234)
+    number = sr_numbers.sr_number_for(1234)
     swaps = []
     for i in range(len(number) - 1):
         a, b = number[i], number[i + 1]
@@ -246,12 +234,12 @@ def test_swapped_neighbouring_digits_are_rejected():
             continue
         swaps.append(number[:i] + b + a + number[i + 2 :])
     assert swaps
-    assert not any(flow.is_plausible_sr_number(s) for s in swaps)
+    assert not any(sr_numbers.is_plausible_sr_number(s) for s in swaps)
 
 
 @pytest.mark.parametrize("typed", [None, "", "1000001", "10000O16", "1000 0016", "#"])
 def test_short_or_non_digit_input_is_not_an_sr_number(typed):
-    assert not flow.is_plausible_sr_number(typed)
+    assert not sr_numbers.is_plausible_sr_number(typed)
 
 
 # -- steps and state as stored ------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""One unit of work per request: read and decide without a lock, write briefly, or else locked.
+
+A request (a webhook turn, a status callback, a job step) reads a few rows, decides in Python
+and writes a few. Deciding inside the write transaction would hold the write lock (SQLite's
+single writer, a PostgreSQL row lock) while Python works, so it is decided on a read and
+written in a short transaction. A row changed in between makes the write refuse: the store
+that wrote it raises ``Conflict`` (or the database an ``IntegrityError``, for a row inserted
+meanwhile), the write rolls back, and the request is decided again inside the write
+transaction, rows locked, where nothing can change under it. This is the only place that
+knows about that: services are written once, as ``decide(reading) -> write``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.transaction import SessionFactory, read_connection, transaction
+
+R = TypeVar("R")
+
+# Locked tries after the unlocked one. A locked read cannot see its rows change; only a row
+# that did not exist when read (and so could not be locked) can be inserted by another request
+# first, after which the next try finds it.
+LOCKED_TRIES = 2
+
+
+class Conflict(Exception):
+    """A row read for a decision changed before the decision was written."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Where a decision reads: a snapshot, or the write transaction with its rows locked."""
+
+    connection: Connection
+    is_locked: bool
+
+
+@dataclass(frozen=True)
+class Done(Generic[R]):
+    """A decision with nothing to write."""
+
+    value: R
+
+
+Write = Callable[[Session], R]
+Decide = Callable[[Reading], "Done[R] | Write[R]"]
+
+
+def read_then_write(factory: SessionFactory, decide: Decide[R]) -> R:
+    """Decide on a read and write briefly; decide again, locked, if the rows changed meanwhile."""
+    with read_connection(factory) as connection:
+        decided = decide(Reading(connection, is_locked=False))
+    if isinstance(decided, Done):
+        return decided.value
+    try:
+        with transaction(factory) as session:
+            return decided(session)
+    except (Conflict, IntegrityError):
+        pass  # rolled back: decided again on what is there now
+    for tries_left in reversed(range(LOCKED_TRIES)):
+        try:
+            with transaction(factory) as session:
+                return decide_locked(session, decide)
+        except (Conflict, IntegrityError):
+            if not tries_left:
+                raise
+    raise AssertionError("unreachable")
+
+
+def decide_locked(session: Session, decide: Decide[R]) -> R:
+    """Decide and write inside ``session``'s transaction (a job that holds one already)."""
+    decided = decide(Reading(session.connection(), is_locked=True))
+    return decided.value if isinstance(decided, Done) else decided(session)

@@ -1,0 +1,247 @@
+"""The call store: the only code that reads and writes calls, their turns and their messages' rows.
+
+The rule that keeps concurrent webhooks of one call apart lives here: every write of a call
+row raises ``calls.version`` and is made only if the version is still the one read
+(``save``); a call changed meanwhile (a duplicate webhook, a status callback) raises
+``Conflict``, and ``db.unit_of_work`` decides the request again, locked. Nothing else writes
+``calls``: the services take and give ``CallRecord`` values and hand them back to ``save``.
+The statements are built once (they run on every webhook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Executable, Select, bindparam, insert, select, update
+
+from db.base import table_of
+from db.unit_of_work import Conflict, Reading
+from intake.call_steps import FlowState, Step
+from intake.catalog import Region
+from intake.models import Call, CallTurn, Message
+
+# Without a status callback, a call quiet this long is taken as ended. The longest quiet spell
+# of a live call is the description: a prompt and up to 60 s of speech. The worker's sweep runs
+# every 15 s, so a call that ended without its status callback is settled within 2 minutes.
+# A live call settled early keeps its SR: later answers are brought to it as they come.
+ABANDONED_AFTER = timedelta(seconds=90)
+# A caller may talk to an agent for a long time with no webhook at all; Twilio ends any call
+# after 4 hours, so only then is such a call settled without its status callback.
+AGENT_CALL_LIMIT = timedelta(hours=4)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call's row (see ``intake.models.Call``)."""
+
+    call_sid: str
+    region: str
+    language: str
+    from_number: str | None
+    to_number: str
+    started_at: datetime
+    last_activity_at: datetime
+    settle_after: datetime
+    ended_at: datetime | None
+    status: str
+    status_sequence: int
+    duration_seconds: int | None
+    flow: dict[str, Any]
+    turn: int
+    customer_number: str | None
+    product: str | None
+    product_line: str | None
+    is_identified: bool
+    outcome: str | None
+    sr_number: str | None
+    is_settled: bool
+    version: int
+
+    @property
+    def state(self) -> FlowState:
+        """Where the caller's flow stands."""
+        return FlowState.from_json(self.flow)
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    """What the turns need of the call's message (the whole row is ``intake.models.Message``)."""
+
+    id: int
+    company: str | None
+    callback_number: str | None
+    recording_consent: bool | None
+    sr_number: str | None
+    is_submitted: bool
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call as loaded, with its message if the caller began one."""
+
+    call: CallRecord
+    message: MessageRecord | None
+
+
+def new_call(
+    call_sid: str,
+    region: Region,
+    *,
+    to_number: str,
+    from_number: str | None,
+    started_at: datetime,
+) -> CallRecord:
+    """A call to ``region``'s number as it starts (the one way a call row is made)."""
+    return CallRecord(
+        call_sid=call_sid,
+        region=region.key,
+        language=region.language,
+        from_number=from_number,
+        to_number=to_number,
+        started_at=started_at,
+        last_activity_at=started_at,
+        settle_after=started_at + ABANDONED_AFTER,
+        ended_at=None,
+        status="in-progress",
+        status_sequence=-1,
+        duration_seconds=None,
+        flow={},
+        turn=0,
+        customer_number=None,
+        product=None,
+        product_line=None,
+        is_identified=False,
+        outcome=None,
+        sr_number=None,
+        is_settled=False,
+        version=0,
+    )
+
+
+_CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
+_MESSAGE_FIELDS = tuple(f.name for f in fields(MessageRecord))
+
+
+class CallStore:
+    """Calls, turns and message rows on one connection."""
+
+    def __init__(self, connection: Connection, *, lock: bool = False) -> None:
+        self._connection = connection
+        self._lock = lock
+
+    @classmethod
+    def reading(cls, reading: Reading) -> CallStore:
+        """The store for a unit of work's read (rows locked when it is the locked try)."""
+        return cls(reading.connection, lock=reading.is_locked)
+
+    def load(self, call_sid: str) -> StoredCall | None:
+        """The call and its message; locked on PostgreSQL when this store locks.
+
+        (SQLite has no row locks: a locked unit of work holds the single writer lock.)
+        """
+        statements = _statements()
+        query = statements.load_locked if self._lock else statements.load
+        row = self._connection.execute(query, {"call_sid": call_sid}).mappings().first()
+        if row is None:
+            return None
+        call = CallRecord(**{name: row[name] for name in _CALL_FIELDS})
+        if row["message_id"] is None:
+            return StoredCall(call, None)
+        message = MessageRecord(**{name: row[f"message_{name}"] for name in _MESSAGE_FIELDS})
+        return StoredCall(call, message)
+
+    def region_of(self, call_sid: str) -> tuple[str, str] | None:
+        """The call's region and language (the hold loop needs no more)."""
+        row = self._connection.execute(_statements().region, {"call_sid": call_sid}).first()
+        return (row.region, row.language) if row is not None else None
+
+    def answered_step(self, call_sid: str, seq: int) -> Step:
+        """The step stored as the answer to turn ``seq``."""
+        stored = self._connection.execute(
+            _statements().turn_step, {"call_sid": call_sid, "seq": seq}
+        ).scalar_one()
+        return Step.from_json(stored)
+
+    def save(self, before: CallRecord | None, after: CallRecord) -> CallRecord:
+        """Store ``after``: a new call (``before`` None), or the changes since ``before``.
+
+        Raises ``Conflict`` when the call is no longer at ``before.version``; a new call that
+        another request stored first raises the database's ``IntegrityError``.
+        """
+        statements = _statements()
+        if before is None:
+            saved = replace(after, version=1)
+            self._connection.execute(statements.insert_call, _values(saved))
+            return saved
+        if after.call_sid != before.call_sid or after.version != before.version:
+            raise ValueError("save() takes the call as loaded and the same call changed")
+        saved = replace(after, version=before.version + 1)
+        changed = {k: v for k, v in _values(saved).items() if getattr(before, k) != v}
+        params = {**changed, "b_call_sid": before.call_sid, "b_version": before.version}
+        if self._connection.execute(statements.update_call, params).rowcount != 1:
+            raise Conflict(before.call_sid)
+        return saved
+
+    def add_turn(self, call_sid: str, seq: int, step: Step, *, at: datetime) -> None:
+        """Store the answer given to turn ``seq``, to be replayed if Twilio asks again."""
+        values = {"call_sid": call_sid, "seq": seq, "step": step.to_json(), "created_at": at}
+        self._connection.execute(_statements().insert_turn, values)
+
+    def add_message(self, values: dict[str, Any]) -> int:
+        """Insert the call's message; its id."""
+        message_id: int = self._connection.execute(
+            _statements().insert_message, values
+        ).scalar_one()
+        return message_id
+
+    def update_message(self, message_id: int, changes: dict[str, Any]) -> None:
+        """Store answered fields on the message."""
+        self._connection.execute(_statements().update_message, {**changes, "b_id": message_id})
+
+
+def _values(call: CallRecord) -> dict[str, Any]:
+    return {name: getattr(call, name) for name in _CALL_FIELDS}
+
+
+@dataclass(frozen=True)
+class _Statements:
+    load: Select[Any]
+    load_locked: Select[Any]  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
+    turn_step: Select[Any]
+    region: Select[Any]
+    insert_call: Executable
+    update_call: Executable  # only at the version read: b_call_sid, b_version
+    insert_turn: Executable
+    insert_message: Executable
+    update_message: Executable  # b_id
+
+
+@cache
+def _statements() -> _Statements:
+    calls, turns, messages = table_of(Call), table_of(CallTurn), table_of(Message)
+    message_columns = [messages.c[name].label(f"message_{name}") for name in _MESSAGE_FIELDS]
+    load = (
+        select(*(calls.c[name] for name in _CALL_FIELDS), *message_columns)
+        .select_from(calls.outerjoin(messages, messages.c.call_sid == calls.c.call_sid))
+        .where(calls.c.call_sid == bindparam("call_sid"))
+    )
+    return _Statements(
+        load=load,
+        load_locked=load.with_for_update(of=calls),
+        turn_step=select(turns.c.step).where(
+            turns.c.call_sid == bindparam("call_sid"), turns.c.seq == bindparam("seq")
+        ),
+        region=select(calls.c.region, calls.c.language).where(
+            calls.c.call_sid == bindparam("call_sid")
+        ),
+        insert_call=insert(calls),
+        update_call=update(calls).where(
+            calls.c.call_sid == bindparam("b_call_sid"), calls.c.version == bindparam("b_version")
+        ),
+        insert_turn=insert(turns),
+        insert_message=insert(messages).returning(messages.c.id),
+        update_message=update(messages).where(messages.c.id == bindparam("b_id")),
+    )

@@ -1,0 +1,125 @@
+"""Settling a call: what the caller left becomes an SR with its callback and confirmations.
+
+A call is settled when its message is complete, when it ends (status callback), or when the
+worker's sweep takes a quiet call as ended. Settling again is safe and is how answers that
+arrive later reach the SR: a late field updates it, a late callback number creates the SR and
+callback that could not be made before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
+
+from intake.call_input import CallContext
+from intake.call_steps import MessageKind, StepName
+from intake.call_store import CallRecord
+from intake.catalog import Region
+from intake.customers import find_customer
+from intake.messages import message_for_call, new_message_values, record_field
+from intake.models import Message
+from intake.phone_numbers import normalize_e164
+from intake.service_requests import submit_message
+
+
+def caller_id_of(call: CallRecord, region: Region) -> str | None:
+    """The caller's number when it is a real, dialable one (not withheld or "anonymous")."""
+    return normalize_e164(call.from_number, country=region.country)
+
+
+def settle_message(
+    session: Session, call: CallRecord, message: Message, *, context: CallContext
+) -> CallRecord:
+    """Make ``message`` into an SR with its callback when anyone can be reached; the call, settled.
+
+    Idempotent: a message already made into an SR brings its SR up to date.
+    """
+    region = context.catalog.region(call.region)
+    caller_id = caller_id_of(call, region)
+    if message.callback_number is None and caller_id is not None:
+        record_field(
+            message, now=context.now, callback_number=caller_id, callback_number_source="caller_id"
+        )
+    reachable = (
+        message.callback_number is not None
+        or message.sr_reference is not None
+        or message.sr_number is not None
+        or _has_email(session, message.customer_number)
+    )
+    if not reachable:
+        return replace(call, is_settled=True, outcome="unreachable")
+    submitted = submit_message(
+        session,
+        message,
+        catalog=context.catalog,
+        scheduler=context.scheduler,
+        now=context.now,
+    )
+    outcome = "message" if call.outcome in (None, "unreachable") else call.outcome
+    return replace(call, is_settled=True, sr_number=submitted.sr_number, outcome=outcome)
+
+
+def _has_email(session: Session, customer_number: str | None) -> bool:
+    if customer_number is None:
+        return False
+    customer = find_customer(session, customer_number)
+    return customer is not None and bool(customer.email)
+
+
+def settle_ended_call(session: Session, call: CallRecord, *, context: CallContext) -> CallRecord:
+    """After the caller hung up (or went quiet for good): settle what they left, once.
+
+    A call settled before brings what was stored since to its SR.
+    """
+    message = message_for_call(session, call.call_sid)
+    if call.is_settled:
+        if message is None or message.is_submitted:
+            return call
+        return settle_message(session, call, message, context=context)
+    state = call.state
+    # Hung up before leaving a message: nothing was promised unless we know who called and they
+    # were not in the agent queue (where an agent may have answered: the status callback can
+    # arrive before the queue's result, so both orders must end alike), they quoted a request,
+    # or they asked to be called back while on hold.
+    promised = (
+        state.queue_callback
+        or state.quoted_sr is not None
+        or (call.is_identified and state.step is not StepName.AGENT)
+    )
+    if call.outcome == "agent" or (message is None and not promised):
+        return replace(call, is_settled=True, outcome=call.outcome or "abandoned")
+    if message is None:
+        message = _message_left_by_hang_up(session, call, context=context)
+    return settle_message(session, call, message, context=context)
+
+
+def _message_left_by_hang_up(
+    session: Session, call: CallRecord, *, context: CallContext
+) -> Message:
+    """The message of a caller who was promised a callback but hung up before leaving one."""
+    customer = find_customer(session, call.customer_number) if call.customer_number else None
+    region = context.catalog.region(call.region)
+    state = call.state
+    # A caller who quoted a request and hung up before saying why is called back on it.
+    kind = MessageKind.CALLBACK if state.quoted_sr else MessageKind.NEW
+    message = Message(
+        **new_message_values(
+            call_sid=call.call_sid,
+            region=call.region,
+            language=call.language,
+            customer_number=call.customer_number,
+            is_identified=call.is_identified,
+            product=call.product,
+            kind=kind.value,
+            product_line=call.product_line or region.default_product_line,
+            company=customer.company if customer is not None else None,
+            sr_reference=state.quoted_sr,
+            requested_at=call.started_at,
+            # Asked on hold with the callback key, or else by the promise heard in the call.
+            callback_asked_at=state.callback_asked_at or call.last_activity_at,
+            now=context.now,
+        )
+    )
+    session.add(message)
+    return message

@@ -1,0 +1,347 @@
+"""A turn of the caller's flow: one voice webhook applied to its call exactly once.
+
+Every turn takes the same path (``take_turn``), after the edge parsed the request:
+
+1. **read** the call and its message (``CallStore``); a repeated turn replays its stored answer;
+2. **look up** the facts the flow may need (customer, quoted SR, support hours, caller ID);
+3. **decide** what happens next (``call_flow.decide``, pure);
+4. **write** the answered fields, the SR when the message is complete (``settlement``), the
+   call (version-checked) and the answer given, in one transaction;
+
+and the edge renders the step as TwiML. ``db.unit_of_work`` runs steps 1-3 on a read and step
+4 in a short transaction, or all four locked when the call changed in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from db.unit_of_work import Done, Reading, Write
+from intake.call_flow import (
+    CallerAnswer,
+    CustomerFacts,
+    Decision,
+    Facts,
+    LineFacts,
+    MessageFacts,
+    after_settling,
+    decide,
+)
+from intake.call_input import CallContext, CallerInput, TurnResult, UnknownCall, UnknownNumber
+from intake.call_steps import FlowState, Say, Step, StepKind, StepName
+from intake.call_store import (
+    ABANDONED_AFTER,
+    AGENT_CALL_LIMIT,
+    CallRecord,
+    CallStore,
+    MessageRecord,
+    new_call,
+)
+from intake.catalog import Catalog, Region
+from intake.customers import find_customer
+from intake.messages import consent_changes, field_changes, new_message_values
+from intake.models import Message
+from intake.questions import Asking, question
+from intake.service_requests import existing_sr_number
+from intake.settlement import caller_id_of, settle_message
+from intake.sr_numbers import is_plausible_sr_number
+from intake.support_hours import is_open, spoken_hours, spoken_promise
+
+_GOODBYE = Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
+
+
+def greet(inp: CallerInput, *, context: CallContext) -> TurnResult:
+    """The greeting: the same for every call to a number, so it reads and writes nothing.
+
+    The call is stored with its first answer, together with this turn as it was given; a
+    caller who hangs up during the greeting leaves a row made by the call's status callback.
+    """
+    call, greeting = _greeted(inp, context)
+    return TurnResult(greeting, 1, call.region, call.language, None, False)
+
+
+def _greeted(inp: CallerInput, context: CallContext) -> tuple[CallRecord, Step]:
+    """The call as the greeting leaves it (not stored yet) and the greeting itself."""
+    region = context.catalog.region_for_number(inp.to_number)
+    if region is None:
+        raise UnknownNumber(inp.to_number)
+    started_at = _started_at(inp, context.now)
+    call = new_call(
+        inp.call_sid,
+        region,
+        to_number=inp.to_number,
+        from_number=inp.from_number,
+        started_at=started_at,
+    )
+    greeting = question(FlowState(), Asking(country=region.country), Say("welcome"))
+    return replace(call, turn=1, flow=FlowState().to_json()), greeting
+
+
+def _started_at(inp: CallerInput, now: datetime) -> datetime:
+    """The greeting's time from the answer's URL if it can be this call's, else ``now``."""
+    started = inp.started_at
+    # Twilio ends every call after 4 hours: an older or a future time is not this call's.
+    if started is None or not now - AGENT_CALL_LIMIT <= started <= now:
+        return now
+    return started
+
+
+def take_turn(
+    reading: Reading, inp: CallerInput, *, seq: int, context: CallContext
+) -> Done[TurnResult] | Write[TurnResult]:
+    """Turn ``seq`` (1 or later) of the call: replayed if it was taken, else decided.
+
+    Raises ``UnknownCall`` for a later turn of a call never stored.
+    """
+    store = CallStore.reading(reading)
+    stored = store.load(inp.call_sid)
+    greeting: Step | None = None
+    if stored is None:
+        if seq != 1:
+            raise UnknownCall(inp.call_sid)
+        call, greeting = _greeted(inp, context)
+        before, message = None, None
+    else:
+        call, message = stored.call, stored.message
+        before = call
+        if seq != call.turn:
+            return Done(_replay(store, call, seq))
+    facts = _look_up(reading.connection, call, message, inp, context)
+    decision = decide(call.state, _answer(inp), facts)
+
+    def write(session: Session) -> TurnResult:
+        return _write(
+            session,
+            before,
+            call,
+            message,
+            decision,
+            facts,
+            seq=seq,
+            greeting=greeting,
+            context=context,
+        )
+
+    return write
+
+
+def _answer(inp: CallerInput) -> CallerAnswer:
+    return CallerAnswer(
+        digits=inp.digits,
+        speech=inp.speech,
+        confidence=inp.confidence,
+        queue_result=inp.agent_result,
+        is_silence=inp.is_no_input,
+    )
+
+
+def _replay(store: CallStore, call: CallRecord, seq: int) -> TurnResult:
+    """The answer stored for turn ``seq`` (the last one stored for a turn not taken yet)."""
+    if call.turn == 0:
+        # Stored without a turn (by its status callback after a hang-up in the greeting, or by
+        # the fallback): the call is over, and a late answer only hears goodbye.
+        return TurnResult(_GOODBYE, seq + 1, call.region, call.language, call.sr_number, True)
+    answered = min(seq, call.turn - 1)
+    step = store.answered_step(call.call_sid, answered)
+    return TurnResult(step, answered + 1, call.region, call.language, call.sr_number, True)
+
+
+# -- 2. look up ---------------------------------------------------------------------------------
+
+
+def _look_up(
+    reader: Connection,
+    call: CallRecord,
+    message: MessageRecord | None,
+    inp: CallerInput,
+    context: CallContext,
+) -> Facts:
+    """The facts ``decide`` may need at this step, and no more (each look-up is a query)."""
+    catalog = context.catalog
+    region = catalog.region(call.region)
+    step = call.state.step
+    typed = None if inp.is_no_input else (inp.digits or None)
+    customer = None
+    if step is StepName.CUSTOMER_NUMBER:
+        if typed is not None and typed.isdigit():
+            customer = find_customer(reader, typed)
+    elif call.customer_number is not None and message is None:
+        customer = find_customer(reader, call.customer_number)  # the company, for the message
+    found_sr = None
+    if step is StepName.SR_LOOKUP and is_plausible_sr_number(typed):
+        assert typed is not None
+        found_sr = existing_sr_number(reader, typed)
+    product_lines = {}
+    if customer is not None:
+        for product in customer.products:
+            line = catalog.product_line_for(product)
+            if line is not None:
+                product_lines[product] = line.key
+    # Routing and opening the message need the product lines; later turns need none.
+    keys = set() if message is not None else {region.default_product_line, *product_lines.values()}
+    if call.product_line is not None:
+        keys.add(call.product_line)
+    return Facts(
+        country=region.country,
+        default_line=region.default_product_line,
+        call_line=call.product_line,
+        consent_prompt_version=catalog.prompts_for(call.language).version,
+        lines={key: _line(catalog, key, region, call.language, context.now) for key in keys},
+        caller_id=caller_id_of(call, region),
+        customer=(
+            CustomerFacts(
+                customer_number=customer.customer_number,
+                company=customer.company,
+                has_email=bool(customer.email),
+                products=customer.products,
+            )
+            if customer is not None
+            else None
+        ),
+        product_lines=product_lines,
+        found_sr=found_sr,
+        message=(
+            MessageFacts(
+                company=message.company,
+                callback_number=message.callback_number,
+                recording_consent=message.recording_consent,
+            )
+            if message is not None
+            else None
+        ),
+    )
+
+
+def _line(catalog: Catalog, key: str, region: Region, language: str, now: datetime) -> LineFacts:
+    line = catalog.product_line(key)
+    prompts = catalog.prompts_for(language)
+    open_now = is_open(line, region, now)
+    return LineFacts(
+        key=line.key,
+        name=line.name,
+        is_open=open_now,
+        hours="" if open_now else spoken_hours(line, prompts),  # spoken only when closed
+        promise=spoken_promise(line, prompts),
+    )
+
+
+# -- 4. write -----------------------------------------------------------------------------------
+
+
+def _write(
+    session: Session,
+    before: CallRecord | None,
+    call: CallRecord,
+    message: MessageRecord | None,
+    decision: Decision,
+    facts: Facts,
+    *,
+    seq: int,
+    greeting: Step | None,
+    context: CallContext,
+) -> TurnResult:
+    """Carry out ``decision``: message fields, the SR if due, the call, the answer given."""
+    store = CallStore(session.connection())
+    now = context.now
+    call = _identified(call, decision)
+    message_id = _store_message(store, call, message, decision, facts, now=now)
+    # A call settled already (ended before this answer arrived, or taken as ended while the
+    # caller went on) brings what it stores now to its SR; a finished message makes the SR.
+    late = call.is_settled and message_id is not None and _stores_anything(decision)
+    if decision.finish is not None or late:
+        assert message_id is not None
+        row = session.get(Message, message_id)
+        assert row is not None
+        if decision.finish is not None:
+            row.is_complete = decision.finish.is_complete
+        call = settle_message(session, call, row, context=context)
+    if decision.finish is not None:
+        state, says = after_settling(decision, call.sr_number)
+    else:
+        state, says = decision.state, decision.says
+    has_consent = decision.consent is True or (
+        decision.consent is None and message is not None and message.recording_consent is True
+    )
+    asking = Asking(
+        country=facts.country,
+        caller_id=facts.caller_id,
+        sr_number=call.sr_number,
+        has_consent=has_consent,
+    )
+    step = question(state, asking, *says)
+    waits = AGENT_CALL_LIMIT if step.kind is StepKind.AGENT else ABANDONED_AFTER
+    call = replace(
+        call,
+        flow=state.to_json(),
+        turn=seq + 1,
+        last_activity_at=now,
+        # An agent may talk for hours with no webhook; anything else answers within seconds.
+        settle_after=now + waits,
+        is_settled=call.is_settled or step.kind is StepKind.HANGUP,
+    )
+    store.save(before, call)
+    if greeting is not None:
+        store.add_turn(call.call_sid, 0, greeting, at=call.started_at)
+    store.add_turn(call.call_sid, seq, step, at=now)
+    return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
+
+
+def _identified(call: CallRecord, decision: Decision) -> CallRecord:
+    changes: dict[str, Any] = {}
+    if decision.identified_as is not None:
+        changes.update(customer_number=decision.identified_as, is_identified=True)
+    if decision.product is not None:
+        changes.update(product=decision.product, product_line=decision.product_line)
+    if decision.outcome is not None and call.outcome != "unreachable":
+        changes.update(outcome=decision.outcome)
+    return replace(call, **changes) if changes else call
+
+
+def _stores_anything(decision: Decision) -> bool:
+    return bool(decision.fields) or decision.consent is not None
+
+
+def _store_message(
+    store: CallStore,
+    call: CallRecord,
+    message: MessageRecord | None,
+    decision: Decision,
+    facts: Facts,
+    *,
+    now: datetime,
+) -> int | None:
+    """Open the message or store the fields answered now; the message's id, if any."""
+    changes: dict[str, Any] = {}
+    if decision.fields:
+        changes.update(field_changes(now=now, **decision.fields))
+    if decision.consent is not None:
+        version = facts.consent_prompt_version
+        changes.update(consent_changes(given=decision.consent, prompt_version=version, now=now))
+    opened = decision.open_message
+    if message is None and opened is not None:
+        values = new_message_values(
+            call_sid=call.call_sid,
+            region=call.region,
+            language=call.language,
+            customer_number=call.customer_number,
+            is_identified=call.is_identified,
+            product=call.product,
+            kind=opened.kind.value,
+            product_line=opened.product_line,
+            company=opened.company,
+            sr_reference=opened.sr_reference,
+            requested_at=call.started_at,
+            callback_asked_at=opened.callback_asked_at or now,
+            now=now,
+        )
+        return store.add_message({**values, **changes})
+    if message is None:
+        return None
+    if changes:
+        store.update_message(message.id, changes)
+    return message.id
