@@ -8,7 +8,7 @@ import pytest
 
 from callbacks.models import Callback
 from db.transaction import transaction
-from intake.models import Call, CallTurn, Message, ServiceRequest
+from intake.models import Call, CallTurn, Confirmation, Message, ServiceRequest
 from intake.sweep import calls_to_settle, settle_quiet_call
 from ivr.prompts import spoken_digits
 from tests.conftest import WEDNESDAY_MORNING
@@ -724,7 +724,14 @@ def test_a_caller_asks_for_a_callback_on_an_existing_request(phone, demo_custome
         (sr.number, GERMAN_MOBILE),
         (sr.number, "+4930123456"),
     ]
-    assert read_rows(deps, Message)[1].kind == "callback"
+    second = read_rows(deps, Message)[1]
+    assert second.kind == "callback"
+    # SR numbers are easy to guess: quoting one attaches the message but identifies nobody,
+    # so neither the SR's customer, entitlement nor e-mail address comes with it.
+    assert (second.customer_number, second.is_identified) == (None, False)
+    assert second.product_line == "datacenter"  # the region's default, not the SR's
+    confirmations = [c for c in read_rows(deps, Confirmation) if c.message_id == second.id]
+    assert all(c.channel != "email" for c in confirmations)
 
 
 def test_a_caller_who_hangs_up_after_quoting_a_request_is_called_back_on_it(

@@ -1,0 +1,56 @@
+"""Over-long answers are cut at the edge to the documented limits, the same on both databases."""
+
+from __future__ import annotations
+
+import pytest
+
+from callbacks.models import Callback
+from intake.call_input import ADDRESS_LIMIT, LONG_SPEECH_LIMIT, SPEECH_LIMIT
+from intake.models import Call, Confirmation, Message, ServiceRequest
+from tests.support.calls import GERMAN_LINE, read_one, read_rows, wait_in_queue
+
+
+@pytest.fixture
+def de(catalog):
+    return catalog.prompts_for("de-DE")
+
+
+def test_over_long_speech_and_caller_addresses_are_cut_and_the_call_goes_on(
+    phone, demo_customers, deps, de
+):
+    # A SIP address longer than the column and speech longer than name and description
+    # columns: PostgreSQL would refuse them whole, SQLite would keep them whole.
+    sip = "sip:" + "x" * 100 + "@pbx.example"
+    walker = phone(GERMAN_LINE, sip)
+    walker.dial()
+    walker.press("1")
+    walker.press("4711002#")
+    wait_in_queue(walker)
+    name = "Erika " + "Mustermann " * 60
+    assert walker.say(name) == [de.text("callback_ask")]  # the caller ID is no phone number
+    walker.press("030123456")
+    walker.press("#")
+    walker.press("2")
+    description = "Der NSX-Manager startet nicht. " * 200
+    walker.say(description)
+    assert walker.ended is False  # the read-back, not the error fallback
+    message = read_one(deps, Message)
+    assert message.contact_name == name[:SPEECH_LIMIT]
+    assert message.description == description.strip()[:LONG_SPEECH_LIMIT]
+    assert read_one(deps, Call).from_number == sip[:ADDRESS_LIMIT]
+    sr = read_one(deps, ServiceRequest)
+    assert sr.contact_name == name[:SPEECH_LIMIT]
+    assert len(read_rows(deps, Callback)) == 1
+
+
+def test_a_name_at_the_limit_is_kept_whole(phone, demo_customers, deps):
+    walker = phone()
+    walker.dial()
+    walker.press("1")
+    walker.press("4711002#")
+    wait_in_queue(walker)
+    name = "E" * SPEECH_LIMIT
+    walker.say(name)
+    walker.hang_up()
+    assert read_one(deps, Message).contact_name == name
+    assert read_rows(deps, Confirmation)  # the SR was made and confirmed
