@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
+from config.clock import SystemClock
 from config.dependencies import Dependencies
+from config.logging import configure_logging
 from config.worker import SWEEP_KIND, Job, Worker
 from db.transaction import transaction
 from db.work import ClaimedWork, enqueue
@@ -32,6 +37,19 @@ def sweep_completions(caplog: pytest.LogCaptureFixture) -> list[int]:
     ]
 
 
+@pytest.fixture
+def our_logging_setup() -> Iterator[None]:
+    """``configure_logging()`` as every hotline process runs it, undone after the test."""
+    names = ("", "apscheduler", "twilio.http_client", "alembic.runtime.plugins")
+    loggers = [logging.getLogger(name) for name in names]
+    saved = [(logger, logger.level, list(logger.handlers)) for logger in loggers]
+    configure_logging("INFO")
+    yield
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+
+
 def test_an_idle_tick_and_sweep_log_nothing_at_info_or_above(
     make_deps: MakeDeps, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -43,6 +61,34 @@ def test_an_idle_tick_and_sweep_log_nothing_at_info_or_above(
     worker.shutdown()
 
     assert at_info_or_above(caplog) == []
+    assert sweep_completions(caplog) == [logging.DEBUG]
+
+
+def test_an_idle_in_process_worker_logs_nothing_at_info_after_it_started(
+    make_deps: MakeDeps, caplog: pytest.LogCaptureFixture, our_logging_setup: None
+) -> None:
+    # A real APScheduler, which logs "Running job" and "executed successfully" at INFO.
+    caplog.set_level(logging.DEBUG)
+    worker = Worker(make_deps(clock=SystemClock()))
+    worker.enqueue_periodic()
+    ticked = threading.Event()
+
+    def on_run(event: JobExecutionEvent) -> None:
+        if event.job_id == "tick":
+            ticked.set()
+
+    scheduler = worker.start_in_background()
+    scheduler.add_listener(on_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        # The first tick runs at once and takes the sweep row with it.
+        assert ticked.wait(timeout=30), "the worker never ticked"
+    finally:
+        scheduler.shutdown(wait=True)
+        worker.shutdown()
+
+    started, *after_start = at_info_or_above(caplog)
+    assert started.startswith("INFO hotline.worker event=worker_started_in_process ")
+    assert after_start == []
     assert sweep_completions(caplog) == [logging.DEBUG]
 
 
