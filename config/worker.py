@@ -62,11 +62,15 @@ class Job:
     its effect (``db.work.complete``); the worker then skips its own, redundant completion.
     ``on_give_up`` runs in the transaction that fails the row for good (final attempt, permanent
     failure, or a lease that expired on the final attempt), to settle what the work was about.
+    ``routine`` marks a periodic check: it runs every period whether or not anything needs
+    doing, so its completion is logged at DEBUG; its handler logs at INFO whatever it did, and
+    its errors and give-ups are logged as loudly as any other kind's.
     """
 
     handle: Callable[[ClaimedWork], bool | None]
     retry_delay: Callable[[int], timedelta]
     on_give_up: GiveUpHook | None = None
+    routine: bool = False
 
 
 def _fixed_delay(seconds: int) -> Callable[[int], timedelta]:
@@ -98,6 +102,7 @@ def job_table(deps: Dependencies) -> dict[str, Job]:
                 scheduler=deps.scheduler,
             ),
             _fixed_delay(SWEEP_SECONDS),
+            routine=True,
         ),
     }
 
@@ -271,7 +276,8 @@ class Worker:
             self._finish(item, error=f"{type(exc).__name__}: {exc}", permanent=False)
         else:
             if completed:
-                log.info(
+                log.log(
+                    self._level(item, "done"),
                     "event=work_done kind=%s key=%s attempt=%s/%s worker=%s",
                     item.kind,
                     item.key,
@@ -329,7 +335,7 @@ class Worker:
             # Our lease expired and someone else took the row; their outcome stands.
             outcome = "lost_lease"
         log.log(
-            logging.ERROR if outcome == "failed" else logging.INFO,
+            self._level(item, outcome),
             "event=work_%s kind=%s key=%s attempt=%s/%s worker=%s%s%s",
             outcome,
             item.kind,
@@ -340,6 +346,15 @@ class Worker:
             f" next_try_at={next_try.isoformat()}" if next_try is not None else "",
             f" error={error!r}" if error is not None else "",
         )
+
+    def _level(self, item: ClaimedWork, outcome: str) -> int:
+        """ERROR for work given up, DEBUG for a routine check that finished, INFO otherwise."""
+        if outcome == "failed":
+            return logging.ERROR
+        if outcome == "done" and self.jobs[item.kind].routine:
+            # An idle worker would otherwise log a line every SWEEP_SECONDS.
+            return logging.DEBUG
+        return logging.INFO
 
     def _give_up(self, session: Session, work: GivenUp) -> None:
         """Run the kind's give-up hook; a broken hook must not block claiming or failing."""
