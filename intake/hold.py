@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from db.unit_of_work import Done, Reading, Write
+from intake.call_input import CallContext
 from intake.call_store import CallStore
 from intake.catalog import Catalog
+from intake.settlement import settle_ended_call
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,15 @@ def queue_wait(
 
 
 def request_queue_callback(
-    reading: Reading, *, call_sid: str, now: datetime
+    reading: Reading, *, call_sid: str, context: CallContext
 ) -> Done[bool] | Write[bool]:
     """The caller on hold pressed the callback key: leave the queue, keep the place in line.
 
-    The callback promise counts from this key press.
+    The callback promise counts from this key press. A key press that arrives after the call
+    was settled (its status callback came first) is kept all the same: the call is settled
+    again, with the callback it now owes.
     """
+    now = context.now
     stored = CallStore.reading(reading).load(call_sid)
     if stored is None:
         return Done(False)
@@ -56,7 +60,8 @@ def request_queue_callback(
     after = replace(call, flow=asked.to_json(), last_activity_at=now)
 
     def write(session: Session) -> bool:
-        CallStore(session.connection()).save(call, after)
+        settled = settle_ended_call(session, after, context=context) if call.is_settled else after
+        CallStore(session.connection()).save(call, settled)
         return True
 
     return write

@@ -70,12 +70,13 @@ def _has_email(session: Session, customer_number: str | None) -> bool:
 def settle_ended_call(session: Session, call: CallRecord, *, context: CallContext) -> CallRecord:
     """After the caller hung up (or went quiet for good): settle what they left, once.
 
-    A call settled before brings what was stored since to its SR.
+    A call settled before brings what was stored since to its SR, and a promise learnt late
+    (the hold key, whose webhook the status callback overtook) is kept.
     """
     message = message_for_call(session, call.call_sid)
-    if call.is_settled:
-        if message is None or message.is_submitted:
-            return call
+    if message is not None:
+        if call.is_settled and message.is_submitted:
+            return call  # its SR has everything the caller left
         return settle_message(session, call, message, context=context)
     state = call.state
     # Hung up before leaving a message: nothing was promised unless we know who called and they
@@ -87,10 +88,9 @@ def settle_ended_call(session: Session, call: CallRecord, *, context: CallContex
         or state.quoted_sr is not None
         or (call.is_identified and state.step is not StepName.AGENT)
     )
-    if call.outcome == "agent" or (message is None and not promised):
+    if call.outcome == "agent" or not promised:
         return replace(call, is_settled=True, outcome=call.outcome or "abandoned")
-    if message is None:
-        message = _message_left_by_hang_up(session, call, context=context)
+    message = _message_left_by_hang_up(session, call, context=context)
     return settle_message(session, call, message, context=context)
 
 

@@ -252,7 +252,7 @@ def _write(
     message_id = _store_message(store, call, message, decision, facts, now=now)
     # A call settled already (ended before this answer arrived, or taken as ended while the
     # caller went on) brings what it stores now to its SR; a finished message makes the SR.
-    late = call.is_settled and message_id is not None and _stores_anything(decision)
+    late = call.is_settled and message_id is not None and _changes_message(decision)
     if decision.finish is not None or late:
         assert message_id is not None
         row = session.get(Message, message_id)
@@ -302,8 +302,10 @@ def _identified(call: CallRecord, decision: Decision) -> CallRecord:
     return replace(call, **changes) if changes else call
 
 
-def _stores_anything(decision: Decision) -> bool:
-    return bool(decision.fields) or decision.consent is not None
+def _changes_message(decision: Decision) -> bool:
+    return (
+        bool(decision.fields) or decision.consent is not None or decision.open_message is not None
+    )
 
 
 def _store_message(

@@ -189,11 +189,11 @@ def queue_callback_view() -> Response:
     call_sid = request.form.get("CallSid", "")
     if request.form.get("Digits") != "1":
         return _xml(twiml.render_back_to_hold(_base()))
-    now = deps.clock.now()
+    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
     try:
         read_then_write(
             deps.session_factory,
-            lambda reading: request_queue_callback(reading, call_sid=call_sid, now=now),
+            lambda reading: request_queue_callback(reading, call_sid=call_sid, context=context),
         )
     except Exception:
         log.exception("event=queue_callback_error call_sid=%s", call_sid)
