@@ -240,7 +240,7 @@ class _Deciding:
             return self.unusable(
                 state,
                 self.answer.judged(typed),
-                lambda s: self.route(s, Say("continue_unidentified")),
+                lambda s: self.route(s, Say("continue_unidentified"), valid=False),
                 *hint,
             )
         self.identified_as = customer.customer_number
@@ -259,7 +259,7 @@ class _Deciding:
 
             def first_product(s: FlowState) -> Decision:
                 self.choose(s.products[0])
-                return self.route(s)
+                return self.route(s, valid=False)
 
             return self.unusable(state, self.answer.judged(self.answer.typed()), first_product)
         self.choose(product)
@@ -273,15 +273,17 @@ class _Deciding:
         key = self.line_key or self.facts.call_line or self.facts.default_line
         return self.facts.lines[key]
 
-    def route(self, state: FlowState, *says: Say) -> Decision:
-        """Open lines try an agent; closed lines go straight to the message."""
+    def route(self, state: FlowState, *says: Say, valid: bool = True) -> Decision:
+        """Open lines try an agent; closed lines go straight to the message.
+
+        ``valid``: False after giving up on a step, which keeps counting the silence."""
         line = self.line()
         if line.is_open:
             return self.ask(moved_to(state, StepName.AGENT), *says)
         closed = Say(
             "closed", values={"product": line.name, "hours": line.hours, "promise": line.promise}
         )
-        return self.start_message(state, MessageKind.NEW, *says, closed)
+        return self.start_message(state, MessageKind.NEW, *says, closed, valid=valid)
 
     def on_agent(self, state: FlowState) -> Decision:
         outcome = agent_outcome(self.answer.queue_result)
@@ -319,7 +321,7 @@ class _Deciding:
             return self.unusable(
                 state,
                 self.answer.judged(self.answer.typed()),
-                lambda s: self.start_message(s, MessageKind.CALLBACK),
+                lambda s: self.start_message(s, MessageKind.CALLBACK, valid=False),
             )
         return self.start_message(after_valid_input(state, StepName.NAME), kind)
 
@@ -340,9 +342,11 @@ class _Deciding:
             self.message = MessageFacts(company=company)
         return self.message
 
-    def start_message(self, state: FlowState, kind: MessageKind, *says: Say) -> Decision:
+    def start_message(
+        self, state: FlowState, kind: MessageKind, *says: Say, valid: bool = True
+    ) -> Decision:
         self.open(state, kind)
-        return self.next_field(replace(state, kind=kind), None, *says)
+        return self.next_field(replace(state, kind=kind), None, *says, valid=valid)
 
     def next_field(
         self, state: FlowState, after: StepName | None, *says: Say, valid: bool = True
@@ -355,7 +359,8 @@ class _Deciding:
         )
         following = next_message_field(after, context)
         if following is None:
-            return self.finish(state, *says)
+            # A valid last answer is no silence: the message is complete and read back.
+            return self.finish(replace(state, silent_turns=0) if valid else state, *says)
         moved = after_valid_input(state, following) if valid else moved_to(state, following)
         return self.ask(moved, *says)
 

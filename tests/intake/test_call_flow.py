@@ -495,3 +495,25 @@ def test_after_settling_the_caller_hears_the_number_or_goodbye(
 ) -> None:
     state, heard = after_settling(decision, sr_number)
     assert (state.step, state.attempt, heard) == (step, 1, says)
+
+
+def test_a_caller_who_answers_the_last_field_after_the_silence_offer_hears_the_read_back() -> None:
+    state = at("description", attempt=2, silent_turns=1, silence_offer=True)
+    decision = decide(state, said("Server down"), IN_MESSAGE)
+    assert decision.finish is not None
+    assert decision.finish.is_complete  # this answer was no silence
+    assert decision.state.silent_turns == 0
+
+
+def test_giving_up_into_the_message_keeps_counting_the_silence() -> None:
+    state, base = at("sr_action", quoted_sr=sr_number_for(1)), facts()
+    for _ in range(3):  # the third silence gives up into a callback message at NAME
+        decision, base = turn(state, SILENCE, base)
+        state = decision.state
+    assert (state.step, state.silent_turns) == (StepName.NAME, 3)
+    for _ in range(3):
+        decision, base = turn(state, SILENCE, base)
+        state = decision.state
+    # Two whole silent steps: the callback offer comes on the sixth silence.
+    assert state.silence_offer
+    assert [say.key for say in decision.says] == ["silence_offer"]
