@@ -52,17 +52,11 @@ def record_fallback_number(
         message = message_for_call(session, call.call_sid)
         if message is None:
             values = new_message_values(
-                call_sid=call.call_sid,
-                region=call.region,
-                language=call.language,
-                customer_number=call.customer_number,
-                is_identified=call.is_identified,
-                product=call.product,
+                call,
                 kind=MessageKind.NEW.value,
                 product_line=call.product_line or region.default_product_line,
                 company=None,
                 sr_reference=None,
-                requested_at=call.started_at,
                 callback_asked_at=now,
                 now=now,
             )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake.call_store import CallRecord
 from intake.models import Message
 
 # The fields a caller fills in, by name, so a step can store exactly one of them.
@@ -31,35 +32,29 @@ def message_for_call(session: Session, call_sid: str) -> Message | None:
 
 
 def new_message_values(
+    call: CallRecord,
     *,
-    call_sid: str,
-    region: str,
-    language: str,
-    customer_number: str | None,
-    is_identified: bool,
-    product: str | None,
     kind: str,
     product_line: str,
     company: str | None,
     sr_reference: str | None,
-    requested_at: datetime,
     callback_asked_at: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    """The row of a new message (``requested_at``: when the caller first called)."""
+    """The row of a new message on ``call``, which keeps the caller's place in line."""
     return {
-        "call_sid": call_sid,
+        "call_sid": call.call_sid,
         "kind": kind,
-        "region": region,
-        "language": language,
-        "customer_number": customer_number,
-        "is_identified": is_identified,
-        "product": product,
+        "region": call.region,
+        "language": call.language,
+        "customer_number": call.customer_number,
+        "is_identified": call.is_identified,
+        "product": call.product,
         "product_line": product_line,
         "company": company,
         "sr_reference": sr_reference,
         "answer_channel": "phone",
-        "requested_at": requested_at,
+        "requested_at": call.started_at,
         "callback_asked_at": callback_asked_at,
         "created_at": now,
         "updated_at": now,

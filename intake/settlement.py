@@ -105,17 +105,11 @@ def _message_left_by_hang_up(
     kind = MessageKind.CALLBACK if state.quoted_sr else MessageKind.NEW
     message = Message(
         **new_message_values(
-            call_sid=call.call_sid,
-            region=call.region,
-            language=call.language,
-            customer_number=call.customer_number,
-            is_identified=call.is_identified,
-            product=call.product,
+            call,
             kind=kind.value,
             product_line=call.product_line or region.default_product_line,
             company=customer.company if customer is not None else None,
             sr_reference=state.quoted_sr,
-            requested_at=call.started_at,
             # Asked on hold with the callback key, or else by the promise heard in the call.
             callback_asked_at=state.callback_asked_at or call.last_activity_at,
             now=context.now,

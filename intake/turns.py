@@ -327,17 +327,11 @@ def _store_message(
     opened = decision.open_message
     if message is None and opened is not None:
         values = new_message_values(
-            call_sid=call.call_sid,
-            region=call.region,
-            language=call.language,
-            customer_number=call.customer_number,
-            is_identified=call.is_identified,
-            product=call.product,
+            call,
             kind=opened.kind.value,
             product_line=opened.product_line,
             company=opened.company,
             sr_reference=opened.sr_reference,
-            requested_at=call.started_at,
             callback_asked_at=opened.callback_asked_at or now,
             now=now,
         )
