@@ -12,7 +12,7 @@ discovered when the first row of that kind comes due.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -160,18 +160,18 @@ def ports_of(spec: JobSpec) -> tuple[str, ...]:
     return tuple(ports)
 
 
+def check_ports(work: ComposedWork, provided: Collection[str]) -> None:
+    """Refuse (``WorkDeclarationError``) a handler that asks for a port not in ``provided``."""
+    for spec in work.jobs.values():
+        _bindable_ports(spec, provided)
+
+
 def bind(spec: JobSpec, ports: Mapping[str, object]) -> Job:
     """``spec`` with each port its handler names bound from ``ports``.
 
     A name ``ports`` lacks raises ``WorkDeclarationError`` naming the kind and the port.
     """
-    wanted = ports_of(spec)
-    unknown = [name for name in wanted if name not in ports]
-    if unknown:
-        raise WorkDeclarationError(
-            f"work kind {spec.kind!r} asks for port(s) {', '.join(map(repr, unknown))}, which "
-            f"the worker does not provide; it provides: {', '.join(sorted(ports))}"
-        )
+    wanted = _bindable_ports(spec, ports)
     handle = partial(spec.handle, **{name: ports[name] for name in wanted})
     return Job(handle, spec.retry_delay, on_give_up=spec.on_give_up)
 
@@ -179,3 +179,14 @@ def bind(spec: JobSpec, ports: Mapping[str, object]) -> Job:
 def bind_all(work: ComposedWork, ports: Mapping[str, object]) -> dict[str, Job]:
     """Every kind of ``work`` bound to ``ports``; raises on the first kind that cannot be."""
     return {kind: bind(spec, ports) for kind, spec in work.jobs.items()}
+
+
+def _bindable_ports(spec: JobSpec, provided: Collection[str]) -> tuple[str, ...]:
+    wanted = ports_of(spec)
+    unknown = [name for name in wanted if name not in provided]
+    if unknown:
+        raise WorkDeclarationError(
+            f"work kind {spec.kind!r} asks for port(s) {', '.join(map(repr, unknown))}, which "
+            f"the worker does not provide; it provides: {', '.join(sorted(provided))}"
+        )
+    return wanted

@@ -1,4 +1,4 @@
-"""Intake's work handlers: send confirmations, settle calls that went quiet."""
+"""Intake's work: send confirmations, settle calls that went quiet (``WORK`` declares both)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
+from db.jobs import DomainWork, JobSpec, PeriodicSpec
 from db.transaction import SessionFactory, transaction
 from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
+from intake import confirmations
 from intake.catalog import Catalog
 from intake.confirmations import (
     OutgoingConfirmation,
@@ -44,6 +46,9 @@ log = logging.getLogger("hotline.worker")
 
 # Twilio stamps messages with its own clock: look a little before our attempt began.
 RECONCILE_MARGIN = timedelta(minutes=2)
+SWEEP_KIND = "calls.settle_quiet"
+# A call that went quiet is settled within this long of its ``settle_after``.
+SWEEP_EVERY = timedelta(seconds=15)
 
 
 def send_confirmation(
@@ -58,7 +63,7 @@ def send_confirmation(
 ) -> bool:
     """Send one confirmation at most once in effect; raises to retry, PermanentFailure to stop.
 
-    Returns True when the work row was completed with the outcome (see ``config.worker.Job``).
+    Returns True when the work row was completed with the outcome (see ``db.jobs.Job``).
     """
     confirmation_id = int(item.payload["confirmation_id"])
     with transaction(session_factory) as session:
@@ -226,6 +231,11 @@ def settle_quiet_calls(
         log.info("event=call_settled_by_sweep call_sid=%s sr=%s", call_sid, sr_number or "-")
 
 
+def sweep_retry_delay(_attempt: int) -> timedelta:
+    """A sweep is never retried (one attempt); the next period's sweep takes its place."""
+    return SWEEP_EVERY
+
+
 def place_call_once(
     call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
 ) -> CallOutcome:
@@ -264,3 +274,19 @@ def place_call_once(
         outcome = record_placed(session, call_id, call_sid=sid, now=clock.now())
     log.info("event=outbound_call_placed key=%s call_sid=%s", outcome.key, sid)
     return outcome
+
+
+WORK = DomainWork(
+    "intake",
+    jobs=(
+        JobSpec(
+            confirmations.WORK_KIND,
+            send_confirmation,
+            confirmations.retry_delay,
+            on_give_up=confirmation_given_up,
+        ),
+        JobSpec(SWEEP_KIND, settle_quiet_calls, sweep_retry_delay),
+    ),
+    # Claimed after confirmations (priority 10), before work of the default priority (100).
+    periodic=(PeriodicSpec(SWEEP_KIND, every=SWEEP_EVERY, priority=50, max_attempts=1),),
+)
