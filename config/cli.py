@@ -27,6 +27,18 @@ def _settings() -> Settings:
         sys.exit(1)
 
 
+def _check_work() -> None:
+    """Refuse to start when the domains' work does not fit (a kind twice, an unknown port)."""
+    from config.worker import domain_work
+    from db.jobs import WorkDeclarationError
+
+    try:
+        domain_work()
+    except WorkDeclarationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def _catalog(settings: Settings) -> Any:
     from config.catalog import CatalogError, load_catalog
 
@@ -80,6 +92,8 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             click.echo("(use --with-worker for local mode without Twilio)", err=True)
             sys.exit(1)
     _catalog(settings)  # fail before forking when the configuration is broken
+    if with_worker:
+        _check_work()
     # Production has HOTLINE_PUBLIC_BASE_URL (checked above). Local mode without it checks
     # signatures against the address each request came to, so any --host works.
     public_base_url = settings.public_base_url
@@ -162,6 +176,7 @@ def worker(
     from config.worker import Worker
 
     settings = _settings()
+    _check_work()
     deps = build_dependencies(settings, catalog=_catalog(settings))
     runner = Worker(
         deps,

@@ -1,8 +1,10 @@
 """The worker: claims due work from the database and runs each kind's handler.
 
-APScheduler is only the worker's clock (a sub-second tick and a periodic sweep insert); the rows
-are the promises. Claims are atomic, so any number of workers (or web processes with the worker
-in-process) can tick against one database.
+APScheduler is only the worker's clock (a sub-second tick, and timers that insert each periodic
+work's row); the rows are the promises. What runs is declared by each domain's ``jobs`` module
+(``db.jobs``); this module only composes those declarations and binds their ports. Claims are
+atomic, so any number of workers (or web processes with the worker in-process) can tick against
+one database.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import partial
 
@@ -24,13 +25,22 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from callbacks import jobs as callbacks_jobs
 from config.dependencies import Dependencies
+from db.jobs import (
+    ComposedWork,
+    DomainWork,
+    Job,
+    PeriodicSpec,
+    bind_all,
+    check_ports,
+    compose,
+)
 from db.transaction import transaction
 from db.work import (
     DEFAULT_LEASE,
     ClaimedWork,
     GivenUp,
-    GiveUpHook,
     PermanentFailure,
     claim,
     complete,
@@ -40,71 +50,49 @@ from db.work import (
     renew,
     retry,
 )
-from intake import confirmations
-from intake.jobs import confirmation_given_up, send_confirmation, settle_quiet_calls
+from intake import jobs as intake_jobs
 
 log = logging.getLogger("hotline.worker")
 
 # A row that falls due waits at most this long for a claim (p99 lag due_at -> send <= 1 s).
 TICK_SECONDS = 0.25
-SWEEP_SECONDS = 15
-SWEEP_KIND = "calls.settle_quiet"
 # A tick drains due work in batches for at most this long (real seconds), then lets the
 # scheduler run its other jobs; the next tick starts at once when the interval has passed.
 TICK_BUDGET_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class Job:
-    """How to run one kind of work and how long to wait before retrying it.
+# Every domain's work. A domain adds a kind or periodic work in its own ``jobs`` module; only a
+# new domain is added here.
+DOMAIN_WORK: tuple[DomainWork, ...] = (intake_jobs.WORK, callbacks_jobs.WORK)
 
-    ``handle`` returns True when it marked its row done itself, in the transaction that recorded
-    its effect (``db.work.complete``); the worker then skips its own, redundant completion.
-    ``on_give_up`` runs in the transaction that fails the row for good (final attempt, permanent
-    failure, or a lease that expired on the final attempt), to settle what the work was about.
-    ``routine`` marks a periodic check: it runs every period whether or not anything needs
-    doing, so its completion is logged at DEBUG; its handler logs at INFO whatever it did, and
-    its errors and give-ups are logged as loudly as any other kind's.
+# The ports a handler may name (keyword-only parameters), taken from ``Dependencies``. Settings
+# and the engine are not ports: handlers open transactions through ``session_factory``.
+PORTS = (
+    "session_factory",
+    "clock",
+    "catalog",
+    "messenger",
+    "mailer",
+    "dialer",
+    "scheduler",
+    "public_base_url",
+)
+
+
+def worker_ports(deps: Dependencies) -> dict[str, object]:
+    """This process's ports by the names handlers use."""
+    return {name: getattr(deps, name) for name in PORTS}
+
+
+def domain_work(domains: Iterable[DomainWork] | None = None) -> ComposedWork:
+    """The domains' work (all of ``DOMAIN_WORK`` by default) composed and checked against the
+    ports; raises WorkDeclarationError.
+
+    Needs no dependencies, so ``hotline serve --with-worker`` can check before it forks.
     """
-
-    handle: Callable[[ClaimedWork], bool | None]
-    retry_delay: Callable[[int], timedelta]
-    on_give_up: GiveUpHook | None = None
-    routine: bool = False
-
-
-def _fixed_delay(seconds: int) -> Callable[[int], timedelta]:
-    return lambda _attempt: timedelta(seconds=seconds)
-
-
-def job_table(deps: Dependencies) -> dict[str, Job]:
-    """Every kind of work the worker knows, bound to this process's dependencies."""
-    return {
-        confirmations.WORK_KIND: Job(
-            partial(
-                send_confirmation,
-                session_factory=deps.session_factory,
-                clock=deps.clock,
-                catalog=deps.catalog,
-                messenger=deps.messenger,
-                mailer=deps.mailer,
-                public_base_url=deps.public_base_url,
-            ),
-            confirmations.retry_delay,
-            on_give_up=confirmation_given_up,
-        ),
-        SWEEP_KIND: Job(
-            partial(
-                settle_quiet_calls,
-                session_factory=deps.session_factory,
-                clock=deps.clock,
-                catalog=deps.catalog,
-                scheduler=deps.scheduler,
-            ),
-            _fixed_delay(SWEEP_SECONDS),
-            routine=True,
-        ),
-    }
+    work = compose(DOMAIN_WORK if domains is None else domains)
+    check_ports(work, PORTS)
+    return work
 
 
 def default_worker_id() -> str:
@@ -138,16 +126,23 @@ class Worker:
         concurrency: int = 4,
         lease: timedelta = DEFAULT_LEASE,
         tick_seconds: float = TICK_SECONDS,
+        domains: Iterable[DomainWork] | None = None,
         jobs: dict[str, Job] | None = None,
     ) -> None:
+        """Compose the domains' work (raises WorkDeclarationError when it does not fit).
+
+        ``jobs`` replaces the kind table (tests); the periodic work still comes from ``domains``.
+        """
         if lease <= timedelta(0):
             raise ValueError("the lease must be positive")
+        work = domain_work(domains)
         self.deps = deps
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
         self.lease = lease
         self.tick_seconds = tick_seconds
-        self.jobs = jobs if jobs is not None else job_table(deps)
+        self.jobs = jobs if jobs is not None else bind_all(work, worker_ports(deps))
+        self.periodic = work.periodic
         self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="work")
         self._held: set[int] = set()
@@ -393,22 +388,31 @@ class Worker:
             )
 
     def enqueue_periodic(self) -> None:
-        """Insert this period's sweep row (unique per period, so many workers insert one)."""
+        """Insert this period's row of every periodic work (unique per period: many workers,
+        one row)."""
+        for periodic in self.periodic:
+            self._enqueue_period(periodic)
+
+    def _enqueue_period(self, periodic: PeriodicSpec) -> None:
         now = self.deps.clock.now()
-        bucket = int(now.timestamp()) // SWEEP_SECONDS
         try:
             with transaction(self.deps.session_factory) as session:
                 enqueue(
                     session,
-                    kind=SWEEP_KIND,
-                    key=f"{SWEEP_KIND}:{bucket}",
+                    kind=periodic.kind,
+                    key=periodic.row_key(now),
                     due_at=now,
                     now=now,
-                    priority=50,
-                    max_attempts=1,
+                    priority=periodic.priority,
+                    max_attempts=periodic.max_attempts,
                 )
         except SQLAlchemyError as exc:
-            log.warning("event=periodic_enqueue_failed worker=%s error=%s", self.worker_id, exc)
+            log.warning(
+                "event=periodic_enqueue_failed worker=%s kind=%s error=%s",
+                self.worker_id,
+                periodic.kind,
+                exc,
+            )
 
     def shutdown(self) -> None:
         """Stop the handler threads after the work in hand."""
@@ -429,14 +433,15 @@ class Worker:
             # Work left overdue while no worker ran is taken at once, not after the first interval.
             next_run_time=self.deps.clock.now(),
         )
-        scheduler.add_job(
-            self.enqueue_periodic,
-            "interval",
-            seconds=SWEEP_SECONDS,
-            max_instances=1,
-            coalesce=True,
-            id="periodic",
-        )
+        for periodic in self.periodic:
+            scheduler.add_job(
+                partial(self._enqueue_period, periodic),
+                "interval",
+                seconds=periodic.every.total_seconds(),
+                max_instances=1,
+                coalesce=True,
+                id=f"periodic:{periodic.kind}",
+            )
 
     def run_forever(self) -> None:
         """Block, ticking until interrupted (``hotline worker``)."""

@@ -1,4 +1,4 @@
-"""Intake's work handlers: send confirmations, settle calls that went quiet."""
+"""Intake's work: send confirmations, settle calls that went quiet (``WORK`` declares both)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
+from db.jobs import DomainWork, JobSpec, PeriodicSpec
 from db.transaction import SessionFactory, transaction
 from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
+from intake import confirmations
 from intake.catalog import Catalog
 from intake.confirmations import (
     OutgoingConfirmation,
@@ -20,17 +22,9 @@ from intake.confirmations import (
     record_sent,
     restart_attempt,
 )
-from intake.outbound_calls import (
-    CallOutcome,
-    begin_placing,
-    record_not_placed,
-    record_placed,
-    record_uncertain,
-)
 from intake.ports import (
     CallbackScheduler,
     Clock,
-    Dialer,
     Mailer,
     Messenger,
     SendError,
@@ -44,6 +38,9 @@ log = logging.getLogger("hotline.worker")
 
 # Twilio stamps messages with its own clock: look a little before our attempt began.
 RECONCILE_MARGIN = timedelta(minutes=2)
+SWEEP_KIND = "calls.settle_quiet"
+# A call that went quiet is settled within this long of its ``settle_after``.
+SWEEP_EVERY = timedelta(seconds=15)
 
 
 def send_confirmation(
@@ -58,7 +55,7 @@ def send_confirmation(
 ) -> bool:
     """Send one confirmation at most once in effect; raises to retry, PermanentFailure to stop.
 
-    Returns True when the work row was completed with the outcome (see ``config.worker.Job``).
+    Returns True when the work row was completed with the outcome (see ``db.jobs.Job``).
     """
     confirmation_id = int(item.payload["confirmation_id"])
     with transaction(session_factory) as session:
@@ -226,41 +223,22 @@ def settle_quiet_calls(
         log.info("event=call_settled_by_sweep call_sid=%s sr=%s", call_sid, sr_number or "-")
 
 
-def place_call_once(
-    call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
-) -> CallOutcome:
-    """Place a requested call unless an earlier attempt may have placed it.
+def sweep_retry_delay(_attempt: int) -> timedelta:
+    """A sweep is never retried (one attempt); the next period's sweep takes its place."""
+    return SWEEP_EVERY
 
-    Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
-    ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
-    """
-    with transaction(session_factory) as session:
-        begun = begin_placing(session, call_id, now=clock.now())
-    if isinstance(begun, CallOutcome):
-        return begun
-    try:
-        # No transaction open while Twilio is asked: an open SQLite write blocks every webhook.
-        sid = dialer.place_call(
-            to=begun.to,
-            from_=begun.from_,
-            url=begun.url,
-            status_callback=begun.status_callback,
-            timeout_seconds=begun.timeout_seconds,
-        )
-    except SendUncertain as exc:
-        with transaction(session_factory) as session:
-            return record_uncertain(session, call_id, reason=str(exc), now=clock.now())
-    except SendError as exc:
-        final = isinstance(exc, SendRejected)
-        with transaction(session_factory) as session:
-            outcome = record_not_placed(
-                session, call_id, error=str(exc), final=final, now=clock.now()
-            )
-        log.warning(
-            "event=outbound_call_not_placed key=%s final=%s error=%s", outcome.key, final, exc
-        )
-        raise
-    with transaction(session_factory) as session:
-        outcome = record_placed(session, call_id, call_sid=sid, now=clock.now())
-    log.info("event=outbound_call_placed key=%s call_sid=%s", outcome.key, sid)
-    return outcome
+
+WORK = DomainWork(
+    "intake",
+    jobs=(
+        JobSpec(
+            confirmations.WORK_KIND,
+            send_confirmation,
+            confirmations.retry_delay,
+            on_give_up=confirmation_given_up,
+        ),
+        JobSpec(SWEEP_KIND, settle_quiet_calls, sweep_retry_delay, routine=True),
+    ),
+    # Claimed after confirmations (priority 10), before work of the default priority (100).
+    periodic=(PeriodicSpec(SWEEP_KIND, every=SWEEP_EVERY, priority=50, max_attempts=1),),
+)

@@ -26,7 +26,7 @@ UNCERTAIN_ALERT = "outbound_call_uncertain"
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """Where a requested call stands (see ``intake.jobs.place_call_once``)."""
+    """Where a requested call stands (see ``intake.outbound_call_jobs.place_call_once``)."""
 
     id: int
     key: str

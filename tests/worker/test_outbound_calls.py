@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from db.transaction import SessionFactory, transaction
 from db.work import Alert
-from intake.jobs import place_call_once
 from intake.models import OutboundCall, OutboundCallStatus
+from intake.outbound_call_jobs import place_call_once
 from intake.outbound_calls import UNCERTAIN_ALERT, request_call
 from intake.ports import SendError, SendRejected
 from ivr.twilio_rest import TwilioSenders

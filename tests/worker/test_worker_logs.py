@@ -13,9 +13,11 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from config.clock import SystemClock
 from config.dependencies import Dependencies
 from config.logging import configure_logging
-from config.worker import SWEEP_KIND, Job, Worker
+from config.worker import Worker
+from db.jobs import Job
 from db.transaction import transaction
 from db.work import ClaimedWork, enqueue
+from intake.jobs import SWEEP_KIND
 from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE, wait_in_queue
 from tests.support.fakes import FakeClock
 from tests.worker.conftest import MakeDeps
