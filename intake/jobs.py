@@ -1,4 +1,8 @@
-"""Intake's work: send confirmations, settle calls that went quiet (``WORK`` declares both)."""
+"""Intake's work: send confirmations, settle calls that went quiet, place requested calls.
+
+``WORK`` declares all three; placing calls lives in ``intake.outbound_call_jobs``, apart from
+the call flow this module imports.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from intake.confirmations import (
     record_sent,
     restart_attempt,
 )
+from intake.outbound_call_jobs import PLACE_CALL
 from intake.ports import (
     CallbackScheduler,
     Clock,
@@ -238,6 +243,7 @@ WORK = DomainWork(
             on_give_up=confirmation_given_up,
         ),
         JobSpec(SWEEP_KIND, settle_quiet_calls, sweep_retry_delay, routine=True),
+        PLACE_CALL,
     ),
     # Claimed after confirmations (priority 10), before work of the default priority (100).
     periodic=(PeriodicSpec(SWEEP_KIND, every=SWEEP_EVERY, priority=50, max_attempts=1),),

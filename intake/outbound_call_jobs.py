@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.orm import Session
+
+from db.jobs import JobSpec
 from db.transaction import SessionFactory, transaction
+from db.work import ClaimedWork, GivenUp, PermanentFailure
 from intake.outbound_calls import (
+    WORK_KIND,
     CallOutcome,
     begin_placing,
+    give_up,
     record_not_placed,
     record_placed,
     record_uncertain,
+    retry_delay,
 )
 from intake.ports import Clock, Dialer, SendError, SendRejected, SendUncertain
 
@@ -60,3 +67,26 @@ def place_call_once(
         outcome = record_placed(session, call_id, call_sid=sid, now=clock.now())
     log.info("event=outbound_call_placed key=%s call_sid=%s", outcome.key, sid)
     return outcome
+
+
+def place_requested_call(
+    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+) -> None:
+    """The worker's handler for ``WORK_KIND``: a refusal retries, a rejection stops for good."""
+    try:
+        place_call_once(
+            int(item.payload["outbound_call_id"]),
+            session_factory=session_factory,
+            clock=clock,
+            dialer=dialer,
+        )
+    except SendRejected as exc:
+        raise PermanentFailure(str(exc)) from exc
+
+
+def call_given_up(session: Session, work: GivenUp) -> None:
+    """The placing work failed for good: the call must not stay "pending" or "placing"."""
+    give_up(session, int(work.payload["outbound_call_id"]), error=work.error, now=work.now)
+
+
+PLACE_CALL = JobSpec(WORK_KIND, place_requested_call, retry_delay, on_give_up=call_given_up)

@@ -4,24 +4,45 @@ Twilio's ``calls.create`` takes no idempotency key, so a create whose answer nev
 after the request left, or a worker killed mid-request) may have rung the phone. Such a call is
 marked uncertain and an alert raised; a person decides, the code never dials it again. Only a
 create that Twilio refused (or that never left) is tried again.
+
+``request_call`` records the intent and its work row (``WORK_KIND``) in the caller's
+transaction; the worker places it (``intake.outbound_call_jobs``).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.work import raise_alert
+from db.work import enqueue, raise_alert
 from intake.models import OutboundCall, OutboundCallStatus
 
 log = logging.getLogger("hotline.worker")
 
 UNCERTAIN_ALERT = "outbound_call_uncertain"
+WORK_KIND = "outbound_call.place"
+# Someone waits for this phone to ring (an agent who started a callback, a duty manager's round):
+# after confirmations, which go before anything else, but before the sweep and default work.
+WORK_PRIORITY = 20
+# A refused create (rate limit: 1 call/s per account by default; a Twilio 5xx) clears within
+# seconds, and a call placed minutes late reaches nobody who is still waiting for it.
+RETRY_DELAYS = (
+    timedelta(seconds=5),
+    timedelta(seconds=15),
+    timedelta(seconds=30),
+    timedelta(seconds=60),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long to wait after refused attempt number ``attempt`` (1-based)."""
+    return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,7 @@ def request_call(
     timeout_seconds: int,
     now: datetime,
 ) -> int:
-    """Record the intent to place the call ``key`` (once per key); returns its id."""
+    """Record the intent to place the call ``key`` and its work row (once per key); its id."""
     existing = session.scalar(select(OutboundCall.id).where(OutboundCall.key == key))
     if existing is not None:
         return existing
@@ -63,6 +84,16 @@ def request_call(
     )
     session.add(call)
     session.flush()
+    enqueue(
+        session,
+        kind=WORK_KIND,
+        key=f"{WORK_KIND}:{call.id}",
+        payload={"outbound_call_id": call.id},
+        due_at=now,
+        now=now,
+        priority=WORK_PRIORITY,
+        max_attempts=MAX_ATTEMPTS,
+    )
     return call.id
 
 
@@ -127,6 +158,23 @@ def record_uncertain(session: Session, call_id: int, *, reason: str, now: dateti
     """No answer came back: the phone may be ringing; never place it again, raise an alert."""
     call = _locked(session, call_id)
     _mark_uncertain(session, call, reason=reason, now=now)
+    return _outcome(call)
+
+
+def give_up(session: Session, call_id: int, *, error: str, now: datetime) -> CallOutcome:
+    """Settle a call whose placing work failed for good, so it stays neither pending nor placing.
+
+    A call still waiting for an attempt fails; one left mid-request may ring, so it is uncertain
+    (with an alert); a call already settled stays as it is.
+    """
+    call = _locked(session, call_id)
+    status = OutboundCallStatus(call.status)
+    if status is OutboundCallStatus.PENDING:
+        call.status = OutboundCallStatus.FAILED.value
+        call.last_error = error[:2000]
+        call.updated_at = now
+    elif status is OutboundCallStatus.PLACING:
+        _mark_uncertain(session, call, reason=error, now=now)
     return _outcome(call)
 
 

@@ -17,13 +17,14 @@ from config.worker import DOMAIN_WORK, Worker, domain_work
 from db.jobs import DomainWork, JobSpec, PeriodicSpec, WorkDeclarationError
 from db.transaction import transaction
 from db.work import ClaimedWork, WorkItem, enqueue
-from intake import confirmations
+from intake import confirmations, outbound_calls
 from intake import jobs as intake_jobs
 from tests.support.fakes import FakeClock
 from tests.worker.conftest import MakeDeps
 
 KIND = "test.effect"
 TIDY = "test.tidy"
+INTAKE_KINDS = {confirmations.WORK_KIND, intake_jobs.SWEEP_KIND, outbound_calls.WORK_KIND}
 
 
 def no_delay(_attempt: int) -> timedelta:
@@ -50,7 +51,7 @@ def test_the_worker_runs_every_kind_intake_and_callbacks_declare() -> None:
     assert DOMAIN_WORK == (intake_jobs.WORK, callbacks_jobs.WORK)
     assert callbacks_jobs.WORK.jobs == callbacks_jobs.WORK.periodic == ()
     work = domain_work()
-    assert set(work.jobs) == {confirmations.WORK_KIND, intake_jobs.SWEEP_KIND}
+    assert set(work.jobs) == INTAKE_KINDS
     assert [p.kind for p in work.periodic] == [intake_jobs.SWEEP_KIND]
 
 
@@ -70,7 +71,7 @@ def test_a_domains_kind_is_run_with_the_ports_its_handler_names(
     worker.run_once()
     worker.shutdown()
 
-    assert set(worker.jobs) == {confirmations.WORK_KIND, intake_jobs.SWEEP_KIND, KIND}
+    assert set(worker.jobs) == {*INTAKE_KINDS, KIND}
     assert seen == [("effect:1", deps.clock, deps.dialer, deps.public_base_url)]
     with transaction(deps.session_factory) as session:
         assert session.scalar(select(WorkItem.state).where(WorkItem.key == "effect:1")) == "done"

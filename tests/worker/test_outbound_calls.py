@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
 
+from config.dependencies import Dependencies
+from config.worker import Worker
 from db.transaction import SessionFactory, transaction
-from db.work import Alert
+from db.work import Alert, GivenUp, WorkItem
 from intake.models import OutboundCall, OutboundCallStatus
-from intake.outbound_call_jobs import place_call_once
-from intake.outbound_calls import UNCERTAIN_ALERT, request_call
+from intake.outbound_call_jobs import call_given_up, place_call_once
+from intake.outbound_calls import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    UNCERTAIN_ALERT,
+    WORK_KIND,
+    WORK_PRIORITY,
+    begin_placing,
+    request_call,
+    retry_delay,
+)
 from intake.ports import SendError, SendRejected
 from ivr.twilio_rest import TwilioSenders
 from tests.support.fakes import FakeClock
 from tests.support.mock_twilio import MockTwilio
+from tests.worker.conftest import MakeDeps
 
 CUSTOMER = "+4915112345678"
 
@@ -138,3 +151,119 @@ def test_a_refused_call_is_tried_again_and_a_rejected_one_fails_for_good(
         assert (row.status, row.attempts) == ("failed", 1)
     assert len(mock_twilio.calls) == 1
     assert alerts(session_factory) == []
+
+
+# -- through the worker -----------------------------------------------------------------------
+
+
+def work_row(deps: Dependencies, call_id: int) -> WorkItem:
+    with transaction(deps.session_factory) as session:
+        row = session.scalar(select(WorkItem).where(WorkItem.key == f"{WORK_KIND}:{call_id}"))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def call_row(deps: Dependencies, call_id: int) -> OutboundCall:
+    with transaction(deps.session_factory) as session:
+        row = session.get(OutboundCall, call_id)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_a_requested_call_is_placed_by_the_worker_once(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders)
+    call_id = requested(deps.session_factory, clock)
+    worker = Worker(deps)
+
+    worker.run_once()
+    worker.run_once()
+    worker.shutdown()
+
+    [call] = mock_twilio.calls
+    assert call_row(deps, call_id).call_sid == call.sid
+    row = work_row(deps, call_id)
+    assert (row.state, row.attempts, row.priority) == ("done", 1, WORK_PRIORITY)
+
+
+def test_a_refused_call_is_placed_by_the_worker_after_its_backoff(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders)
+    call_id = requested(deps.session_factory, clock)
+    mock_twilio.fail_next("calls", status=429, code=20429)
+    worker = Worker(deps)
+
+    worker.run_once()
+    assert (work_row(deps, call_id).state, call_row(deps, call_id).status) == ("due", "pending")
+    clock.advance(retry_delay(1))
+    worker.run_once()
+    worker.shutdown()
+
+    assert len(mock_twilio.calls) == 1
+    assert call_row(deps, call_id).status == OutboundCallStatus.PLACED
+    assert (work_row(deps, call_id).state, work_row(deps, call_id).attempts) == ("done", 2)
+
+
+def test_a_rejected_call_fails_its_work_at_once_with_an_alert(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders)
+    call_id = requested(deps.session_factory, clock)
+    mock_twilio.fail_next("calls", status=400, code=21211, message="Invalid 'To' Phone Number")
+    worker = Worker(deps)
+
+    worker.run_once()
+    clock.advance(minutes=10)
+    worker.run_once()
+    worker.shutdown()
+
+    assert mock_twilio.calls == []
+    assert call_row(deps, call_id).status == OutboundCallStatus.FAILED
+    assert (work_row(deps, call_id).state, work_row(deps, call_id).attempts) == ("failed", 1)
+    assert [a.kind for a in alerts(deps.session_factory)] == [f"work_failed:{WORK_KIND}"]
+
+
+def test_a_call_refused_on_every_attempt_fails_when_its_work_gives_up(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders)
+    call_id = requested(deps.session_factory, clock)
+    mock_twilio.fail_next("calls", status=429, code=20429, times=MAX_ATTEMPTS)
+    worker = Worker(deps)
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        worker.run_once()
+        clock.advance(retry_delay(attempt))
+    worker.run_once()
+    worker.shutdown()
+
+    assert mock_twilio.calls == []
+    call = call_row(deps, call_id)
+    assert (call.status, call.attempts) == (OutboundCallStatus.FAILED, MAX_ATTEMPTS)
+    assert work_row(deps, call_id).state == "failed"
+    # Every refusal fits in two minutes: a late call reaches nobody still waiting for it.
+    assert sum(RETRY_DELAYS, timedelta()) <= timedelta(minutes=2)
+
+
+def test_a_call_whose_work_gives_up_mid_request_is_uncertain_with_an_alert(
+    session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    call_id = requested(session_factory, clock)
+    with transaction(session_factory) as session:
+        begin_placing(session, call_id, now=clock.now())  # then the worker was killed
+    expired = "lease expired on attempt 5, the last one"
+
+    with transaction(session_factory) as session:
+        call_given_up(
+            session,
+            GivenUp(WORK_KIND, "k", {"outbound_call_id": call_id}, expired, clock.now()),
+        )
+        call = session.get(OutboundCall, call_id)
+        assert call is not None
+        assert (call.status, call.last_error) == (OutboundCallStatus.UNCERTAIN, expired)
+    [alert] = alerts(session_factory)
+    assert alert.kind == UNCERTAIN_ALERT
