@@ -40,8 +40,12 @@ def submit_message(
     catalog: Catalog,
     scheduler: CallbackScheduler,
     now: datetime,
+    caller_id: str | None = None,
 ) -> SubmittedRequest:
     """Create the SR (or attach to the quoted one), queue confirmations and the callback.
+
+    ``caller_id`` is the caller's own number (E.164; None when withheld): the confirmation SMS
+    goes there when the callback number is no mobile.
 
     Idempotent, and safe to repeat as the message grows: a call settled early (the caller went
     quiet, or hung up without a status callback) keeps its SR, and what the caller says after
@@ -85,7 +89,9 @@ def submit_message(
             ),
             now=now,
         )
-    queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
+    queue_confirmations(
+        session, message=message, email=email, catalog=catalog, now=now, caller_id=caller_id
+    )
     message.is_submitted = True
     return SubmittedRequest(number, is_new, message.callback_due_at)
 
