@@ -60,6 +60,13 @@ def retry_delay(attempt: int) -> timedelta:
     return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
 
 
+# Shown on an SR none of whose messages could be confirmed, so staff know the customer holds only
+# the number read back on the phone. Stable wording: staff and reports may match on it.
+NO_CONFIRMATION_CHANNEL = (
+    "no confirmation possible: no mobile number to text and no e-mail address on file"
+)
+
+
 def sms_target(callback_number: str | None, *, caller_id: str | None) -> str | None:
     """The mobile the confirmation SMS goes to: the callback number, else the caller ID."""
     # A caller who leaves a landline to be called back on often rings from their mobile; the
@@ -136,6 +143,18 @@ def queue_confirmations(
         )
         ids.append(confirmation_id)
     return ids
+
+
+def has_confirmation(session: Session, sr_number: str) -> bool:
+    """Whether any message of SR ``sr_number`` has a confirmation, whatever became of it."""
+    query = _has_confirmation_query()
+    return session.connection().execute(query, {"sr_number": sr_number}).first() is not None
+
+
+@cache
+def _has_confirmation_query() -> Select[Any]:
+    c = table_of(Confirmation).c
+    return select(c.id).where(c.sr_number == bindparam("sr_number")).limit(1)
 
 
 @dataclass(frozen=True)

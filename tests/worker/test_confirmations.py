@@ -160,6 +160,7 @@ def test_a_caller_who_left_a_landline_is_texted_the_sr_number_on_their_mobile_ca
     assert [(c.channel, c.address, c.status) for c in detail.confirmations] == [
         ("sms", GERMAN_MOBILE, "sent")
     ]
+    assert detail.unconfirmed_reason is None
 
 
 def _sms_state(make_deps: MakeDeps, sr_number: str) -> tuple[str, str | None, str]:
