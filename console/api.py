@@ -55,6 +55,8 @@ def get_service_request(sr_number: str) -> Response:
         "answer_channel": sr.answer_channel,
         "status": sr.status,
         "created_at": _iso(sr.created_at),
+        # Why the customer got no written confirmation; null once one is queued.
+        "unconfirmed_reason": sr.unconfirmed_reason,
         "messages": [
             {
                 "id": m.id,

@@ -60,17 +60,57 @@ def retry_delay(attempt: int) -> timedelta:
     return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
 
 
-def queue_confirmations(
-    session: Session, *, message: Message, email: str | None, catalog: Catalog, now: datetime
-) -> list[int]:
-    """Add an SMS confirmation (mobile callback number) and an e-mail (address on file)."""
-    del catalog  # texts are rendered at send time, in the caller's language
-    assert message.sr_number is not None
+# Shown on an SR none of whose messages could be confirmed, so staff know the customer holds only
+# the number read back on the phone. Stable wording: staff and reports may match on it.
+NO_CONFIRMATION_CHANNEL = (
+    "no confirmation possible: no mobile number to text and no e-mail address on file"
+)
+
+
+def sms_target(callback_number: str | None, *, caller_id: str | None) -> str | None:
+    """The mobile the confirmation SMS goes to: the callback number, else the caller ID."""
+    # A caller who leaves a landline to be called back on often rings from their mobile; the
+    # seed promises every request a written confirmation, so that mobile gets it.
+    for number in (callback_number, caller_id):
+        if number and is_mobile(number):
+            return number
+    return None
+
+
+def confirmation_targets(
+    *, callback_number: str | None, caller_id: str | None, email: str | None
+) -> tuple[tuple[str, str], ...]:
+    """The (channel, address) pairs a message is confirmed on; empty when it cannot be."""
     targets: list[tuple[str, str]] = []
-    if message.callback_number and is_mobile(message.callback_number):
-        targets.append(("sms", message.callback_number))
+    sms = sms_target(callback_number, caller_id=caller_id)
+    if sms is not None:
+        targets.append(("sms", sms))
     if email:
         targets.append(("email", email))
+    return tuple(targets)
+
+
+def queue_confirmations(
+    session: Session,
+    *,
+    message: Message,
+    email: str | None,
+    catalog: Catalog,
+    now: datetime,
+    caller_id: str | None = None,
+) -> list[int]:
+    """Queue an SMS (see ``sms_target``) and an e-mail (address on file); the new rows' ids.
+
+    One confirmation per message and channel, whatever the address: the key holds no address,
+    so a later submission that finds a better number (the caller typed a mobile after the SMS
+    to their caller ID was queued) keeps the first SMS and queues no second one. Both numbers
+    are the caller's, and changing a queued row's address could race the worker's send.
+    """
+    del catalog  # texts are rendered at send time, in the caller's language
+    assert message.sr_number is not None
+    targets = confirmation_targets(
+        callback_number=message.callback_number, caller_id=caller_id, email=email
+    )
     ids = []
     for channel, address in targets:
         key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
@@ -103,6 +143,18 @@ def queue_confirmations(
         )
         ids.append(confirmation_id)
     return ids
+
+
+def has_confirmation(session: Session, sr_number: str) -> bool:
+    """Whether any message of SR ``sr_number`` has a confirmation, whatever became of it."""
+    query = _has_confirmation_query()
+    return session.connection().execute(query, {"sr_number": sr_number}).first() is not None
+
+
+@cache
+def _has_confirmation_query() -> Select[Any]:
+    c = table_of(Confirmation).c
+    return select(c.id).where(c.sr_number == bindparam("sr_number")).limit(1)
 
 
 @dataclass(frozen=True)

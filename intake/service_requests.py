@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from db.base import table_of
 from intake.call_steps import MessageKind
 from intake.catalog import Catalog
-from intake.confirmations import ConfirmationView, confirmations_for, queue_confirmations
+from intake.confirmations import (
+    NO_CONFIRMATION_CHANNEL,
+    ConfirmationView,
+    confirmation_targets,
+    confirmations_for,
+    has_confirmation,
+    queue_confirmations,
+)
 from intake.models import Customer, Message, ServiceRequest
 from intake.ports import CallbackRequest, CallbackScheduler
 from intake.sr_numbers import sr_number_for
@@ -40,8 +47,13 @@ def submit_message(
     catalog: Catalog,
     scheduler: CallbackScheduler,
     now: datetime,
+    caller_id: str | None = None,
 ) -> SubmittedRequest:
     """Create the SR (or attach to the quoted one), queue confirmations and the callback.
+
+    ``caller_id`` is the caller's own number (E.164; None when withheld): the confirmation SMS
+    goes there when the callback number is no mobile. An SR none of whose messages can be
+    confirmed says why in ``unconfirmed_reason`` until a confirmation is queued for it.
 
     Idempotent, and safe to repeat as the message grows: a call settled early (the caller went
     quiet, or hung up without a status callback) keeps its SR, and what the caller says after
@@ -50,25 +62,29 @@ def submit_message(
     if message.id is None:
         session.flush()  # the message was opened in this transaction: give it its id
     email = _customer_email(session, message.customer_number)
-    is_new = False
-    number: str | None
+    can_confirm = bool(
+        confirmation_targets(
+            callback_number=message.callback_number, caller_id=caller_id, email=email
+        )
+    )
+    sr: ServiceRequest | None
     if message.sr_number is not None:
         sr = find_service_request(session, message.sr_number)
         assert sr is not None
         if sr.origin_message_id == message.id:
             _copy_message(sr, message)
-        number = sr.number
     else:
-        quoted = (
-            find_service_request(session, message.sr_reference) if message.sr_reference else None
-        )
-        if quoted is not None:
-            number = quoted.number
-        else:
-            number, is_new = _create_sr(session, message, email=email, now=now), True
+        sr = find_service_request(session, message.sr_reference) if message.sr_reference else None
+    if sr is None:  # a new request, or one quoting an SR that does not exist
+        reason = None if can_confirm else NO_CONFIRMATION_CHANNEL
+        number, is_new = _create_sr(session, message, email=email, reason=reason, now=now), True
+    else:
+        assert sr.number is not None
+        number, is_new = sr.number, False
+        sr.unconfirmed_reason = _unconfirmed_reason(session, number, can_confirm=can_confirm)
+    if message.sr_number is None:
         message.sr_number = number
         message.updated_at = now
-    assert number is not None
     # An update to an existing SR is attached for the engineer; every other message is owed a call.
     if message.callback_number and message.kind != MessageKind.UPDATE:
         message.callback_due_at = scheduler.schedule_callback(
@@ -85,9 +101,19 @@ def submit_message(
             ),
             now=now,
         )
-    queue_confirmations(session, message=message, email=email, catalog=catalog, now=now)
+    queue_confirmations(
+        session, message=message, email=email, catalog=catalog, now=now, caller_id=caller_id
+    )
     message.is_submitted = True
     return SubmittedRequest(number, is_new, message.callback_due_at)
+
+
+def _unconfirmed_reason(session: Session, number: str, *, can_confirm: bool) -> str | None:
+    """Why SR ``number`` is unconfirmed; None once any of its messages has a confirmation."""
+    # The SR speaks for all its messages: a caller confirmed once holds the SR number in writing.
+    if can_confirm or has_confirmation(session, number):
+        return None
+    return NO_CONFIRMATION_CHANNEL
 
 
 def _customer_email(session: Session, customer_number: str | None) -> str | None:
@@ -104,7 +130,14 @@ def _email_query() -> Select[Any]:
     return select(customers.c.email).where(customers.c.customer_number == bindparam("number"))
 
 
-def _create_sr(session: Session, message: Message, *, email: str | None, now: datetime) -> str:
+def _create_sr(
+    session: Session,
+    message: Message,
+    *,
+    email: str | None,
+    reason: str | None,
+    now: datetime,
+) -> str:
     """A new SR from ``message``; its number is derived from the row's identity value."""
     table = table_of(ServiceRequest)
     values = {
@@ -116,6 +149,7 @@ def _create_sr(session: Session, message: Message, *, email: str | None, now: da
         "product": message.product,
         "product_line": message.product_line,
         "origin_message_id": message.id,
+        "unconfirmed_reason": reason,
         "created_at": now,
         **_message_fields(message),
     }
@@ -187,6 +221,8 @@ class ServiceRequestDetail:
     created_at: datetime
     messages: tuple[MessageView, ...]
     confirmations: tuple[ConfirmationView, ...]
+    # NO_CONFIRMATION_CHANNEL while no message of the SR could be confirmed; None otherwise.
+    unconfirmed_reason: str | None
 
 
 def service_request_detail(session: Session, number: str) -> ServiceRequestDetail | None:
@@ -218,6 +254,7 @@ def service_request_detail(session: Session, number: str) -> ServiceRequestDetai
         created_at=sr.created_at,
         messages=tuple(_message_view(m) for m in messages),
         confirmations=confirmations_for(session, sr.number),
+        unconfirmed_reason=sr.unconfirmed_reason,
     )
 
 

@@ -9,10 +9,12 @@ import pytest
 
 import db.transaction
 from db.transaction import transaction
+from intake.confirmations import NO_CONFIRMATION_CHANNEL
 from intake.models import Call, Role, ServiceRequest
 from intake.staff import add_user
 from tests.conftest import WEDNESDAY_MORNING
 from tests.support.calls import GERMAN_MOBILE, read_one, wait_in_queue
+from tests.support.intake_rows import submit_request
 
 
 @pytest.fixture
@@ -84,6 +86,7 @@ def test_a_service_request_as_json(client, token, sr_number, catalog, deps):
         "answer_channel": "phone",
         "status": "open",
         "created_at": "2026-11-25T10:02:00Z",
+        "unconfirmed_reason": None,
     }
     [message] = body["messages"]
     assert message["recording_consent"] is True
@@ -95,6 +98,29 @@ def test_a_service_request_as_json(client, token, sr_number, catalog, deps):
     assert [(c["channel"], c["address"], c["status"]) for c in body["confirmations"]] == [
         ("sms", GERMAN_MOBILE, "queued")
     ]
+
+
+def test_an_sr_that_could_not_be_confirmed_says_why_in_the_api(
+    client, token, demo_customers, deps, clock
+):
+    # A Berlin landline to call back, the caller ID withheld, no e-mail address on file.
+    with transaction(deps.session_factory) as session:
+        number = submit_request(
+            session,
+            catalog=deps.catalog,
+            now=clock.now(),
+            customer_number="4711002",
+            callback_number="+4930123456",
+            caller_id=None,
+        )
+    response = client.get(f"/api/v1/service-requests/{number}", headers=auth(token))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["confirmations"] == []
+    assert body["unconfirmed_reason"] == NO_CONFIRMATION_CHANNEL
+    assert body["unconfirmed_reason"] == (
+        "no confirmation possible: no mobile number to text and no e-mail address on file"
+    )
 
 
 def test_an_unknown_sr_is_404_and_a_malformed_one_400(client, token):

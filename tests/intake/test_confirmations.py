@@ -8,10 +8,41 @@ import pytest
 
 from db.transaction import SessionFactory, transaction
 from intake.catalog import Catalog
-from intake.confirmations import record_sent, record_sms_status
+from intake.confirmations import confirmation_targets, record_sent, record_sms_status, sms_target
 from intake.models import ConfirmationStatus
 from tests.support.fakes import FakeClock
 from tests.support.intake_rows import confirmation, submit_request
+
+MOBILE = "+4915112345678"
+OTHER_MOBILE = "+4917612345678"
+LANDLINE = "+4930123456"
+US_NUMBER = "+12025550143"  # the US plan mixes fixed and mobile: an SMS may reach it
+
+
+@pytest.mark.parametrize(
+    ("callback_number", "caller_id", "expected"),
+    [
+        (MOBILE, None, MOBILE),
+        (MOBILE, OTHER_MOBILE, MOBILE),
+        (LANDLINE, MOBILE, MOBILE),
+        (None, MOBILE, MOBILE),
+        (LANDLINE, None, None),
+        (LANDLINE, "+4989123456", None),
+        (None, None, None),
+        (LANDLINE, US_NUMBER, US_NUMBER),
+    ],
+)
+def test_the_sms_goes_to_the_callback_number_if_mobile_else_to_a_mobile_caller_id(
+    callback_number, caller_id, expected
+) -> None:
+    assert sms_target(callback_number, caller_id=caller_id) == expected
+
+
+def test_a_message_without_a_mobile_or_email_has_no_confirmation_target() -> None:
+    assert confirmation_targets(callback_number=LANDLINE, caller_id=None, email=None) == ()
+    assert confirmation_targets(callback_number=LANDLINE, caller_id=None, email="a@b.example") == (
+        ("email", "a@b.example"),
+    )
 
 
 @pytest.mark.usefixtures("demo_customers")

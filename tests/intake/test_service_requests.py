@@ -12,12 +12,20 @@ from callbacks.services import CallbackQueue
 from db.transaction import transaction
 from db.work import WorkItem
 from intake.call_steps import MessageKind
+from intake.confirmations import NO_CONFIRMATION_CHANNEL, WORK_KIND
 from intake.messages import record_field
 from intake.models import Confirmation, Message, ServiceRequest
 from intake.service_requests import find_service_request, service_request_detail, submit_message
 from intake.sr_numbers import is_plausible_sr_number
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+GERMAN_MOBILE = "+4915112345678"
+OTHER_GERMAN_MOBILE = "+4917612345678"
+BERLIN_LANDLINE = "+4930123456"
+MUNICH_LANDLINE = "+4989123456"
+# Demo customers (config/demo/customers.csv): one with an e-mail address on file, one without.
+WITH_EMAIL = "4711001"
+WITHOUT_EMAIL = "4711002"
 
 
 def add_message(session, **fields) -> Message:
@@ -48,13 +56,55 @@ def add_message(session, **fields) -> Message:
     return message
 
 
-def submit(session_factory, catalog, *, now=NOW, **fields):
+def submit(session_factory, catalog, *, now=NOW, caller_id=None, **fields):
     with transaction(session_factory) as session:
         message = add_message(session, **fields)
         submitted = submit_message(
-            session, message, catalog=catalog, scheduler=CallbackQueue(catalog), now=now
+            session,
+            message,
+            catalog=catalog,
+            scheduler=CallbackQueue(catalog),
+            now=now,
+            caller_id=caller_id,
         )
         return submitted, message.id
+
+
+def resubmit(session_factory, catalog, message_id, *, now, caller_id=None, **fields):
+    """Submit a stored message again, after storing ``fields`` as late answers."""
+    with transaction(session_factory) as session:
+        message = session.get(Message, message_id)
+        if fields:
+            record_field(message, now=now, **fields)
+        return submit_message(
+            session,
+            message,
+            catalog=catalog,
+            scheduler=CallbackQueue(catalog),
+            now=now,
+            caller_id=caller_id,
+        )
+
+
+def confirmations(session_factory) -> list[tuple[str, str]]:
+    """(channel, address) of every confirmation, by channel."""
+    with transaction(session_factory) as session:
+        rows = session.scalars(select(Confirmation).order_by(Confirmation.channel, Confirmation.id))
+        return [(c.channel, c.address) for c in rows]
+
+
+def confirmation_work(session_factory) -> list[str]:
+    """The keys of the work rows that send confirmations, sorted."""
+    with transaction(session_factory) as session:
+        query = select(WorkItem.key).where(WorkItem.kind == WORK_KIND)
+        return sorted(session.scalars(query))
+
+
+def unconfirmed_reason(session_factory, sr_number) -> str | None:
+    with transaction(session_factory) as session:
+        detail = service_request_detail(session, sr_number)
+    assert detail is not None
+    return detail.unconfirmed_reason
 
 
 def count(session_factory, model) -> int:
@@ -146,10 +196,171 @@ def test_confirmations_go_by_sms_to_a_mobile_and_by_email_on_file(
         assert all(w.due_at == NOW for w in work)
 
 
-def test_a_landline_without_email_gets_no_confirmation(session_factory, catalog, demo_customers):
-    submit(session_factory, catalog, customer_number="4711002", callback_number="+4930123456")
-    assert count(session_factory, Confirmation) == 0
+def test_confirmation_sms_goes_to_a_mobile_caller_id_when_the_callback_number_is_a_landline(
+    session_factory, catalog, demo_customers
+):
+    submitted, _ = submit(
+        session_factory,
+        catalog,
+        customer_number=WITHOUT_EMAIL,
+        callback_number=BERLIN_LANDLINE,
+        callback_number_source="typed",
+        caller_id=GERMAN_MOBILE,
+    )
+    assert confirmations(session_factory) == [("sms", GERMAN_MOBILE)]
+    assert unconfirmed_reason(session_factory, submitted.sr_number) is None
+    with transaction(session_factory) as session:
+        # The callback still goes to the number the caller chose.
+        [callback] = session.scalars(select(Callback)).all()
+        assert callback.callback_number == BERLIN_LANDLINE
+
+
+def test_confirmation_sms_goes_to_a_mobile_callback_number_rather_than_the_caller_id(
+    session_factory, catalog, demo_customers
+):
+    submit(
+        session_factory,
+        catalog,
+        customer_number=WITHOUT_EMAIL,
+        callback_number=OTHER_GERMAN_MOBILE,
+        callback_number_source="typed",
+        caller_id=GERMAN_MOBILE,
+    )
+    assert confirmations(session_factory) == [("sms", OTHER_GERMAN_MOBILE)]
+
+
+@pytest.mark.parametrize("caller_id", [None, MUNICH_LANDLINE], ids=["withheld", "landline"])
+def test_a_landline_without_a_mobile_caller_id_or_email_gets_no_confirmation_and_the_sr_says_why(
+    session_factory, catalog, demo_customers, caller_id
+):
+    submitted, message_id = submit(
+        session_factory,
+        catalog,
+        customer_number=WITHOUT_EMAIL,
+        callback_number=BERLIN_LANDLINE,
+        caller_id=caller_id,
+    )
+    assert confirmations(session_factory) == []
+    assert confirmation_work(session_factory) == []
     assert count(session_factory, Callback) == 1
+    assert unconfirmed_reason(session_factory, submitted.sr_number) == NO_CONFIRMATION_CHANNEL
+    # Submitting again finds no channel either, and says so once.
+    resubmit(session_factory, catalog, message_id, now=NOW + timedelta(minutes=1))
+    assert confirmations(session_factory) == []
+    assert unconfirmed_reason(session_factory, submitted.sr_number) == NO_CONFIRMATION_CHANNEL
+
+
+def test_the_no_confirmation_reason_is_short_and_fits_its_column():
+    width = ServiceRequest.__table__.c.unconfirmed_reason.type.length
+    assert NO_CONFIRMATION_CHANNEL.startswith("no confirmation possible: ")
+    assert len(NO_CONFIRMATION_CHANNEL) <= width
+
+
+def test_an_email_on_file_alone_confirms_the_sr_without_a_reason(
+    session_factory, catalog, demo_customers
+):
+    submitted, _ = submit(
+        session_factory, catalog, customer_number=WITH_EMAIL, callback_number=BERLIN_LANDLINE
+    )
+    assert confirmations(session_factory) == [("email", "it-betrieb@muster-maschinenbau.example")]
+    assert unconfirmed_reason(session_factory, submitted.sr_number) is None
+
+
+def test_a_mobile_given_late_queues_the_sms_and_clears_the_reason(
+    session_factory, catalog, demo_customers
+):
+    # Settled while the caller was still typing (quiet caller, early status callback): no channel.
+    submitted, message_id = submit(
+        session_factory, catalog, customer_number=WITHOUT_EMAIL, callback_number=BERLIN_LANDLINE
+    )
+    assert unconfirmed_reason(session_factory, submitted.sr_number) == NO_CONFIRMATION_CHANNEL
+
+    later = NOW + timedelta(minutes=1)
+    again = resubmit(
+        session_factory,
+        catalog,
+        message_id,
+        now=later,
+        callback_number=GERMAN_MOBILE,
+        callback_number_source="typed",
+    )
+    assert again.sr_number == submitted.sr_number
+    assert confirmations(session_factory) == [("sms", GERMAN_MOBILE)]
+    assert confirmation_work(session_factory) == [
+        f"confirmation:{submitted.sr_number}:{message_id}:sms"
+    ]
+    assert unconfirmed_reason(session_factory, submitted.sr_number) is None
+    with transaction(session_factory) as session:
+        sr = find_service_request(session, submitted.sr_number)
+        assert sr.callback_number == GERMAN_MOBILE
+
+
+def test_one_sms_per_message_keeps_the_caller_id_when_a_mobile_is_typed_after_it_was_queued(
+    session_factory, catalog, demo_customers
+):
+    submitted, message_id = submit(
+        session_factory,
+        catalog,
+        customer_number=WITHOUT_EMAIL,
+        callback_number=BERLIN_LANDLINE,
+        callback_number_source="typed",
+        caller_id=GERMAN_MOBILE,
+    )
+    resubmit(
+        session_factory,
+        catalog,
+        message_id,
+        now=NOW + timedelta(minutes=1),
+        caller_id=GERMAN_MOBILE,
+        callback_number=OTHER_GERMAN_MOBILE,
+    )
+    # The SMS may already be on its way to the caller ID; a second one would confirm twice.
+    assert confirmations(session_factory) == [("sms", GERMAN_MOBILE)]
+    assert confirmation_work(session_factory) == [
+        f"confirmation:{submitted.sr_number}:{message_id}:sms"
+    ]
+
+
+def test_a_later_confirmed_message_clears_the_reason_of_the_sr_it_quotes(
+    session_factory, catalog, demo_customers
+):
+    first, _ = submit(
+        session_factory, catalog, customer_number=WITHOUT_EMAIL, callback_number=BERLIN_LANDLINE
+    )
+    assert unconfirmed_reason(session_factory, first.sr_number) == NO_CONFIRMATION_CHANNEL
+    second, second_id = submit(
+        session_factory,
+        catalog,
+        call_sid="CA" + "2" * 32,
+        customer_number=WITHOUT_EMAIL,
+        sr_reference=first.sr_number,
+        callback_number=BERLIN_LANDLINE,
+        caller_id=GERMAN_MOBILE,
+        now=NOW + timedelta(hours=1),
+    )
+    assert second.sr_number == first.sr_number
+    assert unconfirmed_reason(session_factory, first.sr_number) is None
+    with transaction(session_factory) as session:
+        [row] = session.scalars(select(Confirmation)).all()
+        assert (row.message_id, row.address) == (second_id, GERMAN_MOBILE)
+
+
+def test_an_unconfirmable_message_quoting_a_confirmed_sr_gives_it_no_reason(
+    session_factory, catalog, demo_customers
+):
+    # The caller holds the SR number in writing from the first confirmation.
+    first, _ = submit(session_factory, catalog, customer_number=WITHOUT_EMAIL)
+    submit(
+        session_factory,
+        catalog,
+        call_sid="CA" + "2" * 32,
+        customer_number=WITHOUT_EMAIL,
+        sr_reference=first.sr_number,
+        callback_number=BERLIN_LANDLINE,
+        now=NOW + timedelta(hours=1),
+    )
+    assert confirmations(session_factory) == [("sms", GERMAN_MOBILE)]
+    assert unconfirmed_reason(session_factory, first.sr_number) is None
 
 
 def test_submitting_the_same_message_twice_changes_nothing(

@@ -29,6 +29,7 @@ def submit_request(
     callback_number: str | None = GERMAN_MOBILE,
     customer_number: str | None = None,
     description: str = "Server startet nicht",
+    caller_id: str | None = None,
 ) -> str:
     """A complete message turned into an SR (confirmations and callback queued); its number."""
     language = catalog.region(region).language
@@ -54,7 +55,12 @@ def submit_request(
     session.add(message)
     session.flush()
     result = submit_message(
-        session, message, catalog=catalog, scheduler=CallbackQueue(catalog), now=now
+        session,
+        message,
+        catalog=catalog,
+        scheduler=CallbackQueue(catalog),
+        now=now,
+        caller_id=caller_id,
     )
     return result.sr_number
 

@@ -133,6 +133,36 @@ def test_the_sms_goes_through_the_twilio_sdk_with_a_status_callback_naming_the_a
     assert (sent.provider_id, sent.status, sent.provider_status) == (sms.sid, "sent", "queued")
 
 
+@pytest.mark.usefixtures("demo_customers")
+def test_a_caller_who_left_a_landline_is_texted_the_sr_number_on_their_mobile_caller_id(
+    make_deps: MakeDeps, twilio_senders: TwilioSenders, mock_twilio: MockTwilio, clock: FakeClock
+) -> None:
+    deps = make_deps(messenger=twilio_senders)
+    with transaction(deps.session_factory) as session:
+        sr_number = submit_request(
+            session,
+            catalog=deps.catalog,
+            now=clock.now(),
+            customer_number="4711002",  # no e-mail address on file
+            callback_number="+4930123456",
+            caller_id=GERMAN_MOBILE,
+        )
+    worker = Worker(deps)
+    worker.run_once()
+    worker.shutdown()
+
+    [sms] = mock_twilio.messages
+    assert (sms.to, sms.from_) == (GERMAN_MOBILE, "+498001006711")
+    assert sr_number in sms.body
+    with transaction(deps.session_factory) as session:
+        detail = service_request_detail(session, sr_number)
+    assert detail is not None
+    assert [(c.channel, c.address, c.status) for c in detail.confirmations] == [
+        ("sms", GERMAN_MOBILE, "sent")
+    ]
+    assert detail.unconfirmed_reason is None
+
+
 def _sms_state(make_deps: MakeDeps, sr_number: str) -> tuple[str, str | None, str]:
     deps = make_deps()
     with transaction(deps.session_factory) as session:
