@@ -55,6 +55,7 @@ def settle_message(
         catalog=context.catalog,
         scheduler=context.scheduler,
         now=context.now,
+        caller_id=caller_id,
     )
     outcome = "message" if call.outcome in (None, "unreachable") else call.outcome
     return replace(call, is_settled=True, sr_number=submitted.sr_number, outcome=outcome)
