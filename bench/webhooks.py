@@ -7,7 +7,10 @@ exit 0 however slow, 1 when calls went wrong, 2 when a server or its set-up fail
 are also written to ``bench/results/webhooks-<date>.json`` (git-ignored).
 
 Figures:
-  (a) complete message-taking calls/s, N callers without think time, webhook p50/p99;
+  (a) complete message-taking calls/s, N callers without think time, webhook p50/p99; then the
+      same on a database already holding 1 000 000 turns of 100 000 earlier calls (made by the
+      benchmark at the start, copied afresh for each round; ``--no-big-db`` leaves it out), and
+      its ratio to the empty database's;
   (b) first-webhook throughput at saturation (new CallSids only), real vs bare, and the ratio;
       then, for information, call starts (the greeting and the first answer, which stores the
       call: the greeting itself stores nothing) real vs bare;
@@ -21,6 +24,7 @@ noisy minute on a shared machine shows as spread rather than deciding a verdict.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -30,13 +34,20 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from bench._webhook_big_db import (
+    BIG_DB_CALLS,
+    TARGET_BIG_DB_RATIO,
+    HistoryTemplate,
+    make_template,
+    serving_copy,
+)
 from bench._webhook_figures import Figures, Timing, figures_of, fmt, print_row
 from bench._webhook_load import Phase, Scenario, run_phase
 from bench._webhook_servers import (
@@ -62,15 +73,32 @@ DISTURBED_OTHER_CORES = 0.2
 
 
 class Bench:
-    """Runs the phases against the two servers and keeps the figures."""
+    """Runs the phases against the two servers (and the big database's) and keeps the figures."""
 
     def __init__(
-        self, real: Server, bare: Server, auth_token: str, processes: int, timing: Timing
+        self,
+        real: Server,
+        bare: Server,
+        auth_token: str,
+        processes: int,
+        timing: Timing,
+        big_db: Callable[[], AbstractContextManager[Server]] | None = None,
     ) -> None:
         self.servers = {"real": real, "bare": bare}
         self.auth_token = auth_token
         self.processes = processes
         self.timing = timing
+        self.big_db = big_db  # serves a fresh copy of the big database while in use
+
+    def run_big_db(self, callers: Sequence[int], warmup: float, duration: float) -> list[Figures]:
+        """Complete calls at each of ``callers`` on a fresh copy of the big database."""
+        assert self.big_db is not None
+        with self.big_db() as server:
+            self.servers["big"] = server
+            try:
+                return [self.run("big", "calls", n, warmup, duration) for n in callers]
+            finally:
+                del self.servers["big"]
 
     def run(
         self,
@@ -117,10 +145,23 @@ class Round:
     first: dict[str, list[Figures]]
     start: dict[str, Figures]
     paced: dict[str, Figures]
+    big_calls: list[Figures] = field(default_factory=list)  # (a) on the big database
 
     @property
     def best_calls(self) -> Figures:
         return max(self.calls, key=lambda f: f.calls_per_s)
+
+    @property
+    def best_big_calls(self) -> Figures | None:
+        return max(self.big_calls, key=lambda f: f.calls_per_s, default=None)
+
+    @property
+    def big_ratio(self) -> float | None:
+        """Best complete calls/s on the big database over the empty database's."""
+        big, empty = self.best_big_calls, self.best_calls.calls_per_s
+        if big is None:
+            return None
+        return big.calls_per_s / empty if empty else 0.0
 
     def best_first(self, app: str) -> Figures:
         return max(self.first[app], key=lambda f: f.webhooks_per_s)
@@ -146,6 +187,7 @@ class Round:
     def every(self) -> list[Figures]:
         return [
             *self.calls,
+            *self.big_calls,
             *self.first["real"],
             *self.first["bare"],
             *self.start.values(),
@@ -163,6 +205,11 @@ class Round:
             f"({self.start['real'].calls_per_s:.0f}/s vs {self.start['bare'].calls_per_s:.0f}/s)"
             f" · paced p99 {fmt(self.paced_worst_ms, ' ms')} "
             f"(bare {fmt(self.paced['bare'].p99_ms, ' ms')})"
+            + (
+                f" · big db calls/s {big.calls_per_s:.1f} (ratio {self.big_ratio:.2f})"
+                if (big := self.best_big_calls) is not None
+                else ""
+            )
         )
 
 
@@ -175,12 +222,16 @@ def median(values: Sequence[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
+def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing, big_db_label: str) -> Round:
     print("(a) complete message-taking calls, N callers, no think time")
     calls = [
         bench.run("real", "calls", n, timing.calls_warmup, timing.calls_duration)
         for n in args.callers
     ]
+    big_calls = []
+    if bench.big_db is not None:
+        print(f"(a) the same on {big_db_label}")
+        big_calls = bench.run_big_db(args.callers, timing.calls_warmup, timing.calls_duration)
     print("(b) first webhook only (new CallSid each), saturation")
     first: dict[str, list[Figures]] = {"real": [], "bare": []}
     for n in args.first_callers:
@@ -207,10 +258,10 @@ def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
         )
         for app, scenario in paced_scenarios
     }
-    return Round(calls=calls, first=first, start=start, paced=paced)
+    return Round(calls=calls, first=first, start=start, paced=paced, big_calls=big_calls)
 
 
-def _targets(rounds: list[Round]) -> list[dict[str, object]]:
+def _targets(rounds: list[Round], big_db: HistoryTemplate | None) -> list[dict[str, object]]:
     """Each target judged on the median over the rounds, so one noisy minute cannot decide it."""
     calls = [r.best_calls.calls_per_s for r in rounds]
     ratios = [round(r.ratio, 3) for r in rounds]
@@ -221,7 +272,7 @@ def _targets(rounds: list[Round]) -> list[dict[str, object]]:
     def spread(values: Sequence[float | None], unit: str = "") -> str:
         return "rounds: " + ", ".join("-" if v is None else f"{v:g}{unit}" for v in values)
 
-    return [
+    targets: list[dict[str, object]] = [
         {
             "target": f"complete calls/s >= {TARGET_CALLS_PER_SECOND:g}",
             "value": round(median(calls), 2),
@@ -245,6 +296,21 @@ def _targets(rounds: list[Round]) -> list[dict[str, object]]:
             "detail": spread(paced, " ms"),
         },
     ]
+    big_ratios = [r.big_ratio for r in rounds]
+    if big_db is not None and None not in big_ratios:
+        ratios = [round(r, 3) for r in big_ratios if r is not None]
+        big_calls = [f.calls_per_s for r in rounds if (f := r.best_big_calls) is not None]
+        targets.append(
+            {
+                "target": f"complete calls/s {big_db.label} / empty db >= {TARGET_BIG_DB_RATIO:g}",
+                "value": round(median(ratios), 3),
+                "met": median(ratios) >= TARGET_BIG_DB_RATIO,
+                "rounds": ratios,
+                "detail": f"{spread(ratios)}; {big_db.label} calls/s "
+                + ", ".join(f"{v:g}" for v in big_calls),
+            }
+        )
+    return targets
 
 
 def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]) -> int:
@@ -262,6 +328,11 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
     )
     env = RealAppEnv(workdir=workdir, port=free_port())
     prepare_database(env)
+    big_db: HistoryTemplate | None = None
+    if args.big_db:
+        print(f"  making the big database ({args.big_db_calls} earlier calls)...", flush=True)
+        big_db = make_template(workdir, args.big_db_calls)
+        print(f"  big database: {big_db.describe()}", flush=True)
     real = start_real(env, settings)
     started.append(real)
     bare = start_bare(workdir, free_port(), env.auth_token, settings)
@@ -270,13 +341,17 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
     bare.wait_healthy()
     print(f"  real app: hotline serve pid {real.pid}, {real.base_url}, {env.database_url}")
     print(f"  bare app: bench.bare_app pid {bare.pid}, {bare.base_url}", flush=True)
-    bench = Bench(real, bare, env.auth_token, args.processes, timing)
+    serve_big_db: Callable[[], AbstractContextManager[Server]] | None = None
+    if big_db is not None:
+        serve_big_db = functools.partial(serving_copy, big_db, settings, env.auth_token, started)
+    bench = Bench(real, bare, env.auth_token, args.processes, timing, serve_big_db)
+    big_db_label = f"the {big_db.label} (a fresh copy)" if big_db is not None else ""
 
     rounds: list[Round] = []
     for number in range(1, args.rounds + 1):
         print(f"round {number} of {args.rounds}", flush=True)
-        rounds.append(_run_round(bench, args, timing))
-    targets = _targets(rounds)
+        rounds.append(_run_round(bench, args, timing, big_db_label))
+    targets = _targets(rounds, big_db)
     every = [f for r in rounds for f in r.every()]
     errors = sum(f.errors for f in every)
     disturbance = max(f.other_cpu_cores for f in every)
@@ -329,9 +404,12 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
                     "ratio": round(one.start_ratio, 3),
                 },
                 "paced": {app: asdict(f) for app, f in one.paced.items()},
+                "complete_calls_big_db": [asdict(f) for f in one.big_calls],
+                "big_db_ratio": None if one.big_ratio is None else round(one.big_ratio, 3),
             }
             for one in rounds
         ],
+        "big_db": None if big_db is None else big_db.results(),
         "targets": targets,
         "errors": errors,
         "max_other_cpu_cores": disturbance,
@@ -386,6 +464,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=_positive,
         default=3,
         help="repeat every phase this often; targets are judged on the median round",
+    )
+    parser.add_argument(
+        "--big-db",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="(a) again on a database already holding earlier calls, made at the start",
+    )
+    parser.add_argument(
+        "--big-db-calls",
+        type=_positive,
+        default=BIG_DB_CALLS,
+        help="earlier calls in that database, 10 turns each",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (db and logs)")
     args = parser.parse_args(argv)
