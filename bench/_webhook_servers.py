@@ -118,14 +118,19 @@ class RealAppEnv:
     workdir: Path
     port: int
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
+    database_name: str = "bench.db"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def database_path(self) -> Path:
+        return self.workdir / self.database_name
+
+    @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'bench.db'}"
+        return f"sqlite:///{self.database_path}"
 
     def environ(self) -> dict[str, str]:
         env = _base_environ()
@@ -170,8 +175,8 @@ def prepare_database(env: RealAppEnv) -> None:
             )
 
 
-def start_real(env: RealAppEnv, settings: GunicornSettings) -> Server:
-    """``hotline serve`` in production mode (no in-process worker)."""
+def start_real(env: RealAppEnv, settings: GunicornSettings, name: str = "hotline") -> Server:
+    """``hotline serve`` in production mode (no in-process worker); its log is ``<name>.log``."""
     command = [
         str(BIN / "hotline"),
         "serve",
@@ -184,7 +189,7 @@ def start_real(env: RealAppEnv, settings: GunicornSettings) -> Server:
         "--threads",
         str(settings.threads),
     ]
-    return _spawn("hotline", command, env.environ(), env.workdir, env.base_url)
+    return _spawn(name, command, env.environ(), env.workdir, env.base_url)
 
 
 def start_bare(workdir: Path, port: int, auth_token: str, settings: GunicornSettings) -> Server:

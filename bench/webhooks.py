@@ -7,7 +7,10 @@ exit 0 however slow, 1 when calls went wrong, 2 when a server or its set-up fail
 are also written to ``bench/results/webhooks-<date>.json`` (git-ignored).
 
 Figures:
-  (a) complete message-taking calls/s, N callers without think time, webhook p50/p99;
+  (a) complete message-taking calls/s, N callers without think time, webhook p50/p99; then the
+      same on a database already holding 1 000 000 turns of 100 000 earlier calls (made by the
+      benchmark at the start, copied afresh for each round; ``--no-big-db`` leaves it out), and
+      its ratio to the empty database's;
   (b) first-webhook throughput at saturation (new CallSids only), real vs bare, and the ratio;
       then, for information, call starts (the greeting and the first answer, which stores the
       call: the greeting itself stores nothing) real vs bare;
@@ -21,6 +24,7 @@ noisy minute on a shared machine shows as spread rather than deciding a verdict.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -30,14 +34,22 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench._webhook_load import Phase, PhaseStats, Scenario, run_phase
+from bench._webhook_big_db import (
+    BIG_DB_CALLS,
+    TARGET_BIG_DB_RATIO,
+    HistoryTemplate,
+    make_template,
+    serving_copy,
+)
+from bench._webhook_figures import Figures, Timing, figures_of, fmt, print_row
+from bench._webhook_load import Phase, Scenario, run_phase
 from bench._webhook_servers import (
     GunicornSettings,
     RealAppEnv,
@@ -60,95 +72,33 @@ PACED_INTERVAL_SECONDS = 0.5
 DISTURBED_OTHER_CORES = 0.2
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Warm-up and measured seconds of each kind of phase."""
-
-    calls_warmup: float = 2.0
-    calls_duration: float = 8.0
-    first_warmup: float = 1.0
-    first_duration: float = 5.0
-    paced_warmup: float = 2.0
-    paced_duration: float = 15.0
-
-    def scaled(self, factor: float) -> Timing:
-        return Timing(**{name: value * factor for name, value in asdict(self).items()})
-
-
-@dataclass
-class Figures:
-    """One phase's results, ready to print and to store."""
-
-    app: str
-    scenario: Scenario
-    callers: int
-    seconds: float
-    interval: float | None
-    webhooks_per_s: float
-    calls_per_s: float
-    webhooks_per_call: float | None
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-    intended_p99_ms: float | None  # paced phases: latency counted from the planned send
-    errors: int
-    error_samples: list[str]
-    generator_cpu_cores: float
-    server_cpu_cores: float
-    other_cpu_cores: float  # everything else on the machine meanwhile (other jobs disturb)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """Nearest-rank percentile (``fraction`` in 0..1), ``None`` without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 2)
-
-
-def _figures(
-    app: str, phase: Phase, stats: PhaseStats, server_cpu: float, busy: float, seconds: float
-) -> Figures:
-    return Figures(
-        app=app,
-        scenario=phase.scenario,
-        callers=phase.callers,
-        seconds=round(seconds, 2),
-        interval=phase.interval,
-        webhooks_per_s=round(stats.webhooks / seconds, 1),
-        calls_per_s=round(stats.calls / seconds, 2),
-        webhooks_per_call=round(stats.call_webhooks / stats.calls, 2) if stats.calls else None,
-        p50_ms=_ms(percentile(stats.latencies, 0.50)),
-        p90_ms=_ms(percentile(stats.latencies, 0.90)),
-        p99_ms=_ms(percentile(stats.latencies, 0.99)),
-        max_ms=_ms(max(stats.latencies, default=None)),
-        intended_p99_ms=_ms(percentile(stats.intended_latencies, 0.99)),
-        errors=stats.errors,
-        error_samples=stats.error_samples,
-        generator_cpu_cores=round(stats.generator_cpu_seconds / seconds, 2),
-        server_cpu_cores=round(server_cpu / seconds, 2),
-        other_cpu_cores=round(
-            max(0.0, busy - server_cpu - stats.generator_cpu_seconds) / seconds, 2
-        ),
-    )
-
-
 class Bench:
-    """Runs the phases against the two servers and keeps the figures."""
+    """Runs the phases against the two servers (and the big database's) and keeps the figures."""
 
     def __init__(
-        self, real: Server, bare: Server, auth_token: str, processes: int, timing: Timing
+        self,
+        real: Server,
+        bare: Server,
+        auth_token: str,
+        processes: int,
+        timing: Timing,
+        big_db: Callable[[], AbstractContextManager[Server]] | None = None,
     ) -> None:
         self.servers = {"real": real, "bare": bare}
         self.auth_token = auth_token
         self.processes = processes
         self.timing = timing
+        self.big_db = big_db  # serves a fresh copy of the big database while in use
+
+    def run_big_db(self, callers: Sequence[int], warmup: float, duration: float) -> list[Figures]:
+        """Complete calls at each of ``callers`` on a fresh copy of the big database."""
+        assert self.big_db is not None
+        with self.big_db() as server:
+            self.servers["big"] = server
+            try:
+                return [self.run("big", "calls", n, warmup, duration) for n in callers]
+            finally:
+                del self.servers["big"]
 
     def run(
         self,
@@ -178,37 +128,9 @@ class Bench:
         if server.process.poll() is not None:
             raise ServerError(f"{server.name} server died during the run:\n{server.log_tail()}")
         (t0, cpu0, busy0), (t1, cpu1, busy1) = marks["start"], marks["end"]
-        figures = _figures(app, phase, stats, cpu1 - cpu0, busy1 - busy0, t1 - t0)
-        _print_row(figures)
+        figures = figures_of(app, phase, stats, cpu1 - cpu0, busy1 - busy0, t1 - t0)
+        print_row(figures)
         return figures
-
-
-def _fmt(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.1f}{unit}"
-
-
-_UNIT: dict[Scenario, str] = {"calls": "calls", "first": "first", "start": "starts"}
-
-
-def _print_row(f: Figures) -> None:
-    pacing = f" every {f.interval:g}s" if f.interval else ""
-    line = (
-        f"  {f.app:<4} {f.scenario:<5} N={f.callers:<3}{pacing:<11} "
-        f"{f.calls_per_s:7.1f} {_UNIT[f.scenario]}/s "
-        f"{f.webhooks_per_s:7.1f} webhooks/s  "
-        f"p50 {_fmt(f.p50_ms, 'ms')} p90 {_fmt(f.p90_ms, 'ms')} p99 {_fmt(f.p99_ms, 'ms')}"
-    )
-    if f.intended_p99_ms is not None:
-        line += f" (p99 from planned send {_fmt(f.intended_p99_ms, 'ms')})"
-    if f.webhooks_per_call is not None and f.scenario == "calls":
-        line += f"  {f.webhooks_per_call:.1f} webhooks/call"
-    line += (
-        f"  cpu cores: server {f.server_cpu_cores:.2f} load {f.generator_cpu_cores:.2f}"
-        f" other {f.other_cpu_cores:.2f}"
-    )
-    if f.errors:
-        line += f"  ERRORS {f.errors}: {f.error_samples[:2]}"
-    print(line, flush=True)
 
 
 def _verdict(ok: bool) -> str:
@@ -223,10 +145,23 @@ class Round:
     first: dict[str, list[Figures]]
     start: dict[str, Figures]
     paced: dict[str, Figures]
+    big_calls: list[Figures] = field(default_factory=list)  # (a) on the big database
 
     @property
     def best_calls(self) -> Figures:
         return max(self.calls, key=lambda f: f.calls_per_s)
+
+    @property
+    def best_big_calls(self) -> Figures | None:
+        return max(self.big_calls, key=lambda f: f.calls_per_s, default=None)
+
+    @property
+    def big_ratio(self) -> float | None:
+        """Best complete calls/s on the big database over the empty database's."""
+        big, empty = self.best_big_calls, self.best_calls.calls_per_s
+        if big is None:
+            return None
+        return big.calls_per_s / empty if empty else 0.0
 
     def best_first(self, app: str) -> Figures:
         return max(self.first[app], key=lambda f: f.webhooks_per_s)
@@ -252,6 +187,7 @@ class Round:
     def every(self) -> list[Figures]:
         return [
             *self.calls,
+            *self.big_calls,
             *self.first["real"],
             *self.first["bare"],
             *self.start.values(),
@@ -267,8 +203,13 @@ class Round:
             + f") · first ratio {self.ratio:.2f} ({real.webhooks_per_s:.0f}/s vs "
             f"{bare.webhooks_per_s:.0f}/s) · start ratio {self.start_ratio:.2f} "
             f"({self.start['real'].calls_per_s:.0f}/s vs {self.start['bare'].calls_per_s:.0f}/s)"
-            f" · paced p99 {_fmt(self.paced_worst_ms, ' ms')} "
-            f"(bare {_fmt(self.paced['bare'].p99_ms, ' ms')})"
+            f" · paced p99 {fmt(self.paced_worst_ms, ' ms')} "
+            f"(bare {fmt(self.paced['bare'].p99_ms, ' ms')})"
+            + (
+                f" · big db calls/s {big.calls_per_s:.1f} (ratio {self.big_ratio:.2f})"
+                if (big := self.best_big_calls) is not None
+                else ""
+            )
         )
 
 
@@ -281,12 +222,16 @@ def median(values: Sequence[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
+def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing, big_db_label: str) -> Round:
     print("(a) complete message-taking calls, N callers, no think time")
     calls = [
         bench.run("real", "calls", n, timing.calls_warmup, timing.calls_duration)
         for n in args.callers
     ]
+    big_calls = []
+    if bench.big_db is not None:
+        print(f"(a) the same on {big_db_label}")
+        big_calls = bench.run_big_db(args.callers, timing.calls_warmup, timing.calls_duration)
     print("(b) first webhook only (new CallSid each), saturation")
     first: dict[str, list[Figures]] = {"real": [], "bare": []}
     for n in args.first_callers:
@@ -313,10 +258,10 @@ def _run_round(bench: Bench, args: argparse.Namespace, timing: Timing) -> Round:
         )
         for app, scenario in paced_scenarios
     }
-    return Round(calls=calls, first=first, start=start, paced=paced)
+    return Round(calls=calls, first=first, start=start, paced=paced, big_calls=big_calls)
 
 
-def _targets(rounds: list[Round]) -> list[dict[str, object]]:
+def _targets(rounds: list[Round], big_db: HistoryTemplate | None) -> list[dict[str, object]]:
     """Each target judged on the median over the rounds, so one noisy minute cannot decide it."""
     calls = [r.best_calls.calls_per_s for r in rounds]
     ratios = [round(r.ratio, 3) for r in rounds]
@@ -327,7 +272,7 @@ def _targets(rounds: list[Round]) -> list[dict[str, object]]:
     def spread(values: Sequence[float | None], unit: str = "") -> str:
         return "rounds: " + ", ".join("-" if v is None else f"{v:g}{unit}" for v in values)
 
-    return [
+    targets: list[dict[str, object]] = [
         {
             "target": f"complete calls/s >= {TARGET_CALLS_PER_SECOND:g}",
             "value": round(median(calls), 2),
@@ -351,6 +296,21 @@ def _targets(rounds: list[Round]) -> list[dict[str, object]]:
             "detail": spread(paced, " ms"),
         },
     ]
+    big_ratios = [r.big_ratio for r in rounds]
+    if big_db is not None and None not in big_ratios:
+        ratios = [round(r, 3) for r in big_ratios if r is not None]
+        big_calls = [f.calls_per_s for r in rounds if (f := r.best_big_calls) is not None]
+        targets.append(
+            {
+                "target": f"complete calls/s {big_db.label} / empty db >= {TARGET_BIG_DB_RATIO:g}",
+                "value": round(median(ratios), 3),
+                "met": median(ratios) >= TARGET_BIG_DB_RATIO,
+                "rounds": ratios,
+                "detail": f"{spread(ratios)}; {big_db.label} calls/s "
+                + ", ".join(f"{v:g}" for v in big_calls),
+            }
+        )
+    return targets
 
 
 def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]) -> int:
@@ -368,6 +328,11 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
     )
     env = RealAppEnv(workdir=workdir, port=free_port())
     prepare_database(env)
+    big_db: HistoryTemplate | None = None
+    if args.big_db:
+        print(f"  making the big database ({args.big_db_calls} earlier calls)...", flush=True)
+        big_db = make_template(workdir, args.big_db_calls)
+        print(f"  big database: {big_db.describe()}", flush=True)
     real = start_real(env, settings)
     started.append(real)
     bare = start_bare(workdir, free_port(), env.auth_token, settings)
@@ -376,13 +341,17 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
     bare.wait_healthy()
     print(f"  real app: hotline serve pid {real.pid}, {real.base_url}, {env.database_url}")
     print(f"  bare app: bench.bare_app pid {bare.pid}, {bare.base_url}", flush=True)
-    bench = Bench(real, bare, env.auth_token, args.processes, timing)
+    serve_big_db: Callable[[], AbstractContextManager[Server]] | None = None
+    if big_db is not None:
+        serve_big_db = functools.partial(serving_copy, big_db, settings, env.auth_token, started)
+    bench = Bench(real, bare, env.auth_token, args.processes, timing, serve_big_db)
+    big_db_label = f"the {big_db.label} (a fresh copy)" if big_db is not None else ""
 
     rounds: list[Round] = []
     for number in range(1, args.rounds + 1):
         print(f"round {number} of {args.rounds}", flush=True)
-        rounds.append(_run_round(bench, args, timing))
-    targets = _targets(rounds)
+        rounds.append(_run_round(bench, args, timing, big_db_label))
+    targets = _targets(rounds, big_db)
     every = [f for r in rounds for f in r.every()]
     errors = sum(f.errors for f in every)
     disturbance = max(f.other_cpu_cores for f in every)
@@ -435,9 +404,12 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
                     "ratio": round(one.start_ratio, 3),
                 },
                 "paced": {app: asdict(f) for app, f in one.paced.items()},
+                "complete_calls_big_db": [asdict(f) for f in one.big_calls],
+                "big_db_ratio": None if one.big_ratio is None else round(one.big_ratio, 3),
             }
             for one in rounds
         ],
+        "big_db": None if big_db is None else big_db.results(),
         "targets": targets,
         "errors": errors,
         "max_other_cpu_cores": disturbance,
@@ -492,6 +464,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=_positive,
         default=3,
         help="repeat every phase this often; targets are judged on the median round",
+    )
+    parser.add_argument(
+        "--big-db",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="(a) again on a database already holding earlier calls, made at the start",
+    )
+    parser.add_argument(
+        "--big-db-calls",
+        type=_positive,
+        default=BIG_DB_CALLS,
+        help="earlier calls in that database, 10 turns each",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (db and logs)")
     args = parser.parse_args(argv)
