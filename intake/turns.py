@@ -182,8 +182,10 @@ def _look_up(
             line = catalog.product_line_for(product)
             if line is not None:
                 product_lines[product] = line.key
-    # Routing and opening the message need the product lines; later turns need none.
-    keys = set() if message is not None else {region.default_product_line, *product_lines.values()}
+    # Routing, the agent step's promise and opening the message need the product lines (the
+    # agent step may come late, after the call's end made the message); later turns need none.
+    needs_lines = message is None or step is StepName.AGENT
+    keys = {region.default_product_line, *product_lines.values()} if needs_lines else set()
     if call.product_line is not None:
         keys.add(call.product_line)
     return Facts(
