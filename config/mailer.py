@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from config.clock import SystemClock
+from intake.log_masks import mask_email
 from intake.ports import Clock, Mailer, SendError, SendRejected, SendUncertain
 
 logger = logging.getLogger(__name__)
@@ -175,9 +176,9 @@ class LogOnlyMailer:
     def send_mail(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         """Log that the mail was not sent."""
         logger.warning(
-            "Mail NOT sent (log-only mailer, no HOTLINE_SMTP_URL): to=%s subject=%r message_id=%s",
-            to,
-            subject,
+            "Mail NOT sent (log-only mailer, no HOTLINE_SMTP_URL): to=%s message_id=%s",
+            mask_email(to),
+            # No subject: it carries the SR number and the customer's wording could follow.
             message_id,
         )
 

@@ -28,9 +28,13 @@ class SettingsError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything the processes read from the environment."""
+    """Everything the processes read from the environment.
+
+    Its repr (printed in tracebacks, debuggers and logs) names which secrets are set, never
+    their values: the Twilio auth token signs webhooks and sends SMS in our name.
+    """
 
     database_url: str
     config_path: Path
@@ -40,6 +44,19 @@ class Settings:
     twilio_api_base_url: str | None
     smtp_url: str | None
     secret_key: str | None
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(database_url={_without_password(self.database_url)!r},"
+            f" config_path={str(self.config_path)!r}, public_base_url={self.public_base_url!r},"
+            f" twilio_account_sid={self.twilio_account_sid!r},"
+            f" twilio_auth_token={_hidden(self.twilio_auth_token)},"
+            f" twilio_api_base_url={self.twilio_api_base_url!r},"
+            f" smtp_url={_smtp_without_password(self.smtp_url)!r},"
+            f" secret_key={_hidden(self.secret_key)})"
+        )
+
+    __str__ = __repr__
 
     @property
     def has_twilio_credentials(self) -> bool:
@@ -127,6 +144,28 @@ class Settings:
                 " are checked against it)"
             )
         return problems
+
+
+def _hidden(secret: str | None) -> str:
+    return "None" if secret is None else "'***'"
+
+
+def _without_password(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "***"
+
+
+def _smtp_without_password(smtp_url: str | None) -> str | None:
+    if smtp_url is None:
+        return None
+    parts = urlsplit(smtp_url)
+    if parts.password is None:
+        return smtp_url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _check_http_url(problems: list[str], name: str, value: str, *, path_ok: bool) -> None:

@@ -186,7 +186,9 @@ def test_with_smtp_url_the_mailer_sends() -> None:
     assert mailer_from_url("smtp://mail.example.com") == SmtpMailer("mail.example.com", 25)
 
 
-def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_only_mailer_warns_that_nothing_was_sent_naming_only_the_domain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING, logger="config.mailer"):
         LogOnlyMailer().send_mail(to=CUSTOMER, subject=SUBJECT, body=BODY, message_id="m1")
 
@@ -194,7 +196,10 @@ def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFi
     assert record.levelno == logging.WARNING
     assert "NOT sent" in record.getMessage()
     assert "HOTLINE_SMTP_URL" in record.getMessage()
-    assert CUSTOMER in record.getMessage()
+    assert "***@" + CUSTOMER.rpartition("@")[2] in record.getMessage()
+    assert CUSTOMER not in record.getMessage()
+    assert SUBJECT not in record.getMessage()
+    assert BODY not in record.getMessage()
 
 
 # -- the injected clock -------------------------------------------------------------------------
