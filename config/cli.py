@@ -27,6 +27,25 @@ def _settings() -> Settings:
         sys.exit(1)
 
 
+def _refuse(problems: list[str]) -> None:
+    """Print each problem and exit 1, or return when there are none."""
+    if problems:
+        for problem in problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_work() -> None:
     """Refuse to start when the domains' work does not fit (a kind twice, an unknown port)."""
     from config.worker import domain_work
@@ -84,13 +103,18 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
     from gunicorn.app.base import BaseApplication
 
     settings = _settings()
-    if not with_worker:
-        problems = settings.production_problems()
-        if problems:
-            for problem in problems:
-                click.echo(f"error: {problem}", err=True)
-            click.echo("(use --with-worker for local mode without Twilio)", err=True)
-            sys.exit(1)
+    if with_worker:
+        settings = settings.as_local()
+    _refuse(settings.startup_problems())
+    if settings.local_mode and not _is_loopback(host):
+        # Local mode accepts webhooks signed with the token published in this repository.
+        _refuse(
+            [
+                f"--host {host}: local mode (--with-worker or HOTLINE_LOCAL_MODE) binds loopback"
+                " only (127.0.0.1, ::1 or localhost); set TWILIO_AUTH_TOKEN and"
+                " HOTLINE_PUBLIC_BASE_URL to serve other hosts"
+            ]
+        )
     _catalog(settings)  # fail before forking when the configuration is broken
     if with_worker:
         _check_work()
@@ -138,7 +162,9 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             deps = build_dependencies(settings, public_base_url=public_base_url)
             return create_app(settings, deps)
 
-    mode = "local mode, worker in-process" if with_worker else "production mode"
+    mode = "production mode"
+    if settings.local_mode:
+        mode = "local mode, worker in-process" if with_worker else "local mode"
     shown = public_base_url or f"http://{host}:{port}"
     click.echo(f"serving on http://{host}:{port} ({mode}); webhooks at {shown}/ivr/voice")
     Server().run()
@@ -176,6 +202,8 @@ def worker(
     from config.worker import Worker
 
     settings = _settings()
+    # Without Twilio credentials the worker would log SMS and calls instead of sending them.
+    _refuse(settings.startup_problems())
     _check_work()
     deps = build_dependencies(settings, catalog=_catalog(settings))
     runner = Worker(

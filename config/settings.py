@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,6 +44,11 @@ class Settings:
     twilio_api_base_url: str | None
     smtp_url: str | None
     secret_key: str | None
+    # Local development: webhooks may be signed with LOCAL_AUTH_TOKEN, senders may be log-only,
+    # and only loopback clients are served. Never implied: `hotline serve --with-worker` or
+    # HOTLINE_LOCAL_MODE=1 (README), because a server that fell into it by a missing variable
+    # would accept webhooks signed with a token published in this repository.
+    local_mode: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -53,7 +58,7 @@ class Settings:
             f" twilio_auth_token={_hidden(self.twilio_auth_token)},"
             f" twilio_api_base_url={self.twilio_api_base_url!r},"
             f" smtp_url={_smtp_without_password(self.smtp_url)!r},"
-            f" secret_key={_hidden(self.secret_key)})"
+            f" secret_key={_hidden(self.secret_key)}, local_mode={self.local_mode})"
         )
 
     __str__ = __repr__
@@ -120,6 +125,7 @@ class Settings:
                     f"HOTLINE_SMTP_URL: {exc}; use smtp://host:port,"
                     " smtp+starttls://user:pass@host:587 or smtps://host:465[?from=address]"
                 )
+        local_mode = _flag(problems, "HOTLINE_LOCAL_MODE", get("HOTLINE_LOCAL_MODE"))
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -131,7 +137,24 @@ class Settings:
             twilio_api_base_url=api_base,
             smtp_url=smtp_url,
             secret_key=get("HOTLINE_SECRET_KEY"),
+            local_mode=local_mode,
         )
+
+    def as_local(self) -> Settings:
+        """These settings in local mode (``hotline serve --with-worker``)."""
+        return replace(self, local_mode=True)
+
+    def startup_problems(self) -> list[str]:
+        """Why a server or worker on these settings must not start (none in local mode)."""
+        if self.local_mode:
+            return []
+        problems = self.production_problems()
+        if problems:
+            problems.append(
+                "(for local development only: `hotline serve --with-worker` or"
+                " HOTLINE_LOCAL_MODE=1, which serve loopback clients only)"
+            )
+        return problems
 
     def production_problems(self) -> list[str]:
         """What a server reachable by Twilio must have (outside local mode)."""
@@ -144,6 +167,19 @@ class Settings:
                 " are checked against it)"
             )
         return problems
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(problems: list[str], name: str, value: str | None) -> bool:
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    problems.append(f"{name}: {value!r} is neither 1 nor 0")
+    return False
 
 
 def _hidden(secret: str | None) -> str:
