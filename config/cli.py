@@ -316,9 +316,14 @@ def user_add(name: str, role: str, phone: str | None, email: str | None) -> None
     ):
         click.echo(f"error: --phone {phone!r} is not a valid E.164 number", err=True)
         sys.exit(1)
-    if email is not None and "@" not in email:
-        click.echo(f"error: --email {email!r} is not an address", err=True)
-        sys.exit(1)
+    if email is not None:
+        from intake.email_addresses import InvalidEmailAddress, normalized_email
+
+        try:
+            email = normalized_email(email)
+        except InvalidEmailAddress as exc:
+            click.echo(f"error: --email {exc}", err=True)
+            sys.exit(1)
     factory = make_session_factory(make_engine(settings.database_url))
     try:
         with transaction(factory) as session:

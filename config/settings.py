@@ -123,7 +123,8 @@ class Settings:
             except ValueError as exc:
                 problems.append(
                     f"HOTLINE_SMTP_URL: {exc}; use smtp://host:port,"
-                    " smtp+starttls://user:pass@host:587 or smtps://host:465[?from=address]"
+                    " smtp+starttls://user:pass@host:587 or smtps://host:465,"
+                    " each with ?from=address"
                 )
         local_mode = _flag(problems, "HOTLINE_LOCAL_MODE", get("HOTLINE_LOCAL_MODE"))
         if problems:

@@ -44,7 +44,7 @@ def test_a_full_production_environment_is_read(tmp_path):
             "TWILIO_ACCOUNT_SID": SID,
             "TWILIO_AUTH_TOKEN": "secret",
             "TWILIO_API_BASE_URL": "http://127.0.0.1:9000/",
-            "HOTLINE_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587",
+            "HOTLINE_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587?from=h@example.com",
             "HOTLINE_SECRET_KEY": "k" * 32,
         },
         cwd=tmp_path,
@@ -173,9 +173,9 @@ def test_a_malformed_smtp_url_is_one_line_naming_the_variable_not_a_traceback_la
 @pytest.mark.parametrize(
     "url",
     [
-        "smtp://mail.example.com",
+        "smtp://mail.example.com?from=hotline@example.com",
         "smtp+starttls://user:p%40ss@mail.example.com:587?from=hotline@example.com",
-        "smtps://mail.example.com:465",
+        "smtps://mail.example.com:465?from=hotline@example.com",
     ],
 )
 def test_well_formed_smtp_urls_are_accepted(tmp_path, url):
@@ -202,7 +202,7 @@ def test_printing_the_settings_shows_no_token_password_or_secret_key(tmp_path):
             "HOTLINE_DATABASE_URL": "postgresql://hotline:db-pass-1@db.internal/hotline",
             "TWILIO_ACCOUNT_SID": SID,
             "TWILIO_AUTH_TOKEN": "twilio-token-2",
-            "HOTLINE_SMTP_URL": "smtp+starttls://user:smtp-pass-3@mail.example.com:587",
+            "HOTLINE_SMTP_URL": "smtp+starttls://user:smtp-pass-3@mail.example.com:587?from=h@x.example",
             "HOTLINE_SECRET_KEY": "flask-key-4",
         },
         cwd=tmp_path,

@@ -44,7 +44,13 @@ def logging_deps(settings, catalog, clock, demo_customers):
         clock=clock,
         messenger=senders,
         dialer=senders,
-        mailer=SmtpMailer("127.0.0.1", _closed_port(), timeout_seconds=2, clock=clock),
+        mailer=SmtpMailer(
+            "127.0.0.1",
+            _closed_port(),
+            from_address="hotline@example.com",
+            timeout_seconds=2,
+            clock=clock,
+        ),
         public_base_url=BASE_URL,
     )
     yield deps

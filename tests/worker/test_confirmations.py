@@ -86,7 +86,7 @@ def test_the_confirmation_email_reaches_a_real_smtp_server_in_the_callers_langua
     subject: str,
     next_step: str,
 ) -> None:
-    deps = make_deps(mailer=SmtpMailer.from_url(smtp_sink.url + "?from=hotline@example.com"))
+    deps = make_deps(mailer=SmtpMailer.from_url(smtp_sink.url))
     with transaction(deps.session_factory) as session:
         sr_number = submit_request(
             session,
