@@ -10,29 +10,15 @@ from typing import Any
 
 import click
 
-from config.settings import Settings, SettingsError
+from config.cli_support import refuse as _refuse
+from config.cli_support import settings_or_exit as _settings
+from config.cli_users import user
+from config.settings import Settings
 
 # The worker's defaults, repeated so ``hotline --help`` need not import APScheduler; a test
 # checks they match config.worker.
 DEFAULT_LEASE_SECONDS = 10.0
 DEFAULT_TICK_SECONDS = 0.25
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
-
-
-def _refuse(problems: list[str]) -> None:
-    """Print each problem and exit 1, or return when there are none."""
-    if problems:
-        for problem in problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
 
 
 def _is_loopback(host: str) -> bool:
@@ -255,7 +241,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-# -- customers and users -----------------------------------------------------------------------
+# -- customers ----------------------------------------------------------------------------
 
 
 @main.group()
@@ -291,55 +277,7 @@ def customers_import(csv_file: Path) -> None:
     click.echo(f"imported {result.customers} customer(s), {result.entitlements} entitlement(s)")
 
 
-@main.group()
-def user() -> None:
-    """Staff members."""
-
-
-@user.command("add")
-@click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["agent", "engineer", "manager", "admin"]))
-@click.option("--phone", help="E.164, e.g. +4969123456")
-@click.option("--email")
-def user_add(name: str, role: str, phone: str | None, email: str | None) -> None:
-    """Add a staff member and print their API token (shown only once)."""
-    from config.dependencies import SystemClock
-    from db.engine import make_engine
-    from db.transaction import make_session_factory, transaction
-    from intake.models import Role
-    from intake.phone_numbers import normalize_e164
-    from intake.staff import DuplicateUser, add_user
-
-    settings = _settings()
-    if phone is not None and (
-        not phone.startswith("+") or normalize_e164(phone, country="US") is None
-    ):
-        click.echo(f"error: --phone {phone!r} is not a valid E.164 number", err=True)
-        sys.exit(1)
-    if email is not None:
-        from intake.email_addresses import InvalidEmailAddress, normalized_email
-
-        try:
-            email = normalized_email(email)
-        except InvalidEmailAddress as exc:
-            click.echo(f"error: --email {exc}", err=True)
-            sys.exit(1)
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        with transaction(factory) as session:
-            member, token = add_user(
-                session,
-                name=name,
-                role=Role(role),
-                phone=phone,
-                email=email,
-                now=SystemClock().now(),
-            )
-    except DuplicateUser:
-        click.echo(f"error: a user named {name!r} already exists", err=True)
-        sys.exit(1)
-    click.echo(f"added {member.name} ({member.role.value})")
-    click.echo(f"API token (shown once, keep it safe): {token}")
+main.add_command(user)
 
 
 # -- the terminal phone -----------------------------------------------------------------------
