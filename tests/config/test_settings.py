@@ -250,3 +250,25 @@ def test_the_log_format_masks_numbers_and_addresses_in_tracebacks():
     assert "+4915112345678" not in line
     assert "kundin@" not in line
     assert "ValueError: SMS to ***678 for ***@example.com refused" in line
+
+
+def test_the_wired_dependencies_print_no_token_or_password(tmp_path):
+    from config.wiring import build_dependencies
+
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "twilio-token-2",
+            "HOTLINE_SMTP_URL": "smtp://user:smtp-pass-3@mail.example.com?from=h@x.example",
+            "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example.com",
+        },
+        cwd=tmp_path,
+    )
+    deps = build_dependencies(settings)
+    try:
+        shown = repr(deps)
+    finally:
+        deps.engine.dispose()
+    assert "twilio-token-2" not in shown
+    assert "smtp-pass-3" not in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 from datetime import timedelta
@@ -9,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from config.app import create_app
+from config.logging import MaskingFormatter
 from config.mailer import SmtpMailer
 from config.settings import LOCAL_AUTH_TOKEN
 from config.wiring import build_dependencies
@@ -57,7 +59,7 @@ def logging_deps(settings, catalog, clock, demo_customers):
     deps.engine.dispose()
 
 
-def _walker(deps, settings) -> CallWalker:
+def _walker(deps, settings, from_=CALLER) -> CallWalker:
     app = create_app(settings, deps)
     client = app.test_client()
 
@@ -70,13 +72,34 @@ def _walker(deps, settings) -> CallWalker:
         base_url=BASE_URL,
         auth_token=LOCAL_AUTH_TOKEN,
         to=GERMAN_LINE,
-        from_=CALLER,
+        from_=from_,
     )
 
 
 def _everything_logged(caplog: pytest.LogCaptureFixture) -> str:
-    handler_format = logging.Formatter("%(name)s %(levelname)s %(message)s")
-    return "\n".join(handler_format.format(record) for record in caplog.records)
+    """Each record's own message, and the records as the processes write them (tracebacks
+    included): the first shows what the call sites pass, the second what reaches the log."""
+    plain = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    production = MaskingFormatter("%(name)s %(levelname)s %(message)s")
+    return "\n".join(
+        [record.getMessage() for record in caplog.records]
+        + [production.format(record) for record in caplog.records if record.exc_info]
+        + [plain.format(record) for record in caplog.records if not record.exc_info]
+    )
+
+
+class _FailingScheduler:
+    """A callback queue whose failure names the caller, as a driver's error text might."""
+
+    def __init__(self, real):
+        self.real = real
+        self.failed = False
+
+    def schedule_callback(self, session, request, *, now):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError(f"cannot queue a callback to {CALLER} for {CUSTOMER_EMAIL}")
+        return self.real.schedule_callback(session, request, now=now)
 
 
 def test_a_whole_call_and_its_confirmations_log_no_number_name_address_or_words(
@@ -119,3 +142,33 @@ def test_a_whole_call_and_its_confirmations_log_no_number_name_address_or_words(
     assert DESCRIPTION not in logged
     assert "***@muster-maschinenbau.example" in logged
     assert "***567" in logged
+
+
+def test_a_failing_turn_and_the_number_typed_after_it_log_no_number_name_or_address(
+    logging_deps, settings, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    deps = dataclasses.replace(logging_deps, scheduler=_FailingScheduler(logging_deps.scheduler))
+    walker = _walker(deps, settings)
+    walker.dial()
+    walker.press("1")
+    walker.press("4711001#")
+    walker.press("1")
+    wait_in_queue(walker)
+    walker.say(NAME)
+    walker.press("1")  # the caller ID
+    walker.press("#")
+    walker.press("2")
+    walker.say(DESCRIPTION)
+    walker.press("2")  # e-mail: the turn that completes the message fails
+    walker.press(f"{TYPED_NUMBER}#")  # the fallback asks for a number to call back
+
+    logged = _everything_logged(caplog)
+    assert "event=webhook_error" in logged
+    assert "event=fallback_number" in logged
+    assert (
+        "RuntimeError: cannot queue a callback to ***678 for ***@muster-maschinenbau.example"
+        in (logged)
+    )
+    for secret in (CALLER, NATIONAL, TYPED_NUMBER, NAME, DESCRIPTION, CUSTOMER_EMAIL):
+        assert secret not in logged
