@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 
-from flask import Flask, Request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from config.dependencies import Dependencies
-from config.settings import Settings
+from config.settings import Settings, SettingsError
 from config.wiring import build_dependencies
 from console.api import bp as api_bp
 from console.ops import bp as ops_bp
@@ -28,7 +29,14 @@ class _NoSessionForTwilio(SecureCookieSessionInterface):
 
 
 def create_app(settings: Settings, dependencies: Dependencies | None = None) -> Flask:
-    """A hotline web app on ``dependencies`` (built from ``settings`` when not given)."""
+    """A hotline web app on ``dependencies`` (built from ``settings`` when not given).
+
+    Refuses (``SettingsError``) without the Twilio auth token and public URL outside local mode:
+    every way of serving (``hotline serve``, ``config.wsgi`` under any WSGI server) comes here.
+    """
+    problems = settings.startup_problems()
+    if problems:
+        raise SettingsError(problems)
     deps = dependencies or build_dependencies(settings)
     app = Flask("hotline")
     app.config.update(
@@ -39,9 +47,23 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.session_interface = _NoSessionForTwilio()
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     app.extensions["hotline"] = deps
+    if settings.local_mode:
+        app.before_request(_loopback_only)
     install_request_metrics(app)
     app.register_blueprint(ivr_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
     return app
+
+
+def _loopback_only() -> Response | None:
+    """Local mode answers only this machine: its webhook token is published in the repository,
+    so anybody who can reach the port could sign a webhook, whatever address was bound."""
+    try:
+        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return Response("local mode serves this machine only\n", status=403, mimetype="text/plain")

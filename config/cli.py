@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
-from config.settings import Settings, SettingsError
+from config.cli_support import refuse as _refuse
+from config.cli_support import settings_or_exit as _settings
+from config.cli_users import user
+from config.settings import Settings
 
 # The worker's defaults, repeated so ``hotline --help`` need not import APScheduler; a test
 # checks they match config.worker.
@@ -18,13 +21,15 @@ DEFAULT_LEASE_SECONDS = 10.0
 DEFAULT_TICK_SECONDS = 0.25
 
 
-def _settings() -> Settings:
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
     try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_work() -> None:
@@ -84,13 +89,18 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
     from gunicorn.app.base import BaseApplication
 
     settings = _settings()
-    if not with_worker:
-        problems = settings.production_problems()
-        if problems:
-            for problem in problems:
-                click.echo(f"error: {problem}", err=True)
-            click.echo("(use --with-worker for local mode without Twilio)", err=True)
-            sys.exit(1)
+    if with_worker:
+        settings = settings.as_local()
+    _refuse(settings.startup_problems())
+    if settings.local_mode and not _is_loopback(host):
+        # Local mode accepts webhooks signed with the token published in this repository.
+        _refuse(
+            [
+                f"--host {host}: local mode (--with-worker or HOTLINE_LOCAL_MODE) binds loopback"
+                " only (127.0.0.1, ::1 or localhost); set TWILIO_AUTH_TOKEN and"
+                " HOTLINE_PUBLIC_BASE_URL to serve other hosts"
+            ]
+        )
     _catalog(settings)  # fail before forking when the configuration is broken
     if with_worker:
         _check_work()
@@ -138,7 +148,9 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
             deps = build_dependencies(settings, public_base_url=public_base_url)
             return create_app(settings, deps)
 
-    mode = "local mode, worker in-process" if with_worker else "production mode"
+    mode = "production mode"
+    if settings.local_mode:
+        mode = "local mode, worker in-process" if with_worker else "local mode"
     shown = public_base_url or f"http://{host}:{port}"
     click.echo(f"serving on http://{host}:{port} ({mode}); webhooks at {shown}/ivr/voice")
     Server().run()
@@ -176,6 +188,8 @@ def worker(
     from config.worker import Worker
 
     settings = _settings()
+    # Without Twilio credentials the worker would log SMS and calls instead of sending them.
+    _refuse(settings.startup_problems())
     _check_work()
     deps = build_dependencies(settings, catalog=_catalog(settings))
     runner = Worker(
@@ -227,7 +241,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-# -- customers and users -----------------------------------------------------------------------
+# -- customers ----------------------------------------------------------------------------
 
 
 @main.group()
@@ -263,50 +277,7 @@ def customers_import(csv_file: Path) -> None:
     click.echo(f"imported {result.customers} customer(s), {result.entitlements} entitlement(s)")
 
 
-@main.group()
-def user() -> None:
-    """Staff members."""
-
-
-@user.command("add")
-@click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["agent", "engineer", "manager", "admin"]))
-@click.option("--phone", help="E.164, e.g. +4969123456")
-@click.option("--email")
-def user_add(name: str, role: str, phone: str | None, email: str | None) -> None:
-    """Add a staff member and print their API token (shown only once)."""
-    from config.dependencies import SystemClock
-    from db.engine import make_engine
-    from db.transaction import make_session_factory, transaction
-    from intake.models import Role
-    from intake.phone_numbers import normalize_e164
-    from intake.staff import DuplicateUser, add_user
-
-    settings = _settings()
-    if phone is not None and (
-        not phone.startswith("+") or normalize_e164(phone, country="US") is None
-    ):
-        click.echo(f"error: --phone {phone!r} is not a valid E.164 number", err=True)
-        sys.exit(1)
-    if email is not None and "@" not in email:
-        click.echo(f"error: --email {email!r} is not an address", err=True)
-        sys.exit(1)
-    factory = make_session_factory(make_engine(settings.database_url))
-    try:
-        with transaction(factory) as session:
-            member, token = add_user(
-                session,
-                name=name,
-                role=Role(role),
-                phone=phone,
-                email=email,
-                now=SystemClock().now(),
-            )
-    except DuplicateUser:
-        click.echo(f"error: a user named {name!r} already exists", err=True)
-        sys.exit(1)
-    click.echo(f"added {member.name} ({member.role.value})")
-    click.echo(f"API token (shown once, keep it safe): {token}")
+main.add_command(user)
 
 
 # -- the terminal phone -----------------------------------------------------------------------

@@ -5,15 +5,25 @@ from __future__ import annotations
 import logging
 import os
 
+from intake.log_masks import mask_text
+
+
+class MaskingFormatter(logging.Formatter):
+    """Masks phone numbers and e-mail addresses in whatever reaches the log: a backstop for
+    exception messages and tracebacks (a driver's or SDK's error text), which no call site's
+    arguments control. Call sites mask their own values first (intake.log_masks)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
+
 
 def configure_logging(level: str | None = None) -> None:
     """Log to stderr, one line per event (level from HOTLINE_LOG_LEVEL, default INFO)."""
     wanted = (level or os.environ.get("HOTLINE_LOG_LEVEL") or "INFO").strip().upper()
     known = logging.getLevelNamesMapping()
-    logging.basicConfig(
-        level=known.get(wanted, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=known.get(wanted, logging.INFO), handlers=[handler])
     if wanted not in known:
         logging.getLogger("hotline").warning(
             "event=bad_log_level HOTLINE_LOG_LEVEL=%r: use DEBUG, INFO, WARNING or ERROR;"

@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from config.clock import SystemClock
+from intake.email_addresses import InvalidEmailAddress, normalized_email
+from intake.log_masks import mask_email
 from intake.ports import Clock, Mailer, SendError, SendRejected, SendUncertain
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FROM_ADDRESS = "hotline@localhost"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 # RFC 5322 atext: what a Message-ID's left part may hold between its dots.
@@ -49,14 +50,16 @@ class SmtpMailer:
     security: SmtpSecurity = SmtpSecurity.PLAIN
     username: str | None = None
     password: str | None = field(default=None, repr=False)
-    from_address: str = DEFAULT_FROM_ADDRESS
+    # No default: a made-up sender (hotline@localhost) is refused or filed as spam by the
+    # customer's mail server, and a reply to it is lost.
+    from_address: str = field(kw_only=True)
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     # Dates the messages (the Date header).
     clock: Clock = field(default_factory=SystemClock, repr=False, compare=False)
 
     @classmethod
     def from_url(cls, url: str, *, clock: Clock | None = None) -> SmtpMailer:
-        """Build a mailer from ``smtp[+starttls|s]://[user:pass@]host[:port][?from=address]``."""
+        """Build a mailer from ``smtp[+starttls|s]://[user:pass@]host[:port]?from=address``."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _SCHEMES:
@@ -74,13 +77,22 @@ class SmtpMailer:
         unknown = set(query) - {"from"}
         if unknown:
             raise ValueError(f"SMTP URL has unknown parameters: {', '.join(sorted(unknown))}")
+        if "from" not in query:
+            raise ValueError(
+                "SMTP URL has no sender: add ?from=<address> (an address of your domain that"
+                " may send mail through this server)"
+            )
+        try:
+            from_address = normalized_email(query["from"][-1])
+        except InvalidEmailAddress as exc:
+            raise ValueError(f"SMTP URL's from: {exc}") from exc
         return cls(
             host=parts.hostname,
             port=port,
             security=security,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
-            from_address=query["from"][-1] if "from" in query else DEFAULT_FROM_ADDRESS,
+            from_address=from_address,
             clock=clock or SystemClock(),
         )
 
@@ -175,9 +187,9 @@ class LogOnlyMailer:
     def send_mail(self, *, to: str, subject: str, body: str, message_id: str) -> None:
         """Log that the mail was not sent."""
         logger.warning(
-            "Mail NOT sent (log-only mailer, no HOTLINE_SMTP_URL): to=%s subject=%r message_id=%s",
-            to,
-            subject,
+            "Mail NOT sent (log-only mailer, no HOTLINE_SMTP_URL): to=%s message_id=%s",
+            mask_email(to),
+            # No subject: it carries the SR number and the customer's wording could follow.
             message_id,
         )
 

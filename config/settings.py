@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,9 +28,13 @@ class SettingsError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Everything the processes read from the environment."""
+    """Everything the processes read from the environment.
+
+    Its repr (printed in tracebacks, debuggers and logs) names which secrets are set, never
+    their values: the Twilio auth token signs webhooks and sends SMS in our name.
+    """
 
     database_url: str
     config_path: Path
@@ -40,6 +44,24 @@ class Settings:
     twilio_api_base_url: str | None
     smtp_url: str | None
     secret_key: str | None
+    # Local development: webhooks may be signed with LOCAL_AUTH_TOKEN, senders may be log-only,
+    # and only loopback clients are served. Never implied: `hotline serve --with-worker` or
+    # HOTLINE_LOCAL_MODE=1 (README), because a server that fell into it by a missing variable
+    # would accept webhooks signed with a token published in this repository.
+    local_mode: bool = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(database_url={_without_password(self.database_url)!r},"
+            f" config_path={str(self.config_path)!r}, public_base_url={self.public_base_url!r},"
+            f" twilio_account_sid={self.twilio_account_sid!r},"
+            f" twilio_auth_token={_hidden(self.twilio_auth_token)},"
+            f" twilio_api_base_url={self.twilio_api_base_url!r},"
+            f" smtp_url={_smtp_without_password(self.smtp_url)!r},"
+            f" secret_key={_hidden(self.secret_key)}, local_mode={self.local_mode})"
+        )
+
+    __str__ = __repr__
 
     @property
     def has_twilio_credentials(self) -> bool:
@@ -101,8 +123,10 @@ class Settings:
             except ValueError as exc:
                 problems.append(
                     f"HOTLINE_SMTP_URL: {exc}; use smtp://host:port,"
-                    " smtp+starttls://user:pass@host:587 or smtps://host:465[?from=address]"
+                    " smtp+starttls://user:pass@host:587 or smtps://host:465,"
+                    " each with ?from=address"
                 )
+        local_mode = _flag(problems, "HOTLINE_LOCAL_MODE", get("HOTLINE_LOCAL_MODE"))
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -114,7 +138,24 @@ class Settings:
             twilio_api_base_url=api_base,
             smtp_url=smtp_url,
             secret_key=get("HOTLINE_SECRET_KEY"),
+            local_mode=local_mode,
         )
+
+    def as_local(self) -> Settings:
+        """These settings in local mode (``hotline serve --with-worker``)."""
+        return replace(self, local_mode=True)
+
+    def startup_problems(self) -> list[str]:
+        """Why a server or worker on these settings must not start (none in local mode)."""
+        if self.local_mode:
+            return []
+        problems = self.production_problems()
+        if problems:
+            problems.append(
+                "(for local development only: `hotline serve --with-worker` or"
+                " HOTLINE_LOCAL_MODE=1, which serve loopback clients only)"
+            )
+        return problems
 
     def production_problems(self) -> list[str]:
         """What a server reachable by Twilio must have (outside local mode)."""
@@ -127,6 +168,41 @@ class Settings:
                 " are checked against it)"
             )
         return problems
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _flag(problems: list[str], name: str, value: str | None) -> bool:
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    problems.append(f"{name}: {value!r} is neither 1 nor 0")
+    return False
+
+
+def _hidden(secret: str | None) -> str:
+    return "None" if secret is None else "'***'"
+
+
+def _without_password(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "***"
+
+
+def _smtp_without_password(smtp_url: str | None) -> str | None:
+    if smtp_url is None:
+        return None
+    parts = urlsplit(smtp_url)
+    if parts.password is None:
+        return smtp_url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _check_http_url(problems: list[str], name: str, value: str, *, path_ok: bool) -> None:

@@ -51,6 +51,8 @@ from db.work import (
     retry,
 )
 from intake import jobs as intake_jobs
+from intake.log_masks import mask_text
+from intake.ports import SendError
 
 log = logging.getLogger("hotline.worker")
 
@@ -265,8 +267,10 @@ class Worker:
                 item.key,
                 item.attempts,
                 item.max_attempts,
-                f"{type(exc).__name__}: {exc}",
-                exc_info=not isinstance(exc, SQLAlchemyError | OSError),
+                mask_text(f"{type(exc).__name__}: {exc}"),
+                # A send refused or failed is expected and says all in its message; its traceback
+                # would repeat the address it names unmasked (tests/e2e/test_personal_data_in_logs).
+                exc_info=not isinstance(exc, SQLAlchemyError | OSError | SendError),
             )
             self._finish(item, error=f"{type(exc).__name__}: {exc}", permanent=False)
         else:
@@ -323,7 +327,7 @@ class Worker:
                 item.kind,
                 item.key,
                 self.worker_id,
-                exc,
+                mask_text(exc),
             )
             return
         if not owned:
@@ -339,7 +343,7 @@ class Worker:
             item.max_attempts,
             self.worker_id,
             f" next_try_at={next_try.isoformat()}" if next_try is not None else "",
-            f" error={error!r}" if error is not None else "",
+            f" error={mask_text(error)!r}" if error is not None else "",
         )
 
     def _level(self, item: ClaimedWork, outcome: str) -> int:

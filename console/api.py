@@ -10,11 +10,18 @@ from flask import Blueprint, Response, jsonify, request
 from callbacks.models import CallbackStatus
 from callbacks.services import list_callbacks
 from config.dependencies import current
-from console.auth import token_required
+from console.auth import roles_allowed
 from db.transaction import read_transaction
 from intake.service_requests import service_request_detail
+from intake.staff import Role
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Who may read what (README, "API roles"). An SR holds the caller's name, number, address and
+# words: the people who work on it. The callback queue: the people who call back. Admins run
+# users and tokens (`hotline user ...`) and read no customer data through the API.
+SR_READERS = (Role.AGENT, Role.ENGINEER, Role.MANAGER)
+CALLBACK_QUEUE_READERS = (Role.AGENT, Role.MANAGER)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -28,7 +35,7 @@ def _error(status: int, error: str, detail: str) -> Response:
 
 
 @bp.get("/service-requests/<sr_number>")
-@token_required
+@roles_allowed(*SR_READERS)
 def get_service_request(sr_number: str) -> Response:
     """One SR with its messages and confirmations."""
     if not sr_number.isdigit():
@@ -94,7 +101,7 @@ def get_service_request(sr_number: str) -> Response:
 
 
 @bp.get("/callbacks")
-@token_required
+@roles_allowed(*CALLBACK_QUEUE_READERS)
 def get_callbacks() -> Response:
     """The callback queue in order, optionally filtered by ``status``."""
     status = request.args.get("status")

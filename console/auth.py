@@ -1,4 +1,4 @@
-"""Bearer-token authentication for the JSON API."""
+"""Bearer-token authentication and role checks for the JSON API."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from flask import Response, g, jsonify, request
 
 from config.dependencies import current
 from db.transaction import read_transaction
-from intake.staff import user_for_token
+from intake.staff import Role, user_for_token
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# Where a view keeps the roles it admits (tests check that every API view states them).
+ROLES_ATTRIBUTE = "allowed_roles"
 
 
 def _unauthorized(reason: str) -> Response:
@@ -23,20 +26,41 @@ def _unauthorized(reason: str) -> Response:
     return response
 
 
-def token_required(view: Callable[P, R]) -> Callable[P, R | Response]:
-    """Answer 401 unless the request carries a valid ``Authorization: Bearer`` token."""
+def _forbidden(role: Role, allowed: frozenset[Role]) -> Response:
+    names = ", ".join(sorted(r.value for r in allowed))
+    response = jsonify(error="forbidden", detail=f"role {role.value} may not; allowed: {names}")
+    response.status_code = 403
+    return response
 
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _unauthorized("send Authorization: Bearer <token> (from `hotline user add`)")
-        with read_transaction(current().session_factory) as session:
-            user = user_for_token(session, token.strip())
-        if user is None:
-            return _unauthorized("the token is not valid")
-        g.user = user
-        return view(*args, **kwargs)
 
-    return wrapper
+def roles_allowed(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+    """Answer 401 without a valid ``Authorization: Bearer`` token of an active user, 403 when
+    the user's role is not one of ``roles``.
+
+    The user and token are looked up on every request, never cached: a revoked token or a
+    disabled user is refused from the next request on.
+    """
+    if not roles:
+        raise ValueError("name the roles that may use the view")
+    allowed = frozenset(roles)
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R | Response]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return _unauthorized("send Authorization: Bearer <token> (from `hotline user add`)")
+            with read_transaction(current().session_factory) as session:
+                user = user_for_token(session, token.strip())
+            if user is None:
+                return _unauthorized("the token is not valid")
+            if user.role not in allowed:
+                return _forbidden(user.role, allowed)
+            g.user = user
+            return view(*args, **kwargs)
+
+        setattr(wrapper, ROLES_ATTRIBUTE, allowed)
+        return wrapper
+
+    return decorate

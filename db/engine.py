@@ -43,6 +43,9 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     return create_engine(
         url,
         echo=echo,
+        # Statement errors and echo would otherwise print the bound values: callers' numbers,
+        # names, e-mail addresses and descriptions.
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
@@ -107,7 +110,8 @@ def _start_checkpointer(engine: Engine, checkpointers: dict[str, _Checkpointer])
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
-    engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+    # hide_parameters: as for PostgreSQL, no caller's data in an error message or echo.
+    engine = create_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": 30})
     checkpointers: dict[str, _Checkpointer] = {}
     guard = threading.Lock()
 

@@ -5,6 +5,12 @@ row here, written in the transaction that made the promise. Workers claim due ro
 PostgreSQL with ``FOR UPDATE SKIP LOCKED``; on SQLite the transaction already holds the single write
 lock (``BEGIN IMMEDIATE``, see ``db.engine``). A claim is a lease: a worker that dies stops renewing
 it, and once it has expired the row is due again for anyone.
+
+Leases are judged by one clock for all workers: on PostgreSQL the database's own
+(``clock_timestamp()``), so two hosts whose clocks differ by minutes cannot both hold a row: the
+one ahead would otherwise see the other's fresh lease as long expired and send the same SMS
+again. Due times and the record of when things happened stay on the injected clock. SQLite is
+one host, so its leases use the injected clock too.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    DateTime,
     Executable,
     Index,
     Integer,
@@ -174,6 +181,7 @@ def claim(
     ``on_give_up`` is told of each row whose lease expired on its final attempt.
     """
     release_expired_leases(session, now=now, on_give_up=on_give_up)
+    lease_now = _lease_clock(session, now)
     candidates = (
         select(WorkItem.id)
         .where(WorkItem.state == WorkState.DUE.value, WorkItem.due_at <= now)
@@ -197,7 +205,7 @@ def claim(
         stmt.values(
             state=WorkState.RUNNING.value,
             claimed_by=worker_id,
-            lease_until=now + lease,
+            lease_until=lease_now + lease,
             attempts=WorkItem.attempts + 1,
             updated_at=now,
         )
@@ -233,6 +241,17 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _lease_clock(session: Session, now: datetime) -> Any:
+    """The instant leases are set from and judged against (see the module's docstring).
+
+    ``clock_timestamp()``, not ``now()``: the time of the statement, not of the transaction's
+    start, so a claim that waited for a lock does not hand out a lease already shortened.
+    """
+    if _is_postgresql(session):
+        return func.clock_timestamp(type_=DateTime(timezone=True))
+    return now
+
+
 def _as_utc(value: datetime) -> datetime:
     # RETURNING bypasses the ORM type on some dialect versions; normalise here as well.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -246,7 +265,10 @@ def release_expired_leases(
     A row whose last attempt was its final one is failed with an alert instead of run again
     (and ``on_give_up`` is told): work that kills its worker every time must not loop for ever.
     """
-    expired = and_(WorkItem.state == WorkState.RUNNING.value, WorkItem.lease_until < now)
+    expired = and_(
+        WorkItem.state == WorkState.RUNNING.value,
+        WorkItem.lease_until < _lease_clock(session, now),
+    )
     exhausted = session.execute(
         _expired_update(session, and_(expired, WorkItem.attempts >= WorkItem.max_attempts))
         .values(
@@ -318,7 +340,7 @@ def renew(
             WorkItem.claimed_by == worker_id,
             WorkItem.state == WorkState.RUNNING.value,
         )
-        .values(lease_until=now + lease, updated_at=now)
+        .values(lease_until=_lease_clock(session, now) + lease, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.base import table_of
 from intake.catalog import Catalog
+from intake.email_addresses import InvalidEmailAddress, normalized_email
 from intake.models import Customer, Entitlement
 
 CSV_HEADER = ("customer_number", "company", "product", "support_level", "email")
@@ -138,8 +139,11 @@ def import_customers_csv(
             row_problems.append(
                 f"support_level {level!r} is not one of {', '.join(catalog.support_levels)}"
             )
-        if email and ("@" not in email or " " in email):
-            row_problems.append(f"email {email!r} is not an address")
+        if email:
+            try:
+                email = normalized_email(email)
+            except InvalidEmailAddress as exc:
+                row_problems.append(f"email {exc}")
         if number in companies and companies[number] != company:
             row_problems.append(f"company differs from an earlier line for customer {number}")
         if row_problems:

@@ -26,6 +26,7 @@ from intake.confirmations import (
     record_sent,
     restart_attempt,
 )
+from intake.log_masks import mask_address, mask_text
 from intake.outbound_call_jobs import PLACE_CALL
 from intake.ports import (
     CallbackScheduler,
@@ -82,7 +83,10 @@ def send_confirmation(
     except SendRejected as exc:
         _note_failure(session_factory, confirmation_id, exc, final=True)
         log.warning(
-            "event=confirmation_rejected sr=%s channel=%s error=%s", out.sr_number, out.channel, exc
+            "event=confirmation_rejected sr=%s channel=%s error=%s",
+            out.sr_number,
+            out.channel,
+            mask_text(exc),
         )
         raise PermanentFailure(str(exc)) from exc
     except SendUncertain as exc:
@@ -95,7 +99,7 @@ def send_confirmation(
             out.channel,
             item.attempts,
             item.max_attempts,
-            exc,
+            mask_text(exc),
         )
         raise
     except SendError as exc:
@@ -106,7 +110,7 @@ def send_confirmation(
             out.channel,
             item.attempts,
             item.max_attempts,
-            exc,
+            mask_text(exc),
         )
         raise
     completed = _record_sent(item, out, provider_id, status, session_factory, clock)
@@ -114,7 +118,7 @@ def send_confirmation(
         "event=confirmation_sent sr=%s channel=%s to=%s provider_id=%s attempt=%s",
         out.sr_number,
         out.channel,
-        out.address,
+        mask_address(out.address),
         provider_id or "-",
         item.attempts,
     )

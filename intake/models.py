@@ -61,7 +61,7 @@ class Role(enum.StrEnum):
 
 
 class User(Base):
-    """A staff member with an API token (stored only as a hash)."""
+    """A staff member; their API tokens are rows of ``api_tokens``."""
 
     __tablename__ = "users"
 
@@ -70,9 +70,26 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(32))
     email: Mapped[str | None] = mapped_column(String(320))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """One API token of a user, stored only as a hash; revoked tokens stay, for the record.
+
+    Several per user, so a token can be replaced (a new one issued, then the old one revoked)
+    without a moment when the user's tools have none.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's last four characters: enough to tell a user's tokens apart in a listing.
+    hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Call(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from db.jobs import JobSpec
 from db.transaction import SessionFactory, transaction
 from db.work import ClaimedWork, GivenUp, PermanentFailure
+from intake.log_masks import mask_text
 from intake.outbound_calls import (
     WORK_KIND,
     CallOutcome,
@@ -60,7 +61,10 @@ def place_call_once(
                 session, call_id, error=str(exc), final=final, now=clock.now()
             )
         log.warning(
-            "event=outbound_call_not_placed key=%s final=%s error=%s", outcome.key, final, exc
+            "event=outbound_call_not_placed key=%s final=%s error=%s",
+            outcome.key,
+            final,
+            mask_text(exc),
         )
         raise
     with transaction(session_factory) as session:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.work import enqueue, raise_alert
+from intake.log_masks import mask_phone, mask_text
 from intake.models import OutboundCall, OutboundCallStatus
 
 log = logging.getLogger("hotline.worker")
@@ -200,7 +201,10 @@ def _mark_uncertain(session: Session, call: OutboundCall, *, reason: str, now: d
         now=now,
     )
     log.error(
-        "event=outbound_call_uncertain key=%s to=%s reason=%s", call.key, call.to_number, reason
+        "event=outbound_call_uncertain key=%s to=%s reason=%s",
+        call.key,
+        mask_phone(call.to_number),
+        mask_text(reason),
     )
 
 

@@ -7,14 +7,39 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake.models import Role, User
+from intake.models import ApiToken, Role, User
+
+# Role is re-exported: the edges name roles without importing the tables (import-linter).
+__all__ = [
+    "DuplicateUser",
+    "Role",
+    "StaffMember",
+    "TokenInfo",
+    "UnknownToken",
+    "UnknownUser",
+    "add_user",
+    "issue_token",
+    "list_tokens",
+    "revoke_all_tokens",
+    "revoke_token",
+    "set_active",
+    "user_for_token",
+]
 
 
 class DuplicateUser(Exception):
     """A user with that name already exists."""
+
+
+class UnknownUser(Exception):
+    """No user has that name."""
+
+
+class UnknownToken(Exception):
+    """The user has no token with that id."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,23 @@ class StaffMember:
     role: Role
     phone: str | None
     email: str | None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One API token as listed: never the token, only its id and last characters."""
+
+    id: int
+    user: str
+    hint: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def is_revoked(self) -> bool:
+        """Whether the token no longer opens the API."""
+        return self.revoked_at is not None
 
 
 def _token_hash(token: str) -> str:
@@ -46,29 +88,101 @@ def add_user(
     """Create a user and return it with its API token (shown once, stored only as a hash)."""
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise DuplicateUser(name)
-    token = "hl_" + secrets.token_urlsafe(32)
-    user = User(
-        name=name,
-        role=role.value,
-        phone=phone,
-        email=email,
-        token_hash=_token_hash(token),
-        created_at=now,
-    )
+    user = User(name=name, role=role.value, phone=phone, email=email, created_at=now)
     session.add(user)
     session.flush()
+    _, token = _issue(session, user, now=now)
     return _view(user), token
 
 
+def issue_token(session: Session, *, name: str, now: datetime) -> tuple[TokenInfo, str]:
+    """A further token for ``name`` (to replace one before revoking it); shown once."""
+    return _issue(session, _user(session, name), now=now)
+
+
+def _issue(session: Session, user: User, *, now: datetime) -> tuple[TokenInfo, str]:
+    token = "hl_" + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, token_hash=_token_hash(token), hint=token[-4:], created_at=now)
+    session.add(row)
+    session.flush()
+    return _token_view(row, user.name), token
+
+
+def list_tokens(session: Session, *, name: str) -> list[TokenInfo]:
+    """Every token ``name`` was given, oldest first, revoked ones included."""
+    user = _user(session, name)
+    rows = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)
+    )
+    return [_token_view(row, user.name) for row in rows]
+
+
+def revoke_token(session: Session, *, name: str, token_id: int, now: datetime) -> TokenInfo:
+    """Make one of ``name``'s tokens stop working from the next request on (idempotent)."""
+    user = _user(session, name)
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id)
+    )
+    if row is None:
+        raise UnknownToken(f"{name} has no token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    return _token_view(row, user.name)
+
+
+def revoke_all_tokens(session: Session, *, name: str, now: datetime) -> int:
+    """Revoke every token of ``name`` still valid; returns how many."""
+    user = _user(session, name)
+    result = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def set_active(session: Session, *, name: str, active: bool) -> StaffMember:
+    """Disable or re-enable ``name``; a disabled user's tokens fail from the next request on
+    (every request looks the user up, nothing is cached)."""
+    user = _user(session, name)
+    user.is_active = active
+    return _view(user)
+
+
 def user_for_token(session: Session, token: str) -> StaffMember | None:
-    """The active user holding ``token``, or None."""
+    """The active user holding ``token`` (not revoked), or None."""
     user = session.scalar(
-        select(User).where(User.token_hash == _token_hash(token), User.is_active.is_(True))
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == _token_hash(token),
+            ApiToken.revoked_at.is_(None),
+            User.is_active.is_(True),
+        )
     )
     return None if user is None else _view(user)
 
 
+def _user(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise UnknownUser(name)
+    return user
+
+
 def _view(user: User) -> StaffMember:
     return StaffMember(
-        id=user.id, name=user.name, role=Role(user.role), phone=user.phone, email=user.email
+        id=user.id,
+        name=user.name,
+        role=Role(user.role),
+        phone=user.phone,
+        email=user.email,
+        is_active=user.is_active,
+    )
+
+
+def _token_view(row: ApiToken, user: str) -> TokenInfo:
+    return TokenInfo(
+        id=row.id, user=user, hint=row.hint, created_at=row.created_at, revoked_at=row.revoked_at
     )

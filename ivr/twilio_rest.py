@@ -21,6 +21,7 @@ from urllib3.exceptions import ClosedPoolError, ConnectTimeoutError, MaxRetryErr
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 
 from config.clock import SystemClock
+from intake.log_masks import mask_phone
 from intake.ports import Clock, SendError, SendRejected, SendUncertain, SentMessage
 
 logger = logging.getLogger(__name__)
@@ -201,11 +202,12 @@ class LogOnlySenders:
         )
         logger.warning(
             "SMS NOT sent (log-only sender, no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN): "
-            "sid=%s to=%s from=%s body=%r",
+            "sid=%s to=%s from=%s body=%s",
             message.sid,
-            to,
-            from_,
-            body,
+            mask_phone(to),
+            mask_phone(from_),
+            # Never the text: it names the caller's SR and may quote what they said.
+            f"<{len(body)} characters>",
         )
         with self._lock:
             self._logged.append(message)
@@ -228,8 +230,8 @@ class LogOnlySenders:
             "Call NOT placed (log-only sender, no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN): "
             "sid=%s to=%s from=%s url=%s",
             sid,
-            to,
-            from_,
+            mask_phone(to),
+            mask_phone(from_),
             url,
         )
         return sid

@@ -24,6 +24,7 @@ from intake.call_input import (
 )
 from intake.fallback import FallbackOutcome, record_fallback_number
 from intake.hold import queue_wait, request_queue_callback
+from intake.log_masks import mask_phone
 from intake.turns import greet, take_turn
 from ivr import twiml
 from ivr.signature import public_url, twilio_signed
@@ -119,7 +120,9 @@ def voice() -> Response:
                 lambda reading: take_turn(reading, inp, seq=seq, context=context),
             )
     except UnknownNumber:
-        log.warning("event=unknown_number call_sid=%s to=%s", inp.call_sid, inp.to_number)
+        log.warning(
+            "event=unknown_number call_sid=%s to=%s", inp.call_sid, mask_phone(inp.to_number)
+        )
         return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))
     except UnknownCall:
         log.warning("event=unknown_call call_sid=%s seq=%s", inp.call_sid, seq)
@@ -227,8 +230,8 @@ def fallback_number() -> Response:
     log.info(
         "event=fallback_number call_sid=%s from=%s typed=%s try=%s",
         inp.call_sid,
-        inp.from_number or "-",
-        inp.digits or "-",
+        mask_phone(inp.from_number),
+        mask_phone(inp.digits),
         attempt,
     )
     outcome = FallbackOutcome(None, ask_again=False)
@@ -242,9 +245,9 @@ def fallback_number() -> Response:
         log.exception(
             "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s",
             inp.call_sid,
-            inp.from_number,
-            inp.digits,
-            inp.to_number,
+            mask_phone(inp.from_number),
+            mask_phone(inp.digits),
+            mask_phone(inp.to_number),
         )
     if region is None:
         return _xml(twiml.render_goodbye(text="Thank you. Goodbye.", region=None))

@@ -96,7 +96,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.from_env({"HOTLINE_DATABASE_URL": database_url}, cwd=Path.cwd())
+    # Tests are local mode: webhooks signed with the local token, clients on loopback.
+    return Settings.from_env(
+        {"HOTLINE_DATABASE_URL": database_url, "HOTLINE_LOCAL_MODE": "1"}, cwd=Path.cwd()
+    )
 
 
 @pytest.fixture

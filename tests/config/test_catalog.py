@@ -252,3 +252,18 @@ def test_an_unknown_holiday_subdivision_is_named(config_dir):
         f"{config_dir / 'hotline.toml'}: regions[0].holiday_subdivision: 'XX' is not a"
         " subdivision of DE (BB, BE, BW, BY"
     )
+
+
+def test_a_regions_federal_state_gives_its_own_holidays(config_dir):
+    from datetime import date
+
+    from intake.support_hours import is_public_holiday
+
+    edit(
+        config_dir / "hotline.toml", 'country = "DE"', 'country = "DE"\nholiday_subdivision = "BY"'
+    )
+    bavaria = load_catalog(config_dir / "hotline.toml").regions[0]
+
+    assert bavaria.holiday_subdivision == "BY"
+    assert is_public_holiday(bavaria, date(2027, 1, 6)) is True  # Epiphany, Bavaria only
+    assert is_public_holiday(bavaria, date(2027, 3, 8)) is False  # Women's Day, Berlin only

@@ -24,6 +24,7 @@ from tests.support.smtp import SmtpSink, free_port
 
 DOMAIN = "example.com"
 CUSTOMER = "kundin@example.com"
+SENDER = "hotline@example.com"
 SUBJECT = "Ihre Meldung SR-4711: Rückruf für Frau Müller"
 BODY = "Grüße aus Köln \N{EN DASH} wir rufen zurück.\nDie Straße ist gesperrt.\n.\nEnde\n"
 
@@ -42,7 +43,7 @@ def send(mailer: SmtpMailer, *, to: str = CUSTOMER, message_id: str = "confirmat
 
 
 def test_mail_arrives_with_subject_body_umlauts_and_message_id(smtp_sink: SmtpSink) -> None:
-    send(SmtpMailer.from_url(smtp_sink.url + "?from=hotline@example.com"))
+    send(SmtpMailer.from_url(smtp_sink.url))
 
     [received] = smtp_sink.messages
     assert received["Subject"] == SUBJECT
@@ -93,7 +94,7 @@ def test_refused_recipient_is_rejected_for_good(smtp_sink: SmtpSink) -> None:
 
 def test_no_server_listening_is_a_plain_send_error() -> None:
     with pytest.raises(SendError, match="cannot connect") as raised:
-        send(SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}"))
+        send(SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}?from={SENDER}"))
 
     assert type(raised.value) is SendError
 
@@ -132,12 +133,19 @@ def test_implicit_tls_against_a_plain_server_is_a_plain_send_error(smtp_sink: Sm
     ("url", "expected"),
     [
         (
-            "smtp://mail.example.com",
-            SmtpMailer("mail.example.com", 25, SmtpSecurity.PLAIN, None, None, "hotline@localhost"),
+            f"smtp://mail.example.com?from={SENDER}",
+            SmtpMailer("mail.example.com", 25, SmtpSecurity.PLAIN, None, None, from_address=SENDER),
         ),
         (
-            "smtp+starttls://hotline:p%40ss%3Aword@mail.example.com",
-            SmtpMailer("mail.example.com", 587, SmtpSecurity.STARTTLS, "hotline", "p@ss:word"),
+            f"smtp+starttls://hotline:p%40ss%3Aword@mail.example.com?from={SENDER}",
+            SmtpMailer(
+                "mail.example.com",
+                587,
+                SmtpSecurity.STARTTLS,
+                "hotline",
+                "p@ss:word",
+                from_address=SENDER,
+            ),
         ),
         (
             f"smtps://mail.example.com?from=hotline@{DOMAIN}",
@@ -146,8 +154,8 @@ def test_implicit_tls_against_a_plain_server_is_a_plain_send_error(smtp_sink: Sm
             ),
         ),
         (
-            "smtp://relay.internal:2525",
-            SmtpMailer("relay.internal", 2525, SmtpSecurity.PLAIN),
+            f"smtp://relay.internal:2525?from={SENDER}",
+            SmtpMailer("relay.internal", 2525, SmtpSecurity.PLAIN, from_address=SENDER),
         ),
     ],
 )
@@ -164,6 +172,9 @@ def test_smtp_url_picks_port_security_credentials_and_sender(
         ("smtp://", "no host"),
         ("smtp://mail.example.com:99999", "bad port"),
         ("smtp://mail.example.com?sender=x@example.com", "unknown parameters: sender"),
+        ("smtp://mail.example.com", "no sender: add \\?from="),
+        ("smtp://mail.example.com?from=hotline@localhost", "from: 'hotline@localhost' is not"),
+        ("smtp://mail.example.com?from=hotline", "from: 'hotline' is not an e-mail address"),
     ],
 )
 def test_bad_smtp_url_is_refused(url: str, complaint: str) -> None:
@@ -172,7 +183,7 @@ def test_bad_smtp_url_is_refused(url: str, complaint: str) -> None:
 
 
 def test_password_stays_out_of_the_repr() -> None:
-    mailer = SmtpMailer.from_url("smtp+starttls://hotline:geheim@mail.example.com")
+    mailer = SmtpMailer.from_url(f"smtp+starttls://hotline:geheim@mail.example.com?from={SENDER}")
 
     assert "geheim" not in repr(mailer)
 
@@ -183,10 +194,14 @@ def test_without_smtp_url_the_mailer_only_logs(url: str | None) -> None:
 
 
 def test_with_smtp_url_the_mailer_sends() -> None:
-    assert mailer_from_url("smtp://mail.example.com") == SmtpMailer("mail.example.com", 25)
+    assert mailer_from_url(f"smtp://mail.example.com?from={SENDER}") == SmtpMailer(
+        "mail.example.com", 25, from_address=SENDER
+    )
 
 
-def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFixture) -> None:
+def test_log_only_mailer_warns_that_nothing_was_sent_naming_only_the_domain(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with caplog.at_level(logging.WARNING, logger="config.mailer"):
         LogOnlyMailer().send_mail(to=CUSTOMER, subject=SUBJECT, body=BODY, message_id="m1")
 
@@ -194,7 +209,10 @@ def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFi
     assert record.levelno == logging.WARNING
     assert "NOT sent" in record.getMessage()
     assert "HOTLINE_SMTP_URL" in record.getMessage()
-    assert CUSTOMER in record.getMessage()
+    assert "***@" + CUSTOMER.rpartition("@")[2] in record.getMessage()
+    assert CUSTOMER not in record.getMessage()
+    assert SUBJECT not in record.getMessage()
+    assert BODY not in record.getMessage()
 
 
 # -- the injected clock -------------------------------------------------------------------------
@@ -202,7 +220,7 @@ def test_log_only_mailer_warns_that_nothing_was_sent(caplog: pytest.LogCaptureFi
 
 def test_the_date_header_comes_from_the_injected_clock() -> None:
     clock = FakeClock(datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
-    mailer = SmtpMailer.from_url("smtp://mail.example.com", clock=clock)
+    mailer = SmtpMailer.from_url(f"smtp://mail.example.com?from={SENDER}", clock=clock)
 
     message = mailer.compose(to=CUSTOMER, subject=SUBJECT, body=BODY, message_id="c.1")
 
@@ -213,7 +231,7 @@ def test_the_wired_mailer_dates_its_mail_by_the_processs_clock(tmp_path: Path) -
     settings = Settings.from_env(
         {
             "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
-            "HOTLINE_SMTP_URL": "smtp://mail.example.com",
+            "HOTLINE_SMTP_URL": f"smtp://mail.example.com?from={SENDER}",
         },
         cwd=Path.cwd(),
     )

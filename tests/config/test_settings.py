@@ -44,7 +44,7 @@ def test_a_full_production_environment_is_read(tmp_path):
             "TWILIO_ACCOUNT_SID": SID,
             "TWILIO_AUTH_TOKEN": "secret",
             "TWILIO_API_BASE_URL": "http://127.0.0.1:9000/",
-            "HOTLINE_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587",
+            "HOTLINE_SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587?from=h@example.com",
             "HOTLINE_SECRET_KEY": "k" * 32,
         },
         cwd=tmp_path,
@@ -173,9 +173,9 @@ def test_a_malformed_smtp_url_is_one_line_naming_the_variable_not_a_traceback_la
 @pytest.mark.parametrize(
     "url",
     [
-        "smtp://mail.example.com",
+        "smtp://mail.example.com?from=hotline@example.com",
         "smtp+starttls://user:p%40ss@mail.example.com:587?from=hotline@example.com",
-        "smtps://mail.example.com:465",
+        "smtps://mail.example.com:465?from=hotline@example.com",
     ],
 )
 def test_well_formed_smtp_urls_are_accepted(tmp_path, url):
@@ -194,3 +194,81 @@ def test_an_unknown_log_level_falls_back_to_info_and_says_so(monkeypatch, caplog
         configure_logging()
     assert configured["level"] == logging.INFO
     assert "HOTLINE_LOG_LEVEL='LOUD'" in caplog.text
+
+
+def test_printing_the_settings_shows_no_token_password_or_secret_key(tmp_path):
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DATABASE_URL": "postgresql://hotline:db-pass-1@db.internal/hotline",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "twilio-token-2",
+            "HOTLINE_SMTP_URL": "smtp+starttls://user:smtp-pass-3@mail.example.com:587?from=h@x.example",
+            "HOTLINE_SECRET_KEY": "flask-key-4",
+        },
+        cwd=tmp_path,
+    )
+    for shown in (repr(settings), str(settings), f"{settings}"):
+        for secret in ("db-pass-1", "twilio-token-2", "smtp-pass-3", "flask-key-4"):
+            assert secret not in shown
+        assert "mail.example.com" in shown
+        assert "twilio_auth_token='***'" in shown
+    # The values themselves are still there for the code that needs them.
+    assert settings.twilio_auth_token == "twilio-token-2"
+
+
+def test_statement_errors_do_not_print_the_bound_values(tmp_path):
+    from sqlalchemy import text
+    from sqlalchemy.exc import StatementError
+
+    from db.engine import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as connection, pytest.raises(StatementError) as caught:
+            connection.execute(
+                text("SELECT * FROM no_such_table WHERE a = :a"), {"a": "+4915112345678"}
+            )
+    finally:
+        engine.dispose()
+    assert "+4915112345678" not in str(caught.value)
+    assert "hidden due to hide_parameters" in str(caught.value)
+
+
+def test_the_log_format_masks_numbers_and_addresses_in_tracebacks():
+    import logging
+    import sys
+
+    from config.logging import MaskingFormatter
+
+    try:
+        raise ValueError("SMS to +4915112345678 for kundin@example.com refused")
+    except ValueError:
+        record = logging.LogRecord(
+            "hotline", logging.ERROR, __file__, 1, "event=x", None, sys.exc_info()
+        )
+    line = MaskingFormatter("%(message)s").format(record)
+    assert "+4915112345678" not in line
+    assert "kundin@" not in line
+    assert "ValueError: SMS to ***678 for ***@example.com refused" in line
+
+
+def test_the_wired_dependencies_print_no_token_or_password(tmp_path):
+    from config.wiring import build_dependencies
+
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": "twilio-token-2",
+            "HOTLINE_SMTP_URL": "smtp://user:smtp-pass-3@mail.example.com?from=h@x.example",
+            "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example.com",
+        },
+        cwd=tmp_path,
+    )
+    deps = build_dependencies(settings)
+    try:
+        shown = repr(deps)
+    finally:
+        deps.engine.dispose()
+    assert "twilio-token-2" not in shown
+    assert "smtp-pass-3" not in shown

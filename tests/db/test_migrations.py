@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 import callbacks.models  # noqa: F401  (register tables)
 import intake.models  # noqa: F401
@@ -50,7 +51,7 @@ def test_upgrading_an_empty_database_gives_the_models_schema(empty_database: str
     finally:
         engine.dispose()
     assert differences == []
-    assert version == "0003"
+    assert version == "0004"
 
 
 def test_calls_of_an_earlier_schema_get_a_version_and_the_change_reverts(
@@ -78,3 +79,31 @@ def test_calls_of_an_earlier_schema_get_a_version_and_the_change_reverts(
     finally:
         engine.dispose()
     assert "version" not in columns
+
+
+def test_a_users_token_keeps_working_across_the_move_to_api_tokens_and_back(
+    empty_database: str,
+) -> None:
+    from intake.staff import _token_hash, user_for_token
+
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0003")
+    engine = make_engine(empty_database)
+    user = (
+        "INSERT INTO users (name, role, token_hash, is_active, created_at)"
+        f" VALUES ('anna', 'agent', '{_token_hash('hl_old')}', true, '2026-11-25 10:00:00')"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(user))
+        command.upgrade(config, "0004")
+        with Session(engine) as session:
+            member = user_for_token(session, "hl_old")
+            assert member is not None
+            assert member.name == "anna"
+        command.downgrade(config, "0003")
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT token_hash FROM users")).scalar()
+    finally:
+        engine.dispose()
+    assert stored == _token_hash("hl_old")

@@ -26,6 +26,7 @@ from db.work import (
     worker_health,
 )
 from tests.support.fakes import FakeClock
+from tests.support.leases import lease_left, let_time_pass
 
 KIND = "test.effect"
 
@@ -93,7 +94,9 @@ def test_claim_takes_only_due_rows_by_priority_then_due_time(
     assert take(session_factory, clock, "w1") == ["late-urgent", "now-urgent", "late-low"]
     claimed = row(session_factory, "late-low")
     assert (claimed.state, claimed.claimed_by, claimed.attempts) == ("running", "w1", 1)
-    assert claimed.lease_until == clock.now() + timedelta(seconds=10)
+    assert lease_left(session_factory, clock, "late-low") == pytest.approx(
+        timedelta(seconds=10), abs=timedelta(seconds=1)
+    )
     assert row(session_factory, "future").state == WorkState.DUE
 
 
@@ -113,7 +116,7 @@ def test_a_claimed_row_is_not_claimed_again_while_its_lease_holds(
     add(session_factory, clock, "k")
     assert take(session_factory, clock, "w1") == ["k"]
 
-    clock.advance(seconds=9.9)
+    let_time_pass(session_factory, clock, timedelta(seconds=9.5))
     assert take(session_factory, clock, "w2") == []
 
 
@@ -123,7 +126,7 @@ def test_an_expired_lease_is_claimed_by_another_worker(
     add(session_factory, clock, "k")
     assert take(session_factory, clock, "w1") == ["k"]
 
-    clock.advance(seconds=10.1)
+    let_time_pass(session_factory, clock, timedelta(seconds=10.1))
     assert take(session_factory, clock, "w2") == ["k"]
     taken = row(session_factory, "k")
     assert (taken.claimed_by, taken.attempts) == ("w2", 2)
@@ -141,14 +144,16 @@ def test_renew_extends_the_lease_of_the_holder_only(
     take(session_factory, clock, "w1")
     key_id = item_id(session_factory, "k")
 
-    clock.advance(seconds=8)
+    let_time_pass(session_factory, clock, timedelta(seconds=8))
     with transaction(session_factory) as session:
         assert renew(session, item_ids=[key_id], worker_id="w2", now=clock.now()) == 0
         assert renew(session, item_ids=[key_id], worker_id="w1", now=clock.now()) == 1
-    clock.advance(seconds=8)  # 16 s after the claim, 8 s after the renewal
+    let_time_pass(session_factory, clock, timedelta(seconds=8))  # 16 s after the claim
 
     assert take(session_factory, clock, "w2") == []
-    assert row(session_factory, "k").lease_until == clock.now() + timedelta(seconds=2)
+    assert lease_left(session_factory, clock, "k") == pytest.approx(
+        timedelta(seconds=2), abs=timedelta(seconds=1)
+    )
 
 
 def test_complete_acts_only_for_the_holder_and_is_idempotent_for_it(
@@ -239,7 +244,7 @@ def test_work_whose_last_attempt_never_finished_fails_with_an_alert_instead_of_l
     add(session_factory, clock, "poison", max_attempts=2)
     for worker in ("w1", "w2"):
         assert take(session_factory, clock, worker) == ["poison"]
-        clock.advance(seconds=11)  # each worker dies mid-work
+        let_time_pass(session_factory, clock, timedelta(seconds=11))  # each worker dies mid-work
 
     assert take(session_factory, clock, "w3") == []
     dead = row(session_factory, "poison")
@@ -360,7 +365,7 @@ def test_give_up_hooks_hear_of_work_failed_for_good_but_not_of_work_freed_to_ret
             error="boom",
             on_give_up=hook,
         )
-    clock.advance(DEFAULT_LEASE + timedelta(seconds=1))
+    let_time_pass(session_factory, clock, DEFAULT_LEASE + timedelta(seconds=1))
     with transaction(session_factory) as session:
         freed = release_expired_leases(session, now=clock.now(), on_give_up=hook)
 
@@ -370,3 +375,32 @@ def test_give_up_hooks_hear_of_work_failed_for_good_but_not_of_work_freed_to_ret
         (KIND, "last-try", {"key": "last-try"}, "lease expired"),
     ]
     assert row(session_factory, "next-try").state == WorkState.DUE
+
+
+def test_on_postgresql_a_lease_holds_by_the_databases_clock_whatever_the_workers_clocks_say(
+    session_factory: SessionFactory, clock: FakeClock, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite is one host: its leases run on the injected clock")
+    add(session_factory, clock, "k")
+    assert take(session_factory, clock, "slow-clock") == ["k"]
+    ahead = FakeClock(clock.now() + timedelta(minutes=5))
+
+    assert take(session_factory, ahead, "fast-clock") == []
+    with transaction(session_factory) as session:
+        assert release_expired_leases(session, now=ahead.now()) == 0
+    # The holder renews from its clock, minutes behind: the lease is still set by the database.
+    with transaction(session_factory) as session:
+        assert (
+            renew(
+                session,
+                item_ids=[item_id(session_factory, "k")],
+                worker_id="slow-clock",
+                now=clock.now() - timedelta(minutes=5),
+            )
+            == 1
+        )
+    assert lease_left(session_factory, clock, "k") == pytest.approx(
+        timedelta(seconds=10), abs=timedelta(seconds=1)
+    )
+    assert take(session_factory, ahead, "fast-clock") == []

@@ -65,10 +65,40 @@ def test_bad_rows_are_reported_by_line_and_nothing_is_imported(session_factory, 
     assert "line 4: company is empty" in problems
     assert any(p.startswith("line 4: product 'Quake' is not configured") for p in problems)
     assert "line 4: support_level 'gold' is not one of basic, production, per-incident" in problems
-    assert "line 4: email 'not-an-address' is not an address" in problems
+    assert (
+        "line 4: email 'not-an-address' is not an e-mail address: An email address must have"
+        " an @-sign." in problems
+    )
     assert "line 5: expected 5 fields, got 3" in problems
     assert not any(p.startswith("line 2") for p in problems)
     assert counts(session_factory) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["ops@@acme.example", "ops@acme", "ops@acme..example", "o p@acme.example", "@acme.example"],
+)
+def test_an_address_with_an_at_sign_that_mail_cannot_reach_is_refused(
+    session_factory, catalog, clock, address
+):
+    text = HEADER + f"4711001,Muster GmbH,vSphere,production,{address}\n"
+    with pytest.raises(ImportError_) as caught:
+        run_import(session_factory, catalog, clock, text)
+    [problem] = caught.value.problems
+    assert problem.startswith(f"line 2: email {address!r} is not an e-mail address: ")
+
+
+def test_an_address_is_stored_with_its_domain_in_lower_case(session_factory, catalog, clock):
+    run_import(
+        session_factory,
+        catalog,
+        clock,
+        HEADER + "4711001,Muster GmbH,vSphere,production,IT@Muster.Example\n",
+    )
+    with transaction(session_factory) as session:
+        customer = find_customer(session, "4711001")
+    assert customer is not None
+    assert customer.email == "IT@muster.example"
 
 
 def test_a_wrong_header_is_refused(session_factory, catalog, clock):

@@ -42,6 +42,8 @@ def make_line(
 
 GERMANY = make_region("de", "Europe/Berlin", "DE", "+498001006711")
 HESSE = make_region("de-he", "Europe/Berlin", "DE", "+498001006712", subdivision="HE")
+BAVARIA = make_region("de-by", "Europe/Berlin", "DE", "+498001006713", subdivision="BY")
+BERLIN_STATE = make_region("de-be", "Europe/Berlin", "DE", "+498001006714", subdivision="BE")
 UNITED_STATES = make_region("us", "America/New_York", "US", "+18005550100")
 
 # Seed: desktop products (Fusion, Workstation) are staffed Mon-Fri 06:00-18:00 local time.
@@ -84,6 +86,8 @@ def open_minutes(line: ProductLine, region: Region, start: datetime, end: dateti
         (GERMANY, date(2026, 4, 6)),  # Easter Monday
         (GERMANY, date(2026, 12, 25)),  # Christmas Day, a Friday
         (HESSE, date(2026, 6, 4)),  # Corpus Christi, Hesse only
+        (BAVARIA, date(2027, 1, 6)),  # Epiphany, in Bavaria
+        (BERLIN_STATE, date(2027, 3, 8)),  # International Women's Day, in Berlin
         (UNITED_STATES, date(2026, 11, 26)),  # Thanksgiving
         (UNITED_STATES, date(2026, 7, 3)),  # Independence Day observed (4 July is a Saturday)
     ],
@@ -97,6 +101,8 @@ def test_public_holidays_are_recognised(region: Region, day: date) -> None:
     [
         (GERMANY, date(2026, 12, 24)),  # Christmas Eve is a working day in Germany
         (GERMANY, date(2026, 6, 4)),  # Corpus Christi is not a nationwide holiday
+        (BERLIN_STATE, date(2027, 1, 6)),  # Epiphany is not a holiday in Berlin
+        (BAVARIA, date(2027, 3, 8)),  # nor Women's Day in Bavaria
         (GERMANY, date(2026, 11, 26)),  # Thanksgiving is American
         (UNITED_STATES, date(2026, 10, 5)),  # an ordinary Monday
     ],

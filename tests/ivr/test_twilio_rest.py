@@ -395,7 +395,7 @@ def test_senders_keep_working_after_a_dropped_connection(
 # -- log-only ----------------------------------------------------------------------------------
 
 
-def test_log_only_sms_is_logged_as_not_sent_and_listed_for_reconciliation(
+def test_log_only_sms_is_logged_masked_as_not_sent_and_listed_for_reconciliation(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = FixedClock(datetime(2025, 3, 30, 8, 0, tzinfo=UTC))
@@ -411,6 +411,9 @@ def test_log_only_sms_is_logged_as_not_sent_and_listed_for_reconciliation(
     assert record.levelno == logging.WARNING
     assert "NOT sent" in record.getMessage()
     assert "TWILIO_ACCOUNT_SID" in record.getMessage()
+    assert CALLER not in record.getMessage()
+    assert "***" + CALLER[-3:] in record.getMessage()
+    assert "SR-1001" not in record.getMessage()
     assert senders.messages_sent_to(to=CALLER, since=clock.instant) == [sent]
     assert senders.messages_sent_to(to="+4915199999999", since=clock.instant) == []
     assert senders.messages_sent_to(to=CALLER, since=clock.instant + timedelta(hours=1)) == []

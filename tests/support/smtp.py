@@ -63,8 +63,8 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        """The ``HOTLINE_SMTP_URL`` that reaches this server."""
-        return f"smtp://127.0.0.1:{self.port}"
+        """The ``HOTLINE_SMTP_URL`` that reaches this server (with the sender it requires)."""
+        return f"smtp://127.0.0.1:{self.port}?from=hotline@example.com"
 
     @property
     def messages(self) -> list[EmailMessage]:

@@ -33,6 +33,7 @@ from tests.support.intake_rows import (
     submit_request,
     work_for,
 )
+from tests.support.leases import let_time_pass
 from tests.support.mock_twilio import MockTwilio
 from tests.support.smtp import SmtpSink
 from tests.worker.conftest import MakeDeps
@@ -86,7 +87,7 @@ def test_the_confirmation_email_reaches_a_real_smtp_server_in_the_callers_langua
     subject: str,
     next_step: str,
 ) -> None:
-    deps = make_deps(mailer=SmtpMailer.from_url(smtp_sink.url + "?from=hotline@example.com"))
+    deps = make_deps(mailer=SmtpMailer.from_url(smtp_sink.url))
     with transaction(deps.session_factory) as session:
         sr_number = submit_request(
             session,
@@ -300,7 +301,7 @@ def test_a_confirmation_whose_lease_expired_on_the_final_attempt_ends_uncertain_
     with transaction(deps.session_factory) as session:
         [item] = claim(session, worker_id="killed", now=clock.now(), kinds=[WORK_KIND])
         begin_attempt(session, sms.id, catalog=deps.catalog, now=clock.now())
-    clock.advance(DEFAULT_LEASE + timedelta(seconds=1))
+    let_time_pass(deps.session_factory, clock, DEFAULT_LEASE + timedelta(seconds=1))
     worker = Worker(deps)
     worker.run_once()
     worker.shutdown()

@@ -110,7 +110,11 @@ def test_hotline_worker_refuses_to_start_when_the_domains_work_does_not_fit(
     copy = DomainWork("callbacks", jobs=(JobSpec(intake_jobs.SWEEP_KIND, tidy, no_delay),))
     monkeypatch.setattr(worker_module, "DOMAIN_WORK", (*DOMAIN_WORK, copy))
 
-    result = CliRunner().invoke(cli.worker, ["--once"], env={"HOTLINE_DATABASE_URL": database_url})
+    result = CliRunner().invoke(
+        cli.worker,
+        ["--once"],
+        env={"HOTLINE_DATABASE_URL": database_url, "HOTLINE_LOCAL_MODE": "1"},
+    )
 
     assert result.exit_code == 1
     assert "error: work kind 'calls.settle_quiet' is declared twice" in result.output

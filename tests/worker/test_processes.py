@@ -259,6 +259,7 @@ def test_a_worker_process_without_its_database_keeps_retrying_and_says_so(
 def _worker_once(database: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
     env["HOTLINE_DATABASE_URL"] = database
+    env["HOTLINE_LOCAL_MODE"] = "1"  # no Twilio here: log-only senders
     return subprocess.run(
         [HOTLINE, "worker", "--once"],
         env=env,

@@ -198,12 +198,17 @@ def test_a_handler_that_outlasts_its_lease_keeps_renewing_it(
     ticking.start()
     try:
         assert started.wait(timeout=10)
+        with transaction(deps.session_factory) as session:
+            first_lease = work_for(session, "slow").lease_until
+        assert first_lease is not None
         clock.advance(seconds=30)  # far past the first lease
         deadline = time.monotonic() + 10
         while True:
             with transaction(deps.session_factory) as session:
                 row = work_for(session, "slow")
-            if row.lease_until is not None and row.lease_until > clock.now():
+            # Renewed: set again from a later instant (ours on SQLite, the database's on
+            # PostgreSQL, whose clock went on while the handler ran).
+            if row.lease_until is not None and row.lease_until > first_lease:
                 break
             assert time.monotonic() < deadline, "the lease was never renewed"
             time.sleep(0.02)
@@ -358,3 +363,45 @@ def test_every_action_is_logged_with_the_sr_number(
     lines = [r.getMessage() for r in caplog.records if sr_number in r.getMessage()]
     assert any(line.startswith("event=confirmation_sent") for line in lines)
     assert any(line.startswith("event=work_done") for line in lines)
+
+
+def test_two_workers_whose_clocks_are_minutes_apart_never_both_run_the_same_work(
+    make_deps: MakeDeps, clock: FakeClock, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite is one host: its leases run on the injected clock (db.work)")
+    behind = make_deps()
+    ahead = make_deps(clock=FakeClock(clock.now() + timedelta(minutes=5)))
+    runs: list[str] = []
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(item: ClaimedWork) -> None:
+        runs.append("behind")
+        started.set()
+        assert release.wait(timeout=30)
+
+    def quick(item: ClaimedWork) -> None:
+        runs.append("ahead")
+
+    with transaction(behind.session_factory) as session:
+        enqueue(session, kind=KIND, key="sms", due_at=clock.now(), now=clock.now())
+    first = Worker(behind, jobs={KIND: Job(slow, lambda _n: timedelta(0))})
+    second = Worker(ahead, jobs={KIND: Job(quick, lambda _n: timedelta(0))})
+    ticking = threading.Thread(target=first.tick)
+    ticking.start()
+    try:
+        assert started.wait(timeout=10)
+        # Five minutes ahead, the 10-second lease taken by the host behind looks long expired
+        # by this host's clock; the database's clock says it holds.
+        assert second.tick() == 0
+        first.renew_leases()
+        assert second.tick() == 0
+    finally:
+        release.set()
+        ticking.join(timeout=10)
+        first.shutdown()
+        second.shutdown()
+    assert runs == ["behind"]
+    with transaction(behind.session_factory) as session:
+        assert work_for(session, "sms").state == "done"

@@ -1,0 +1,170 @@
+"""``hotline user ...``: staff members, their API tokens, revoking and disabling."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy.orm import Session
+
+from config.cli_support import settings_or_exit as _settings
+from config.settings import Settings
+
+
+@click.group()
+def user() -> None:
+    """Staff members."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["agent", "engineer", "manager", "admin"]))
+@click.option("--phone", help="E.164, e.g. +4969123456")
+@click.option("--email")
+def user_add(name: str, role: str, phone: str | None, email: str | None) -> None:
+    """Add a staff member and print their API token (shown only once)."""
+    from config.dependencies import SystemClock
+    from intake.models import Role
+    from intake.phone_numbers import normalize_e164
+    from intake.staff import DuplicateUser, add_user
+
+    settings = _settings()
+    if phone is not None and (
+        not phone.startswith("+") or normalize_e164(phone, country="US") is None
+    ):
+        click.echo(f"error: --phone {phone!r} is not a valid E.164 number", err=True)
+        sys.exit(1)
+    if email is not None:
+        from intake.email_addresses import InvalidEmailAddress, normalized_email
+
+        try:
+            email = normalized_email(email)
+        except InvalidEmailAddress as exc:
+            click.echo(f"error: --email {exc}", err=True)
+            sys.exit(1)
+    try:
+        with _staff_session(settings) as session:
+            member, token = add_user(
+                session,
+                name=name,
+                role=Role(role),
+                phone=phone,
+                email=email,
+                now=SystemClock().now(),
+            )
+    except DuplicateUser:
+        click.echo(f"error: a user named {name!r} already exists", err=True)
+        sys.exit(1)
+    click.echo(f"added {member.name} ({member.role.value})")
+    click.echo(f"API token (shown once, keep it safe): {token}")
+
+
+@contextmanager
+def _staff_session(settings: Settings | None = None) -> Iterator[Session]:
+    """One transaction on the configured database; the engine is closed after it."""
+    from db.engine import make_engine
+    from db.transaction import make_session_factory, transaction
+
+    engine = make_engine((settings or _settings()).database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _staff_error(exc: Exception) -> None:
+    click.echo(f"error: {exc.args[0] if exc.args else exc}", err=True)
+    sys.exit(1)
+
+
+@user.command("tokens")
+@click.argument("name")
+def user_tokens(name: str) -> None:
+    """List NAME's API tokens: id, last characters, issued, revoked (never the token)."""
+    from intake.staff import UnknownUser, list_tokens
+
+    try:
+        with _staff_session() as session:
+            tokens = list_tokens(session, name=name)
+    except UnknownUser:
+        _staff_error(UnknownUser(f"no user named {name!r}"))
+        return
+    if not tokens:
+        click.echo(f"{name} has no API tokens")
+    for token in tokens:
+        state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}Z" if token.revoked_at else "valid"
+        click.echo(
+            f"{token.id}\t...{token.hint}\tissued {token.created_at:%Y-%m-%d %H:%M}Z\t{state}"
+        )
+
+
+@user.command("new-token")
+@click.argument("name")
+def user_new_token(name: str) -> None:
+    """Issue NAME a further API token (shown once); revoke the old one when it is replaced."""
+    from config.dependencies import SystemClock
+    from intake.staff import UnknownUser, issue_token
+
+    try:
+        with _staff_session() as session:
+            info, token = issue_token(session, name=name, now=SystemClock().now())
+    except UnknownUser:
+        _staff_error(UnknownUser(f"no user named {name!r}"))
+        return
+    click.echo(f"token {info.id} for {name}")
+    click.echo(f"API token (shown once, keep it safe): {token}")
+
+
+@user.command("revoke-token")
+@click.argument("name")
+@click.argument("token_id", type=int, required=False)
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every token NAME holds.")
+def user_revoke_token(name: str, token_id: int | None, revoke_all: bool) -> None:
+    """Revoke NAME's token TOKEN_ID (see `hotline user tokens`), or --all; at once."""
+    from config.dependencies import SystemClock
+    from intake.staff import UnknownToken, UnknownUser, revoke_all_tokens, revoke_token
+
+    if (token_id is None) == (not revoke_all):
+        _staff_error(ValueError("give a TOKEN_ID or --all"))
+    now = SystemClock().now()
+    try:
+        with _staff_session() as session:
+            if token_id is not None:
+                revoke_token(session, name=name, token_id=token_id, now=now)
+                click.echo(f"revoked token {token_id} of {name}")
+            else:
+                count = revoke_all_tokens(session, name=name, now=now)
+                click.echo(f"revoked {count} token(s) of {name}")
+    except UnknownUser:
+        _staff_error(UnknownUser(f"no user named {name!r}"))
+    except UnknownToken as exc:
+        _staff_error(exc)
+
+
+@user.command("disable")
+@click.argument("name")
+def user_disable(name: str) -> None:
+    """Disable NAME: their tokens stop working from the next request on."""
+    _set_active(name, active=False)
+
+
+@user.command("enable")
+@click.argument("name")
+def user_enable(name: str) -> None:
+    """Enable NAME again: their tokens not revoked work again."""
+    _set_active(name, active=True)
+
+
+def _set_active(name: str, *, active: bool) -> None:
+    from intake.staff import UnknownUser, set_active
+
+    try:
+        with _staff_session() as session:
+            set_active(session, name=name, active=active)
+    except UnknownUser:
+        _staff_error(UnknownUser(f"no user named {name!r}"))
+        return
+    click.echo(f"{name} {'enabled' if active else 'disabled'}")
