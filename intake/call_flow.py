@@ -26,28 +26,14 @@ from intake.call_rules import (
     moved_to,
     next_message_field,
     product_choice,
+    refusal_hint,
     sr_action_choice,
     yes_no,
 )
 from intake.call_steps import MAX_READBACKS, FlowState, MessageKind, Say, StepName
-from intake.number_policy import (
-    Accepted,
-    NumberPolicy,
-    Refusal,
-    judge_callback_number,
-)
+from intake.number_policy import Accepted, NumberPolicy, judge_callback_number
 from intake.phone_numbers import spoken_digits
 from intake.sr_numbers import is_plausible_sr_number
-
-# The short reason a refused callback number is re-asked with, one prompt per kind.
-_REFUSAL_PROMPTS = {
-    Refusal.INVALID: "callback_invalid",
-    Refusal.PREMIUM_RATE: "callback_refused_premium_rate",
-    Refusal.SHARED_COST: "callback_refused_shared_cost",
-    Refusal.OWN_NUMBER: "callback_refused_own_number",
-    Refusal.COUNTRY: "callback_refused_country",
-    Refusal.NUMBER_TYPE: "callback_refused_number_type",
-}
 
 # -- one turn as data ---------------------------------------------------------------------------
 
@@ -412,7 +398,7 @@ class _Deciding:
         if not isinstance(judged, Accepted):
             # A number we will not call is re-asked with the reason, so the caller can give
             # another one (premium-rate, shared-cost, our own, abroad) instead of guessing.
-            hint = (Say(_REFUSAL_PROMPTS[judged.reason]),) if typed else ()
+            hint = (refusal_hint(judged.reason),) if typed else ()
             return self.unusable(state, self.answer.judged(typed), self.no_callback_number, *hint)
         if judged.needs_confirmation:
             # "4915112345678" spells a German mobile with its country code and also a landline

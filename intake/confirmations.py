@@ -17,10 +17,11 @@ from sqlalchemy import Executable, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import insert_if_absent, table_of
-from db.work import Alert, enqueue, raise_alert
-from intake.catalog import Catalog, SmsLimits
+from db.work import enqueue
+from intake.catalog import Catalog
 from intake.models import Confirmation, ConfirmationStatus, Message
 from intake.number_policy import NumberPolicy, can_text
+from intake.sms_limits import is_over_sms_limits
 
 WORK_KIND = "confirmation.send"
 # Confirmations go before anything else that is due: the one-hour promise is the tightest.
@@ -69,9 +70,6 @@ NO_CONFIRMATION_CHANNEL = (
 
 # Shown on an SR whose only way to confirm was an SMS over the hourly limits.
 SMS_LIMITED = "no confirmation sent: the hourly SMS limit for this number or for all was reached"
-# The alert kind raised (once an hour) when the overall SMS limit holds confirmations back.
-SMS_LIMIT_ALERT = "sms_hourly_limit"
-_HOUR = timedelta(hours=1)
 
 
 def sms_target(
@@ -140,7 +138,7 @@ def queue_confirmations(
     limited = False
     for channel, address in targets:
         key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
-        if channel == "sms" and _over_sms_limits(
+        if channel == "sms" and is_over_sms_limits(
             session, key=key, address=address, limits=catalog.sms_limits, now=now
         ):
             limited = True
@@ -174,48 +172,6 @@ def queue_confirmations(
         )
         ids.append(confirmation_id)
     return Queued(tuple(ids), sms_limited=limited)
-
-
-def _over_sms_limits(
-    session: Session, *, key: str, address: str, limits: SmsLimits, now: datetime
-) -> bool:
-    """Whether an SMS to ``address`` now would pass the hourly limits (per number, in all).
-
-    Counted here, when the promise is made, not when the worker sends: a held-back SMS is then
-    never a row the worker claims, retries or reports as failed, the SR says at once why it has
-    no written confirmation, and the e-mail still goes. Every SMS queued in the last hour
-    counts, whatever became of it: each one was a send we paid for or tried to. Two calls
-    settling at the same instant on PostgreSQL may both pass the last free place; the limits
-    bound a fraud's cost, and one SMS more is within that.
-    """
-    connection = session.connection()
-    c = table_of(Confirmation).c
-    if connection.execute(select(c.id).where(c.key == key)).first() is not None:
-        return False  # queued before: submitting the message again sends nothing new
-    since = now - _HOUR
-    recent = (c.channel == "sms") & (c.created_at >= since)
-    to_address = select(func.count()).where(recent & (c.address == address))
-    if connection.execute(to_address).scalar_one() >= limits.per_destination_per_hour:
-        return True
-    in_all = select(func.count()).where(recent)
-    if connection.execute(in_all).scalar_one() < limits.per_hour:
-        return False
-    a = table_of(Alert).c
-    alerted = select(a.id).where((a.kind == SMS_LIMIT_ALERT) & (a.created_at >= since)).limit(1)
-    if connection.execute(alerted).first() is None:
-        raise_alert(
-            session,
-            kind=SMS_LIMIT_ALERT,
-            subject="confirmation SMS",
-            message=(
-                f"{limits.per_hour} confirmation SMS were queued in the last hour, the limit"
-                " ([sms] per_hour in hotline.toml): further confirmations go by e-mail only"
-                " until the hour has passed. Many calls leaving mobiles at once may be SMS"
-                " pumping fraud."
-            ),
-            now=now,
-        )
-    return True
 
 
 def has_confirmation(session: Session, sr_number: str) -> bool:

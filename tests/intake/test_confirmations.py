@@ -12,7 +12,6 @@ from db.transaction import SessionFactory, transaction
 from db.work import Alert
 from intake.catalog import Catalog, SmsLimits
 from intake.confirmations import (
-    SMS_LIMIT_ALERT,
     SMS_LIMITED,
     confirmation_targets,
     record_sent,
@@ -21,6 +20,7 @@ from intake.confirmations import (
 )
 from intake.models import Confirmation, ConfirmationStatus, ServiceRequest
 from intake.number_policy import NumberPolicy
+from intake.sms_limits import SMS_LIMIT_ALERT
 from tests.support.fakes import FakeClock
 from tests.support.intake_rows import GERMAN_CUSTOMER, confirmation, submit_request
 
