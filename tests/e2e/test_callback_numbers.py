@@ -7,7 +7,14 @@ import pytest
 from callbacks.models import Callback
 from intake.models import Message, ServiceRequest
 from ivr.prompts import spoken_digits
-from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE, read_one, read_rows, wait_in_queue
+from tests.support.calls import (
+    GERMAN_LINE,
+    GERMAN_MOBILE,
+    US_LINE,
+    read_one,
+    read_rows,
+    wait_in_queue,
+)
 
 PREMIUM_RATE = "+499001234567"
 
@@ -86,3 +93,23 @@ def test_a_premium_rate_caller_id_is_never_offered_nor_called_back(phone, demo_c
     assert read_rows(deps, ServiceRequest) == []
     assert read_rows(deps, Callback) == []
     assert read_one(deps, Message).callback_number is None
+
+
+def test_a_us_caller_is_told_in_english_why_a_premium_rate_or_foreign_number_is_refused(
+    phone, demo_customers, deps, catalog
+):
+    en = catalog.prompts_for("en-US")
+    walker = phone(US_LINE, "+12125550123")
+    walker.dial()
+    walker.press("1")
+    walker.press("5550001#")
+    wait_in_queue(walker)
+    offer = en.text("callback_offer", number=spoken_digits("2125550123"))
+    assert walker.say("John Doe") == [offer]
+    assert walker.press("9002345678#") == [en.text("callback_refused_premium_rate"), offer]
+    assert walker.press("004915112345678#") == [en.text("callback_refused_country"), offer]
+    assert walker.press("4155552671#") == [
+        en.text("callback_confirmed", number=spoken_digits("4155552671")),
+        en.text("ask_sr_reference"),
+    ]
+    assert read_one(deps, Message).callback_number == "+14155552671"
