@@ -11,6 +11,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from intake.catalog import (
@@ -22,6 +23,7 @@ from intake.catalog import (
     ProductLine,
     PromptSet,
     Region,
+    SmsLimits,
 )
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -59,6 +61,13 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "callback_ask": "",
         "callback_invalid": "",
         "callback_confirmed": "number",
+        "callback_check": "number",
+        "callback_type_again": "",
+        "callback_refused_premium_rate": "",
+        "callback_refused_shared_cost": "",
+        "callback_refused_own_number": "",
+        "callback_refused_country": "",
+        "callback_refused_number_type": "",
         "silence_offer": "",
         "ask_sr_reference": "",
         "consent_ask": "",
@@ -128,7 +137,23 @@ class _Region(_Strict):
     holiday_subdivision: str | None = None
     default_product_line: str
     sms_from: str | None = None
+    # Countries callbacks may be placed to and SMS sent to; left out: the region's country.
+    callback_countries: list[str] | None = None
+    sms_countries: list[str] | None = None
     agent_line: _AgentLine
+
+    @field_validator("callback_countries", "sms_countries")
+    @classmethod
+    def _known_countries(cls, countries: list[str] | None) -> list[str] | None:
+        if countries is None:
+            return None
+        if not countries:
+            raise ValueError("give at least one country, or leave it out for the region's own")
+        for country in countries:
+            # The codes phonenumbers' metadata knows, which is what numbers are judged on.
+            if country not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"{country!r} is not an ISO 3166 country code like 'DE'")
+        return countries
 
     @field_validator("numbers")
     @classmethod
@@ -177,8 +202,14 @@ class _ProductLine(_Strict):
         return hours
 
 
+class _Sms(_Strict):
+    per_destination_per_hour: int = Field(default=3, gt=0, le=100)
+    per_hour: int = Field(default=100, gt=0)
+
+
 class _Config(_Strict):
     support_levels: list[str] = Field(min_length=1)
+    sms: _Sms = _Sms()
     product_lines: list[_ProductLine] = Field(min_length=1)
     regions: list[_Region] = Field(min_length=1)
 
@@ -276,6 +307,10 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         product_lines=tuple(_product_line(line) for line in config.product_lines),
         support_levels=tuple(config.support_levels),
         prompts=prompt_sets,
+        sms_limits=SmsLimits(
+            per_destination_per_hour=config.sms.per_destination_per_hour,
+            per_hour=config.sms.per_hour,
+        ),
     )
 
 
@@ -351,6 +386,8 @@ def _region(region: _Region) -> Region:
         ),
         default_product_line=region.default_product_line,
         sms_from=region.sms_from,
+        callback_countries=tuple(region.callback_countries or (region.country,)),
+        sms_countries=tuple(region.sms_countries or (region.country,)),
     )
 
 

@@ -44,15 +44,24 @@ def _check_work() -> None:
         sys.exit(1)
 
 
-def _catalog(settings: Settings) -> Any:
+def _catalog(settings: Settings, *, sends: bool = False) -> Any:
+    """The validated catalog; ``sends``: the process builds the senders, so each region needs
+    an SMS sender when Twilio credentials are set."""
     from config.catalog import CatalogError, load_catalog
+    from config.settings import sending_problems
 
     try:
-        return load_catalog(settings.config_path)
+        catalog = load_catalog(settings.config_path)
     except CatalogError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
         sys.exit(1)
+    problems = sending_problems(settings, catalog) if sends else []
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    return catalog
 
 
 @click.group()
@@ -101,7 +110,8 @@ def serve(host: str, port: int, workers: int, threads: int, with_worker: bool) -
                 " HOTLINE_PUBLIC_BASE_URL to serve other hosts"
             ]
         )
-    _catalog(settings)  # fail before forking when the configuration is broken
+    # Fail before forking when the configuration is broken (every web process builds senders).
+    _catalog(settings, sends=True)
     if with_worker:
         _check_work()
     # Production has HOTLINE_PUBLIC_BASE_URL (checked above). Local mode without it checks
@@ -191,7 +201,7 @@ def worker(
     # Without Twilio credentials the worker would log SMS and calls instead of sending them.
     _refuse(settings.startup_problems())
     _check_work()
-    deps = build_dependencies(settings, catalog=_catalog(settings))
+    deps = build_dependencies(settings, catalog=_catalog(settings, sends=True))
     runner = Worker(
         deps,
         concurrency=concurrency,

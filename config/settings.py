@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from config.mailer import SmtpMailer
+from intake.catalog import Catalog
 
 # Used only in local mode (``make run``, ``hotline call``) when no Twilio credentials are given:
 # webhooks are still signed and checked, with a token both sides know.
@@ -203,6 +204,22 @@ def _smtp_without_password(smtp_url: str | None) -> str | None:
     user = parts.username or ""
     netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return parts._replace(netloc=netloc).geturl()
+
+
+def sending_problems(settings: Settings, catalog: Catalog) -> list[str]:
+    """What the configuration must have before SMS really go out through Twilio (one line)."""
+    if not settings.has_twilio_credentials:
+        return []  # log-only senders: no SMS leaves, any sender will do
+    missing = [region.key for region in catalog.regions if region.sms_from is None]
+    if not missing:
+        return []
+    # The hotline numbers are toll-free, which mostly cannot send SMS: Twilio refuses every
+    # confirmation with error 21606, so a missing sender would fail each one after the call.
+    return [
+        f"{settings.config_path}: sms_from is required for region(s) {', '.join(missing)} when"
+        " TWILIO_ACCOUNT_SID is set: give each [[regions]] entry an SMS-capable number of the"
+        " Twilio account (toll-free hotline numbers usually cannot send SMS, Twilio error 21606)"
+    ]
 
 
 def _check_http_url(problems: list[str], name: str, value: str, *, path_ok: bool) -> None:

@@ -9,7 +9,7 @@ from config.catalog import load_catalog
 from config.clock import SystemClock
 from config.dependencies import Dependencies
 from config.mailer import mailer_from_url
-from config.settings import Settings
+from config.settings import Settings, SettingsError, sending_problems
 from db.engine import make_engine
 from db.transaction import make_session_factory
 from intake.catalog import Catalog
@@ -37,6 +37,9 @@ def build_dependencies(
         senders: TwilioSenders | LogOnlySenders
         sid, token = settings.twilio_account_sid, settings.twilio_auth_token
         if sid and token:
+            problems = sending_problems(settings, catalog)
+            if problems:
+                raise SettingsError(problems)
             senders = TwilioSenders(
                 sid,
                 token,

@@ -26,11 +26,13 @@ from intake.call_rules import (
     moved_to,
     next_message_field,
     product_choice,
+    refusal_hint,
     sr_action_choice,
     yes_no,
 )
 from intake.call_steps import MAX_READBACKS, FlowState, MessageKind, Say, StepName
-from intake.phone_numbers import parse_callback_number, spoken_digits
+from intake.number_policy import Accepted, NumberPolicy, judge_callback_number
+from intake.phone_numbers import spoken_digits
 from intake.sr_numbers import is_plausible_sr_number
 
 # -- one turn as data ---------------------------------------------------------------------------
@@ -94,11 +96,12 @@ class Facts:
     """Everything the flow may need at this turn, looked up before it is decided."""
 
     country: str  # the region's, for reading and parsing numbers
+    numbers: NumberPolicy  # the numbers the region calls back
     default_line: str  # the region's product line for callers who name none
     call_line: str | None  # the product line the call has chosen so far
     consent_prompt_version: str
     lines: Mapping[str, LineFacts]  # every line this turn may route to, by key
-    caller_id: str | None = None  # the caller's number, if dialable (not withheld)
+    caller_id: str | None = None  # the caller's number, if one we call back (not withheld)
     customer: CustomerFacts | None = None  # for the typed number, else the call's own
     product_lines: Mapping[str, str] = field(default_factory=dict)  # product -> line key
     found_sr: str | None = None  # the SR number typed at the SR look-up, if such an SR exists
@@ -384,28 +387,56 @@ class _Deciding:
         return self.next_field(state, state.step)
 
     def on_callback_number(self, state: FlowState) -> Decision:
+        if state.pending_number is not None:
+            return self.on_number_check(state)
         typed = self.answer.typed()
         caller_id = self.facts.caller_id
         if typed == "1" and caller_id is not None:
             self.store(callback_number=caller_id, callback_number_source="caller_id")
             return self.next_field(state, StepName.CALLBACK_NUMBER)
-        number = parse_callback_number(typed, country=self.facts.country)
-        if number is None:
+        judged = judge_callback_number(typed, self.facts.numbers)
+        if not isinstance(judged, Accepted):
+            # A number we will not call is re-asked with the reason, so the caller can give
+            # another one (premium-rate, shared-cost, our own, abroad) instead of guessing.
+            hint = (refusal_hint(judged.reason),) if typed else ()
+            return self.unusable(state, self.answer.judged(typed), self.no_callback_number, *hint)
+        if judged.needs_confirmation:
+            # "4915112345678" spells a German mobile with its country code and also a landline
+            # in Leer: the caller hears the reading and confirms it before it is kept.
+            checking = replace(state, pending_number=judged.e164, attempt=1, silent_turns=0)
+            return self.ask(checking)
+        return self.keep_typed_number(state, judged.e164)
 
-            def fall_back(s: FlowState) -> Decision:
-                message = self.message
-                if caller_id is not None and message is not None and not message.callback_number:
-                    self.store(callback_number=caller_id, callback_number_source="caller_id")
-                if s.silence_offer:
-                    return self.finish(s)
-                return self.next_field(s, StepName.CALLBACK_NUMBER, valid=False)
+    def on_number_check(self, state: FlowState) -> Decision:
+        """The caller's 1 keeps the number read back; 2 types it again (one of the tries)."""
+        pending = state.pending_number
+        assert pending is not None
+        typed = self.answer.typed()
+        if typed == "1":
+            return self.keep_typed_number(replace(state, pending_number=None), pending)
+        if typed == "2":
+            again = replace(state, pending_number=None, silent_turns=0)
+            return self.unusable(
+                again, Answer.INVALID, self.no_callback_number, Say("callback_type_again")
+            )
+        return self.unusable(state, self.answer.judged(typed), self.no_callback_number)
 
-            hint = (Say("callback_invalid"),) if typed else ()
-            return self.unusable(state, self.answer.judged(typed), fall_back, *hint)
+    def keep_typed_number(self, state: FlowState, number: str) -> Decision:
         self.store(callback_number=number, callback_number_source="typed")
         spoken = spoken_digits(number, country=self.facts.country)
         confirmed = Say("callback_confirmed", digits={"number": spoken})
         return self.next_field(state, StepName.CALLBACK_NUMBER, confirmed)
+
+    def no_callback_number(self, state: FlowState) -> Decision:
+        """Three tries without a number we call: the caller ID, if it is one, else none."""
+        state = replace(state, pending_number=None)
+        caller_id = self.facts.caller_id
+        message = self.message
+        if caller_id is not None and message is not None and not message.callback_number:
+            self.store(callback_number=caller_id, callback_number_source="caller_id")
+        if state.silence_offer:
+            return self.finish(state)
+        return self.next_field(state, StepName.CALLBACK_NUMBER, valid=False)
 
     def offer_callback_after_silence(self, state: FlowState) -> Decision:
         """Two silent steps: offer a callback on the caller ID, then end within the minute."""
@@ -413,7 +444,7 @@ class _Deciding:
         if message.callback_number:
             # The caller already said where to call them back: end now, keeping that number.
             return self.finish(state, Say("silence_offer"))
-        state = replace(state, step=StepName.CALLBACK_NUMBER, attempt=1)
+        state = replace(state, step=StepName.CALLBACK_NUMBER, attempt=1, pending_number=None)
         return self.ask(state, Say("silence_offer"))
 
     def on_sr_reference(self, state: FlowState) -> Decision:

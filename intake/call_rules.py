@@ -17,6 +17,7 @@ from intake.call_steps import (
     Say,
     StepName,
 )
+from intake.number_policy import Refusal
 
 
 class Answer(enum.Enum):
@@ -136,3 +137,19 @@ def agent_outcome(result: str | None) -> AgentOutcome:
         return AgentOutcome.CALLER_HUNG_UP
     # leave (max wait or callback key), queue-full, error, system-error, busy, no-answer, failed
     return AgentOutcome.NO_AGENT
+
+
+# The short reason a refused callback number is re-asked with, one prompt per kind.
+_REFUSAL_PROMPTS = {
+    Refusal.INVALID: "callback_invalid",
+    Refusal.PREMIUM_RATE: "callback_refused_premium_rate",
+    Refusal.SHARED_COST: "callback_refused_shared_cost",
+    Refusal.OWN_NUMBER: "callback_refused_own_number",
+    Refusal.COUNTRY: "callback_refused_country",
+    Refusal.NUMBER_TYPE: "callback_refused_number_type",
+}
+
+
+def refusal_hint(reason: Refusal) -> Say:
+    """What the caller hears before typing another number: why this one is not called."""
+    return Say(_REFUSAL_PROMPTS[reason])

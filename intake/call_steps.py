@@ -147,6 +147,9 @@ class FlowState:
     callback_asked_at: datetime | None = None
     # The identified customer has an e-mail address on file (the answer may come by e-mail).
     email_on_file: bool = False
+    # A callback number typed with its country code but no 00, read back and awaiting the
+    # caller's 1 (yes) or 2 (type again) before it is kept (E.164).
+    pending_number: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe form."""
@@ -164,6 +167,7 @@ class FlowState:
                 self.callback_asked_at.isoformat() if self.callback_asked_at else None
             ),
             "email_on_file": self.email_on_file,
+            "pending_number": self.pending_number,
         }
 
     @classmethod
@@ -183,6 +187,7 @@ class FlowState:
             queue_callback=bool(data.get("queue_callback", False)),
             callback_asked_at=_instant(data.get("callback_asked_at")),
             email_on_file=bool(data.get("email_on_file", False)),
+            pending_number=data.get("pending_number"),
         )
 
 

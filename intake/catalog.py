@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
+from intake.number_policy import NumberPolicy
+
 
 class AgentLineKind(enum.StrEnum):
     """How the caller reaches an agent."""
@@ -94,11 +96,27 @@ class Region:
     default_product_line: str
     # Sender of confirmation SMS (toll-free numbers often cannot send SMS); None: first number.
     sms_from: str | None = None
+    # Where callbacks are placed and SMS sent (ISO 3166 alpha-2); empty: the region's country.
+    # Every other country is refused: a toll-free line must not pay for calls and texts abroad.
+    callback_countries: tuple[str, ...] = ()
+    sms_countries: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
         """The region's time zone."""
         return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class SmsLimits:
+    """How many confirmation SMS may go out per hour: to one number, and in all.
+
+    A toll-free line that texts whatever number a caller leaves is an SMS pumping route; the
+    limits cap what one number, or a flood of calls, can cost.
+    """
+
+    per_destination_per_hour: int = 3
+    per_hour: int = 100
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,7 @@ class Catalog:
     product_lines: tuple[ProductLine, ...]
     support_levels: tuple[str, ...]
     prompts: Mapping[str, PromptSet]
+    sms_limits: SmsLimits = SmsLimits()
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 
@@ -123,6 +142,15 @@ class Catalog:
     def region_for_number(self, number: str) -> Region | None:
         """The region whose toll-free number was dialled, if any."""
         return self._by_number.get(number)
+
+    def number_policy(self, region: Region) -> NumberPolicy:
+        """The numbers ``region`` calls back and texts; every region's own numbers are refused."""
+        return NumberPolicy(
+            country=region.country,
+            callback_countries=frozenset(region.callback_countries or (region.country,)),
+            sms_countries=frozenset(region.sms_countries or (region.country,)),
+            own_numbers=frozenset(self._by_number),
+        )
 
     def region(self, key: str) -> Region:
         """The region with ``key``."""

@@ -20,7 +20,8 @@ from db.base import insert_if_absent, table_of
 from db.work import enqueue
 from intake.catalog import Catalog
 from intake.models import Confirmation, ConfirmationStatus, Message
-from intake.phone_numbers import is_mobile
+from intake.number_policy import NumberPolicy, can_text
+from intake.sms_limits import is_over_sms_limits
 
 WORK_KIND = "confirmation.send"
 # Confirmations go before anything else that is due: the one-hour promise is the tightest.
@@ -67,27 +68,46 @@ NO_CONFIRMATION_CHANNEL = (
 )
 
 
-def sms_target(callback_number: str | None, *, caller_id: str | None) -> str | None:
+# Shown on an SR whose only way to confirm was an SMS over the hourly limits.
+SMS_LIMITED = "no confirmation sent: the hourly SMS limit for this number or for all was reached"
+
+
+def sms_target(
+    callback_number: str | None, *, caller_id: str | None, policy: NumberPolicy
+) -> str | None:
     """The mobile the confirmation SMS goes to: the callback number, else the caller ID."""
     # A caller who leaves a landline to be called back on often rings from their mobile; the
-    # seed promises every request a written confirmation, so that mobile gets it.
+    # seed promises every request a written confirmation, so that mobile gets it. Only a mobile
+    # in the region's SMS countries: texts abroad are the SMS pumping route.
     for number in (callback_number, caller_id):
-        if number and is_mobile(number):
+        if can_text(number, policy):
             return number
     return None
 
 
 def confirmation_targets(
-    *, callback_number: str | None, caller_id: str | None, email: str | None
+    *,
+    callback_number: str | None,
+    caller_id: str | None,
+    email: str | None,
+    policy: NumberPolicy,
 ) -> tuple[tuple[str, str], ...]:
     """The (channel, address) pairs a message is confirmed on; empty when it cannot be."""
     targets: list[tuple[str, str]] = []
-    sms = sms_target(callback_number, caller_id=caller_id)
+    sms = sms_target(callback_number, caller_id=caller_id, policy=policy)
     if sms is not None:
         targets.append(("sms", sms))
     if email:
         targets.append(("email", email))
     return tuple(targets)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """The confirmations queued now, and whether the SMS limits held one back."""
+
+    ids: tuple[int, ...]
+    sms_limited: bool = False
 
 
 def queue_confirmations(
@@ -98,22 +118,31 @@ def queue_confirmations(
     catalog: Catalog,
     now: datetime,
     caller_id: str | None = None,
-) -> list[int]:
-    """Queue an SMS (see ``sms_target``) and an e-mail (address on file); the new rows' ids.
+) -> Queued:
+    """Queue an SMS (see ``sms_target``, within the hourly limits) and an e-mail (on file).
 
     One confirmation per message and channel, whatever the address: the key holds no address,
     so a later submission that finds a better number (the caller typed a mobile after the SMS
     to their caller ID was queued) keeps the first SMS and queues no second one. Both numbers
     are the caller's, and changing a queued row's address could race the worker's send.
+    Texts are rendered at send time, in the caller's language.
     """
-    del catalog  # texts are rendered at send time, in the caller's language
     assert message.sr_number is not None
     targets = confirmation_targets(
-        callback_number=message.callback_number, caller_id=caller_id, email=email
+        callback_number=message.callback_number,
+        caller_id=caller_id,
+        email=email,
+        policy=catalog.number_policy(catalog.region(message.region)),
     )
     ids = []
+    limited = False
     for channel, address in targets:
         key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
+        if channel == "sms" and is_over_sms_limits(
+            session, key=key, address=address, limits=catalog.sms_limits, now=now
+        ):
+            limited = True
+            continue
         confirmation_id = insert_if_absent(
             session,
             table_of(Confirmation),
@@ -142,7 +171,7 @@ def queue_confirmations(
             max_attempts=MAX_ATTEMPTS,
         )
         ids.append(confirmation_id)
-    return ids
+    return Queued(tuple(ids), sms_limited=limited)
 
 
 def has_confirmation(session: Session, sr_number: str) -> bool:

@@ -12,7 +12,7 @@ from intake.call_steps import MAX_TRIES, MessageKind
 from intake.call_store import CallStore, new_call
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message
-from intake.phone_numbers import parse_callback_number
+from intake.number_policy import Accepted, NumberPolicy, judge_callback_number
 from intake.settlement import settle_message
 
 
@@ -24,6 +24,17 @@ class FallbackOutcome:
     ask_again: bool  # the digits were no phone number and the caller has tries left
 
 
+def fallback_number(digits: str | None, policy: NumberPolicy) -> str | None:
+    """The number typed at the fallback when it is one we call back (E.164), else None.
+
+    The same policy as the call flow: no premium-rate, shared-cost, foreign or own numbers.
+    There is no read-back here (Twilio is failing us): a number typed with its country code
+    but no 00 is taken as the international number it spells, the reading the flow offers.
+    """
+    judged = judge_callback_number(digits, policy)
+    return judged.e164 if isinstance(judged, Accepted) else None
+
+
 def record_fallback_number(
     reading: Reading, inp: CallerInput, *, attempt: int, context: CallContext
 ) -> Done[FallbackOutcome] | Write[FallbackOutcome]:
@@ -31,7 +42,7 @@ def record_fallback_number(
     region = context.catalog.region_for_number(inp.to_number)
     if region is None:
         return Done(FallbackOutcome(None, ask_again=False))
-    typed = parse_callback_number(inp.digits, country=region.country)
+    typed = fallback_number(inp.digits, context.catalog.number_policy(region))
     if inp.digits and typed is None and attempt < MAX_TRIES:
         return Done(FallbackOutcome(None, ask_again=True))
     stored = CallStore.reading(reading).load(inp.call_sid)

@@ -228,6 +228,11 @@ class Confirmation(Base):
     """One confirmation (SMS or e-mail) of one message, with its outcome."""
 
     __tablename__ = "confirmations"
+    # The hourly SMS limits count recent rows per number and in all, at every message queued.
+    __table_args__ = (
+        Index("ix_confirmations_address_created", "address", "created_at"),
+        Index("ix_confirmations_channel_created", "channel", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(120), unique=True)

@@ -45,6 +45,10 @@ def question(state: FlowState, asking: Asking, *intro: Say) -> Step:
         return Step(name, StepKind.SPEECH, (*intro, Say("ask_name")))
     if name is StepName.COMPANY:
         return Step(name, StepKind.SPEECH, (*intro, Say("ask_company")))
+    if name is StepName.CALLBACK_NUMBER and state.pending_number is not None:
+        spoken = spoken_digits(state.pending_number, country=asking.country)
+        check = Say("callback_check", digits={"number": spoken})
+        return Step(name, StepKind.DIGITS, (*intro, check), num_digits=1)
     if name is StepName.CALLBACK_NUMBER:
         if asking.caller_id is not None:
             spoken = spoken_digits(asking.caller_id, country=asking.country)

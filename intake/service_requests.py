@@ -15,6 +15,7 @@ from intake.call_steps import MessageKind
 from intake.catalog import Catalog
 from intake.confirmations import (
     NO_CONFIRMATION_CHANNEL,
+    SMS_LIMITED,
     ConfirmationView,
     confirmation_targets,
     confirmations_for,
@@ -64,7 +65,10 @@ def submit_message(
     email = _customer_email(session, message.customer_number)
     can_confirm = bool(
         confirmation_targets(
-            callback_number=message.callback_number, caller_id=caller_id, email=email
+            callback_number=message.callback_number,
+            caller_id=caller_id,
+            email=email,
+            policy=catalog.number_policy(catalog.region(message.region)),
         )
     )
     sr: ServiceRequest | None
@@ -101,9 +105,14 @@ def submit_message(
             ),
             now=now,
         )
-    queue_confirmations(
+    queued = queue_confirmations(
         session, message=message, email=email, catalog=catalog, now=now, caller_id=caller_id
     )
+    if queued.sms_limited and not queued.ids and not has_confirmation(session, number):
+        # The SMS was its only way, and the hourly limits held it back: say so on the SR.
+        limited = find_service_request(session, number)
+        assert limited is not None
+        limited.unconfirmed_reason = SMS_LIMITED
     message.is_submitted = True
     return SubmittedRequest(number, is_new, message.callback_due_at)
 

@@ -15,17 +15,23 @@ from sqlalchemy.orm import Session
 from intake.call_input import CallContext
 from intake.call_steps import MessageKind, StepName
 from intake.call_store import CallRecord
-from intake.catalog import Region
+from intake.catalog import Catalog
 from intake.customers import find_customer
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message
-from intake.phone_numbers import normalize_e164
+from intake.number_policy import Accepted, judge_caller_id
 from intake.service_requests import submit_message
 
 
-def caller_id_of(call: CallRecord, region: Region) -> str | None:
-    """The caller's number when it is a real, dialable one (not withheld or "anonymous")."""
-    return normalize_e164(call.from_number, country=region.country)
+def caller_id_of(call: CallRecord, catalog: Catalog) -> str | None:
+    """The caller's number when it is one we call back (not withheld, premium-rate, abroad...).
+
+    It is offered as the callback number and taken when the caller leaves none, so it passes
+    the same policy as a typed number: a premium-rate caller ID is never offered nor called.
+    """
+    policy = catalog.number_policy(catalog.region(call.region))
+    judged = judge_caller_id(call.from_number, policy)
+    return judged.e164 if isinstance(judged, Accepted) else None
 
 
 def settle_message(
@@ -35,8 +41,7 @@ def settle_message(
 
     Idempotent: a message already made into an SR brings its SR up to date.
     """
-    region = context.catalog.region(call.region)
-    caller_id = caller_id_of(call, region)
+    caller_id = caller_id_of(call, context.catalog)
     if message.callback_number is None and caller_id is not None:
         record_field(
             message, now=context.now, callback_number=caller_id, callback_number_source="caller_id"

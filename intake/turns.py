@@ -190,11 +190,12 @@ def _look_up(
         keys.add(call.product_line)
     return Facts(
         country=region.country,
+        numbers=catalog.number_policy(region),
         default_line=region.default_product_line,
         call_line=call.product_line,
         consent_prompt_version=catalog.prompts_for(call.language).version,
         lines={key: _line(catalog, key, region, call.language, context.now) for key in keys},
-        caller_id=caller_id_of(call, region),
+        caller_id=caller_id_of(call, catalog),
         customer=(
             CustomerFacts(
                 customer_number=customer.customer_number,

@@ -33,10 +33,14 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 CALL_STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 # Error codes that mean this recipient or this message can never be sent as asked; anything else
-# (credentials, our From number, rate limits, outages) may succeed once fixed, so it is retried.
+# (credentials, rate limits, outages) may succeed once fixed, so it is retried. Each permanent
+# one fails its work at once, which raises one alert for it (db.work.fail), never a retry.
 # https://www.twilio.com/docs/api/errors
 PERMANENT_ERROR_CODES = frozenset(
     {
+        # Our From number cannot send SMS. Retrying within the hour only repeats the refusal
+        # (and the charge for the attempt); the alert tells an operator to fix sms_from.
+        21606,
         21211,  # invalid 'To' phone number
         21217,  # phone number does not appear to be valid (calls)
         21401,  # invalid phone number

@@ -267,3 +267,50 @@ def test_a_regions_federal_state_gives_its_own_holidays(config_dir):
     assert bavaria.holiday_subdivision == "BY"
     assert is_public_holiday(bavaria, date(2027, 1, 6)) is True  # Epiphany, Bavaria only
     assert is_public_holiday(bavaria, date(2027, 3, 8)) is False  # Women's Day, Berlin only
+
+
+def test_callbacks_and_sms_stay_in_the_regions_own_country_by_default(config_dir):
+    edit(config_dir / "hotline.toml", 'callback_countries = ["DE"]\n', "")
+    edit(config_dir / "hotline.toml", 'sms_countries = ["DE"]\n', "")
+    catalog = load_catalog(config_dir / "hotline.toml")
+    policy = catalog.number_policy(catalog.region("de"))
+    assert (policy.callback_countries, policy.sms_countries) == ({"DE"}, {"DE"})
+    # Every region's hotline numbers are refused as callback numbers, not only its own.
+    assert policy.own_numbers == {"+498001006711", "+18005550199"}
+
+
+def test_a_region_may_call_back_in_more_countries_than_it_texts(config_dir):
+    edit(
+        config_dir / "hotline.toml",
+        'callback_countries = ["DE"]',
+        'callback_countries = ["DE", "AT"]',
+    )
+    catalog = load_catalog(config_dir / "hotline.toml")
+    policy = catalog.number_policy(catalog.region("de"))
+    assert (policy.callback_countries, policy.sms_countries) == ({"DE", "AT"}, {"DE"})
+
+
+@pytest.mark.parametrize(
+    ("countries", "complaint"),
+    [
+        ('["DE", "XZ"]', "'XZ' is not an ISO 3166 country code like 'DE'"),
+        ("[]", "give at least one country, or leave it out for the region's own"),
+    ],
+)
+def test_an_unknown_sms_country_is_named(config_dir, countries, complaint):
+    edit(config_dir / "hotline.toml", 'sms_countries = ["DE"]', f"sms_countries = {countries}")
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(f"{config_dir / 'hotline.toml'}: regions[0].sms_countries: ")
+    assert complaint in problem
+
+
+def test_the_sms_limits_default_to_three_per_number_an_hour(config_dir):
+    edit(config_dir / "hotline.toml", "per_destination_per_hour = 3\n", "")
+    limits = load_catalog(config_dir / "hotline.toml").sms_limits
+    assert (limits.per_destination_per_hour, limits.per_hour) == (3, 100)
+
+
+def test_a_zero_sms_limit_is_named(config_dir):
+    edit(config_dir / "hotline.toml", "per_hour = 100", "per_hour = 0")
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(f"{config_dir / 'hotline.toml'}: sms.per_hour: ")

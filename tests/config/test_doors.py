@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from config import cli
 from config.app import create_app
 from config.settings import LOCAL_AUTH_TOKEN, Settings, SettingsError
+from tests.support.regions import config_with_sms_senders
 
 SID = "AC" + "0123456789abcdef" * 2
 PUBLIC = "https://hotline.example.com"
@@ -47,6 +48,7 @@ def test_the_wsgi_entry_starts_with_the_token_and_public_url(tmp_path):
         "TWILIO_ACCOUNT_SID": SID,
         "TWILIO_AUTH_TOKEN": "t0k3n",
         "HOTLINE_PUBLIC_BASE_URL": PUBLIC,
+        "HOTLINE_CONFIG": str(config_with_sms_senders(tmp_path)),
     }
     done = _wsgi(env, tmp_path)
 
@@ -72,10 +74,13 @@ def test_an_app_outside_local_mode_needs_the_token_and_public_url(database_url):
     ]
 
 
-def test_a_production_app_refuses_webhooks_signed_with_the_local_token(database_url, catalog):
+def test_a_production_app_refuses_webhooks_signed_with_the_local_token(
+    database_url, catalog, tmp_path
+):
     settings = Settings.from_env(
         {
             "HOTLINE_DATABASE_URL": database_url,
+            "HOTLINE_CONFIG": str(config_with_sms_senders(tmp_path)),
             "TWILIO_ACCOUNT_SID": SID,
             "TWILIO_AUTH_TOKEN": "real-token",
             "HOTLINE_PUBLIC_BASE_URL": PUBLIC,

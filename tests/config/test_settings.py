@@ -5,8 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from config.settings import DEFAULT_CONFIG, LOCAL_AUTH_TOKEN, Settings, SettingsError
+from config import cli
+from config.catalog import load_catalog
+from config.settings import (
+    DEFAULT_CONFIG,
+    LOCAL_AUTH_TOKEN,
+    Settings,
+    SettingsError,
+    sending_problems,
+)
+from tests.support.regions import config_with_sms_senders
 
 SID = "AC" + "0123456789abcdef" * 2
 
@@ -262,6 +272,7 @@ def test_the_wired_dependencies_print_no_token_or_password(tmp_path):
             "TWILIO_AUTH_TOKEN": "twilio-token-2",
             "HOTLINE_SMTP_URL": "smtp://user:smtp-pass-3@mail.example.com?from=h@x.example",
             "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example.com",
+            "HOTLINE_CONFIG": str(config_with_sms_senders(tmp_path)),
         },
         cwd=tmp_path,
     )
@@ -272,3 +283,39 @@ def test_the_wired_dependencies_print_no_token_or_password(tmp_path):
         deps.engine.dispose()
     assert "twilio-token-2" not in shown
     assert "smtp-pass-3" not in shown
+
+
+TWILIO = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": "secret"}
+
+
+def test_with_twilio_credentials_every_region_needs_an_sms_sender_named_in_one_message(tmp_path):
+    config = config_with_sms_senders(tmp_path, {"de": "+4915112345678"})
+    settings = Settings.from_env({**TWILIO, "HOTLINE_CONFIG": str(config)}, cwd=tmp_path)
+    assert sending_problems(settings, load_catalog(config)) == [
+        f"{config}: sms_from is required for region(s) us when TWILIO_ACCOUNT_SID is set: give"
+        " each [[regions]] entry an SMS-capable number of the Twilio account (toll-free hotline"
+        " numbers usually cannot send SMS, Twilio error 21606)"
+    ]
+
+
+def test_senders_for_every_region_or_no_twilio_at_all_need_nothing_more(tmp_path):
+    config = config_with_sms_senders(tmp_path)
+    with_twilio = Settings.from_env({**TWILIO, "HOTLINE_CONFIG": str(config)}, cwd=tmp_path)
+    assert sending_problems(with_twilio, load_catalog(config)) == []
+    local = Settings.from_env({}, cwd=tmp_path)
+    assert sending_problems(local, load_catalog(DEFAULT_CONFIG)) == []
+
+
+def test_hotline_worker_without_sms_senders_refuses_to_start_with_one_line(tmp_path):
+    result = CliRunner().invoke(
+        cli.worker,
+        ["--once"],
+        env={
+            **TWILIO,
+            "HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+            "HOTLINE_PUBLIC_BASE_URL": "https://hotline.example.com",
+        },
+    )
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"error: {DEFAULT_CONFIG}: sms_from is required for region(s) de, us")

@@ -30,6 +30,7 @@ from intake.call_steps import (
     Say,
     StepName,
 )
+from intake.number_policy import NumberPolicy
 from intake.sr_numbers import sr_number_for
 
 DATACENTER = LineFacts("datacenter", "vSphere and all other products", True, "", "30 Minuten")
@@ -49,10 +50,16 @@ DESKTOP_ONLY = CustomerFacts("4713", "Praxis Dr. Weber", has_email=False, produc
 NO_PRODUCTS = CustomerFacts("4714", "Neukunde KG", has_email=False, products=())
 
 
+HOTLINES = frozenset({"+498001006711", "+18005550199"})
+GERMANY = NumberPolicy("DE", frozenset({"DE"}), frozenset({"DE"}), HOTLINES)
+GERMANY_AND_UK = replace(GERMANY, callback_countries=frozenset({"DE", "GB"}))
+
+
 def facts(**changes: Any) -> Facts:
     """The German hotline's facts at a turn; the data-center line is open, desktop is closed."""
     base = Facts(
         country="DE",
+        numbers=GERMANY,
         default_line="datacenter",
         call_line=None,
         consent_prompt_version="de-DE-test",
@@ -64,6 +71,7 @@ def facts(**changes: Any) -> Facts:
 
 
 IN_MESSAGE = facts(message=MessageFacts())
+UK_TOO = facts(numbers=GERMANY_AND_UK, message=MessageFacts())
 COMPANY_KNOWN = facts(message=MessageFacts(company="ACME GmbH"))
 SILENCE = CallerAnswer(is_silence=True)
 
@@ -251,7 +259,7 @@ CASES = [
          says=(Say("callback_confirmed", digits={"number": "030123456"}),),
          fields={"callback_number": "+4930123456", "callback_number_source": "typed"}),
     case("callback-typed-foreign-spoken-international", at("callback_number"),
-         keys("00442079460958"), IN_MESSAGE, step="sr_reference",
+         keys("00442079460958"), UK_TOO, step="sr_reference",
          says=(Say("callback_confirmed", digits={"number": "+442079460958"}),),
          fields={"callback_number": "+442079460958", "callback_number_source": "typed"}),
     case("callback-update-skips-sr-reference", at("callback_number", kind=MessageKind.UPDATE),
@@ -267,6 +275,47 @@ CASES = [
          IN_MESSAGE, step="sr_reference", fields=BY_CALLER_ID),
     case("callback-third-try-withheld-stores-nothing", at("callback_number", attempt=3),
          SILENCE, facts(caller_id=None, message=MessageFacts()), step="sr_reference"),
+    # -- callback number: only numbers the region calls, re-asked with the reason
+    case("callback-premium-rate-refused", at("callback_number"), keys("09001234567"),
+         IN_MESSAGE, step="callback_number", attempt=2, says=("callback_refused_premium_rate",)),
+    case("callback-shared-cost-refused", at("callback_number"), keys("018012345"), IN_MESSAGE,
+         step="callback_number", attempt=2, says=("callback_refused_shared_cost",)),
+    case("callback-hotline-number-refused", at("callback_number"), keys("08001006711"),
+         IN_MESSAGE, step="callback_number", attempt=2, says=("callback_refused_own_number",)),
+    case("callback-other-hotline-refused", at("callback_number"), keys("0018005550199"),
+         IN_MESSAGE, step="callback_number", attempt=2, says=("callback_refused_own_number",)),
+    case("callback-abroad-refused", at("callback_number"), keys("00442079460958"), IN_MESSAGE,
+         step="callback_number", attempt=2, says=("callback_refused_country",)),
+    case("callback-international-network-refused", at("callback_number"),
+         keys("008823421234"), IN_MESSAGE, step="callback_number", attempt=2,
+         says=("callback_refused_country",)),
+    case("callback-personal-number-refused", at("callback_number"), keys("070012345678"),
+         IN_MESSAGE, step="callback_number", attempt=2, says=("callback_refused_number_type",)),
+    case("callback-third-refusal-stores-caller-id", at("callback_number", attempt=3),
+         keys("09001234567"), IN_MESSAGE, step="sr_reference", fields=BY_CALLER_ID),
+    # -- callback number: a country code without 00 is read back, 1 keeps it, 2 types again
+    case("callback-country-code-without-00-read-back", at("callback_number", attempt=2),
+         keys("4915112345678"), IN_MESSAGE, step="callback_number",
+         pending_number="+4915112345678"),
+    case("callback-check-1-keeps-the-number",
+         at("callback_number", pending_number="+4915112345678"), keys("1"), IN_MESSAGE,
+         step="sr_reference", pending_number=None,
+         says=(Say("callback_confirmed", digits={"number": "015112345678"}),),
+         fields={"callback_number": "+4915112345678", "callback_number_source": "typed"}),
+    case("callback-check-2-types-again",
+         at("callback_number", pending_number="+4915112345678"), keys("2"), IN_MESSAGE,
+         step="callback_number", attempt=2, pending_number=None, says=("callback_type_again",)),
+    case("callback-check-wrong-key-asks-again",
+         at("callback_number", pending_number="+4915112345678"), keys("7"), IN_MESSAGE,
+         step="callback_number", attempt=2, pending_number="+4915112345678",
+         says=("not_understood",)),
+    case("callback-check-third-silence-stores-caller-id",
+         at("callback_number", attempt=3, pending_number="+4915112345678"), SILENCE,
+         IN_MESSAGE, step="sr_reference", pending_number=None, silent_turns=1,
+         fields=BY_CALLER_ID),
+    case("callback-check-2-on-third-try-stores-caller-id",
+         at("callback_number", attempt=3, pending_number="+4915112345678"), keys("2"),
+         IN_MESSAGE, step="sr_reference", pending_number=None, fields=BY_CALLER_ID),
     # -- SR reference: hash or silence mean "no earlier request"
     case("sr-reference-typed-is-stored", at("sr_reference"), keys(SR), IN_MESSAGE,
          step="consent", fields={"sr_reference": SR}),

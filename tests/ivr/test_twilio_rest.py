@@ -258,7 +258,9 @@ def test_a_gateway_giving_up_on_a_listing_is_a_plain_send_error(
     assert type(raised.value) is SendError
 
 
-@pytest.mark.parametrize("code", [21211, 21610, 21614])
+# 21606 our From cannot send SMS, 21211 invalid To, 21610 the recipient said STOP, 21612 To
+# not reachable by SMS, 21408 the To's region is not enabled, 21614 To is not a mobile.
+@pytest.mark.parametrize("code", [21606, 21211, 21610, 21612, 21408, 21614])
 def test_a_number_twilio_can_never_reach_is_rejected_for_good(
     senders: TwilioSenders, mock_twilio: MockTwilio, code: int
 ) -> None:
@@ -271,8 +273,8 @@ def test_a_number_twilio_can_never_reach_is_rejected_for_good(
 def test_an_unlisted_client_error_stays_retryable(
     senders: TwilioSenders, mock_twilio: MockTwilio
 ) -> None:
-    # 21606: our From number cannot send SMS; fixing the configuration makes a retry work.
-    mock_twilio.fail_next("messages", status=400, code=21606)
+    # 20001: a parameter Twilio did not accept; nothing says a later try must fail too.
+    mock_twilio.fail_next("messages", status=400, code=20001)
 
     with pytest.raises(SendError) as raised:
         send_confirmation(senders)

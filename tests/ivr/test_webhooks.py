@@ -277,6 +277,25 @@ def test_digits_that_are_no_phone_number_are_asked_again_then_the_caller_id_is_u
     assert callback.callback_number == FIRST_WEBHOOK["From"]
 
 
+@pytest.mark.parametrize("typed", ["09001234567", "08001006711", "00442079460958"])
+def test_a_fallback_number_we_do_not_call_is_asked_again_then_the_caller_id_is_used(
+    client, deps, typed
+):
+    form = {**FIRST_WEBHOOK, "Digits": typed}
+    again = twiml(signed_post(client, "/ivr/fallback/number?try=1", form))
+    assert again.find("Gather") is not None
+    assert read_rows(deps, ServiceRequest) == []
+    signed_post(client, "/ivr/fallback/number?try=3", form)
+    [callback] = read_rows(deps, Callback)
+    assert callback.callback_number == FIRST_WEBHOOK["From"]
+
+
+def test_a_fallback_number_typed_with_49_but_no_00_is_taken_as_the_mobile_it_spells(client, deps):
+    # No read-back while Twilio is failing us: the reading the call flow would offer is kept.
+    signed_post(client, "/ivr/fallback/number", {**FIRST_WEBHOOK, "Digits": "4917612345678"})
+    assert read_one(deps, Callback).callback_number == "+4917612345678"
+
+
 def test_a_caller_with_no_number_at_all_is_not_promised_a_callback(client, deps, de):
     form = {**FIRST_WEBHOOK, "From": "anonymous", "Digits": ""}
     last = twiml(signed_post(client, "/ivr/fallback/number?try=1", form))

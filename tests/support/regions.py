@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
+from config.settings import DEFAULT_CONFIG
 from intake.catalog import AgentLine, AgentLineKind, Region
+
+# SMS-capable senders for the shipped regions, as a deployment with Twilio must configure them.
+SMS_SENDERS = {"de": "+4915112340000", "us": "+12025550100"}
 
 
 def make_region(
@@ -25,3 +31,15 @@ def make_region(
         ),
         default_product_line="desktop",
     )
+
+
+def config_with_sms_senders(directory: Path, senders: dict[str, str] = SMS_SENDERS) -> Path:
+    """A copy of the shipped configuration with ``sms_from`` set for the regions named."""
+    shutil.copytree(DEFAULT_CONFIG.parent / "prompts", directory / "prompts")
+    text = DEFAULT_CONFIG.read_text()
+    for key, number in senders.items():
+        marker = f'key = "{key}"\n'
+        text = text.replace(marker, f'{marker}sms_from = "{number}"\n', 1)
+    path = directory / "hotline.toml"
+    path.write_text(text)
+    return path

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from config.app import create_app
@@ -15,7 +16,7 @@ from config.mailer import SmtpMailer
 from config.settings import LOCAL_AUTH_TOKEN
 from config.worker import Worker
 from db.transaction import SessionFactory, transaction
-from db.work import DEFAULT_LEASE, GivenUp, claim
+from db.work import DEFAULT_LEASE, Alert, GivenUp, claim
 from intake.catalog import Catalog
 from intake.confirmations import WORK_KIND, begin_attempt, retry_delay
 from intake.jobs import confirmation_given_up
@@ -132,6 +133,32 @@ def test_the_sms_goes_through_the_twilio_sdk_with_a_status_callback_naming_the_a
     query = urlencode({"confirmation": sent.id, "attempt": 1})
     assert sms.status_callback == f"{BASE_URL}/ivr/status/sms?{query}"
     assert (sent.provider_id, sent.status, sent.provider_status) == (sms.sid, "sent", "queued")
+
+
+@pytest.mark.parametrize("code", [21606, 21211, 21610, 21612, 21408, 21614])
+def test_an_sms_twilio_refuses_for_good_is_tried_once_and_raises_one_alert(
+    make_deps: MakeDeps,
+    twilio_senders: TwilioSenders,
+    mock_twilio: MockTwilio,
+    clock: FakeClock,
+    code: int,
+) -> None:
+    deps = make_deps(messenger=twilio_senders)
+    sr_number = new_request(deps, clock)
+    mock_twilio.fail_next("messages", status=400, code=code, times=3)
+    worker = Worker(deps)
+    worker.run_once()
+    clock.advance(hours=1)
+    worker.run_once()
+    worker.shutdown()
+
+    assert len([r for r in mock_twilio.requests if r.method == "POST"]) == 1
+    with transaction(deps.session_factory) as session:
+        sent = confirmation(session, sr_number)
+        assert sent.status == ConfirmationStatus.FAILED
+        assert str(code) in (sent.last_error or "")
+        alerts = session.scalars(select(Alert).where(Alert.subject == sent.key)).all()
+    assert [a.kind for a in alerts] == [f"work_failed:{WORK_KIND}"]
 
 
 @pytest.mark.usefixtures("demo_customers")

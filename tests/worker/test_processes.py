@@ -24,6 +24,7 @@ from intake.catalog import Catalog
 from intake.models import Confirmation, Message
 from tests.support.intake_rows import confirmation, submit_request, work_for
 from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockTwilio
+from tests.support.regions import config_with_sms_senders
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +42,8 @@ def real_twilio_clock_mock() -> Iterator[MockTwilio]:
 def spawn(database_url: str, real_twilio_clock_mock: MockTwilio, tmp_path: Path) -> Iterator[Spawn]:
     """Start ``hotline worker`` processes; every one is killed before the database is reset."""
     started: list[subprocess.Popen[bytes]] = []
+    # With Twilio credentials every region must name its SMS sender, or the worker won't start.
+    config = config_with_sms_senders(tmp_path / "config")
 
     def start(*args: str, database: str | None = None) -> subprocess.Popen[bytes]:
         env = {
@@ -51,6 +54,7 @@ def spawn(database_url: str, real_twilio_clock_mock: MockTwilio, tmp_path: Path)
             "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
             "TWILIO_API_BASE_URL": real_twilio_clock_mock.base_url,
             "HOTLINE_LOG_LEVEL": "INFO",
+            "HOTLINE_CONFIG": str(config),
         }
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
