@@ -31,7 +31,7 @@ def build_dependencies(
 ) -> Dependencies:
     """Everything a process needs; pass any collaborator to replace the real one (tests)."""
     catalog = catalog or load_catalog(settings.config_path)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeouts=settings.database_timeouts)
     clock = clock or SystemClock()
     if messenger is None or dialer is None:
         senders: TwilioSenders | LogOnlySenders
