@@ -11,6 +11,7 @@ from config.dependencies import Dependencies
 from config.mailer import mailer_from_url
 from config.settings import Settings
 from db.engine import make_engine
+from db.spool import Spool
 from db.transaction import make_session_factory
 from intake.catalog import Catalog
 from intake.ports import Clock, Dialer, Mailer, Messenger
@@ -61,4 +62,5 @@ def build_dependencies(
         mailer=mailer or mailer_from_url(settings.smtp_url, clock=clock),
         scheduler=CallbackQueue(catalog),
         public_base_url=public_base_url or settings.public_base_url,
+        spool=Spool(settings.spool_dir),
     )
