@@ -83,10 +83,15 @@ class Settings:
                 "HOTLINE_DATABASE_URL: not a database URL (e.g. sqlite:///var/hotline.db or"
                 " postgresql://user@host/db)"
             )
+        default = DatabaseTimeouts()
         timeouts = DatabaseTimeouts(
-            connect_seconds=_seconds(problems, "HOTLINE_DB_CONNECT_TIMEOUT", get, 2.0),
-            statement_seconds=_seconds(problems, "HOTLINE_DB_STATEMENT_TIMEOUT", get, 4.0),
-            lock_seconds=_seconds(problems, "HOTLINE_DB_LOCK_TIMEOUT", get, 2.0),
+            connect_seconds=_seconds(
+                problems, "HOTLINE_DB_CONNECT_TIMEOUT", get, default.connect_seconds
+            ),
+            statement_seconds=_seconds(
+                problems, "HOTLINE_DB_STATEMENT_TIMEOUT", get, default.statement_seconds
+            ),
+            lock_seconds=_seconds(problems, "HOTLINE_DB_LOCK_TIMEOUT", get, default.lock_seconds),
         )
         if timeouts.longest_wait_seconds > WEBHOOK_BUDGET_SECONDS:
             problems.append(
