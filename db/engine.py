@@ -145,6 +145,7 @@ class _SilenceWatchdog:
         self._deadlines: dict[int, tuple[float, int]] = {}  # id(connection) -> (deadline, fd)
         self._changed = threading.Condition()
         self._pid = -1
+        self._wake_at = 0.0  # when the thread wakes next (0: not started, wake at once)
 
     def arm(self, dbapi_connection: Any, seconds: float) -> None:
         """Cut ``dbapi_connection`` off unless it is disarmed or armed again within ``seconds``."""
@@ -153,9 +154,16 @@ class _SilenceWatchdog:
             if self._pid != os.getpid():  # first use, or the first since a fork
                 self._pid = os.getpid()
                 self._deadlines.clear()
+                self._wake_at = 0.0
                 threading.Thread(target=self._run, name="db-silence", daemon=True).start()
-            self._deadlines[id(dbapi_connection)] = (time.monotonic() + seconds, fd)
-            self._changed.notify()
+            deadline = time.monotonic() + seconds
+            self._deadlines[id(dbapi_connection)] = (deadline, fd)
+            # Re-arming after every statement only moves deadlines later: the thread is woken
+            # only for one earlier than it sleeps until (a context switch per statement would
+            # cost more than the statement).
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                self._changed.notify()
 
     def disarm(self, dbapi_connection: Any) -> None:
         with self._changed:
@@ -169,8 +177,8 @@ class _SilenceWatchdog:
                     if deadline <= now:
                         del self._deadlines[key]
                         _shut_down(fd)
-                nearest = min((d for d, _ in self._deadlines.values()), default=now + 60)
-                self._changed.wait(max(0.0, nearest - now))
+                self._wake_at = min((d for d, _ in self._deadlines.values()), default=now + 60)
+                self._changed.wait(max(0.0, self._wake_at - now))
 
 
 def _shut_down(fd: int) -> None:
@@ -204,9 +212,9 @@ def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
             return
         watchdog.arm(dbapi_connection, PING_SECONDS)
         try:
+            # As SQLAlchemy's own ping does: no rollback after it (one round trip, not two).
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
-            dbapi_connection.rollback()
         except Exception as exc:
             watchdog.disarm(dbapi_connection)
             raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc

@@ -7,6 +7,7 @@ import dataclasses
 import time
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from callbacks.models import Callback
@@ -155,3 +156,34 @@ def test_the_health_check_answers_in_time_and_recovers_when_the_database_returns
     deadline = time.monotonic() + 10
     while client.get("/healthz").status_code != 200:
         assert time.monotonic() < deadline, "/healthz still 503 after the database came back"
+
+
+def test_a_call_whose_row_another_transaction_keeps_locked_answers_in_time_and_keeps_the_number(
+    timed_phone, proxied_deps, deps, demo_customers, catalog
+):
+    de = catalog.prompts_for("de-DE")
+    walker, seconds, _ = timed_phone
+    walker.dial()
+    walker.press("1")
+    walker.press("4711002#")
+    wait_in_queue(walker)
+    assert POSTGRES_URL is not None
+    holder = make_engine(POSTGRES_URL)
+    try:
+        with holder.begin() as held:
+            # A stuck transaction (a hung job, an operator's open psql) holds the call's row.
+            held.execute(
+                text("SELECT * FROM calls WHERE call_sid = :sid FOR UPDATE"),
+                {"sid": walker.call_sid},
+            )
+            assert walker.say("Erika Mustermann") == [de.text("error_fallback")]
+            assert walker.press("030123456#") == [de.text("fallback_thanks")]
+    finally:
+        holder.dispose()
+    assert max(seconds) < WEBHOOK_LIMIT_SECONDS, seconds
+    assert [record.key for record in proxied_deps.spool.pending()] == [walker.call_sid]
+
+    sr_number = replay_until_settled(proxied_deps, walker.call_sid)
+
+    sr = read_one(deps, ServiceRequest)
+    assert (sr.number, sr.callback_number) == (sr_number, "+4930123456")
