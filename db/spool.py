@@ -20,6 +20,7 @@ knows nothing of calls; the record is a plain JSON object with an idempotency ke
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ log = logging.getLogger("hotline.spool")
 
 SUFFIX = ".jsonl"
 DONE_SUFFIX = ".done"
+REPLAY_LOCK = ".replay.lock"
 
 
 class SpoolError(Exception):
@@ -152,7 +154,22 @@ class Spool:
 
     def replay(self, apply: Callable[[SpooledRecord], None]) -> ReplayReport:
         """Apply every pending record in order and mark each done; stop a file at its first
-        failure (its records stay pending, to be tried again by the next pass)."""
+        failure (its records stay pending, to be tried again by the next pass).
+
+        One replay at a time per directory: several workers on a host (``hotline serve
+        --with-worker`` in each web process) take turns on a file lock; one that finds it taken
+        skips its pass.
+        """
+        if not self.directory.is_dir():
+            return ReplayReport(0, 0, pending_files=0)
+        with (self.directory / REPLAY_LOCK).open("a") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return ReplayReport(0, 0, pending_files=len(self.files()))
+            return self._replay(apply)
+
+    def _replay(self, apply: Callable[[SpooledRecord], None]) -> ReplayReport:
         replayed = failed = 0
         for path in self.files():
             for record in self._pending_in(path):

@@ -99,7 +99,7 @@ def test_a_finished_file_of_a_process_that_is_gone_is_removed(tmp_path):
     os.waitpid(pid, 0)
     assert spool.replay(lambda record: None).replayed == 1
     assert spool.files() == []
-    assert list((tmp_path / "spool").iterdir()) == []
+    assert [path.name for path in (tmp_path / "spool").iterdir()] == [".replay.lock"]
 
 
 def test_a_spool_that_cannot_be_written_raises(tmp_path):
@@ -107,3 +107,16 @@ def test_a_spool_that_cannot_be_written_raises(tmp_path):
     blocker.write_text("")
     with pytest.raises(SpoolError):
         Spool(blocker / "spool").append("CA1", {})
+
+
+def test_a_replay_while_another_is_under_way_on_the_host_skips_its_pass(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    spool.append("CA1", {})
+    other = Spool(tmp_path / "spool")
+    inner = []
+
+    def replay_again_meanwhile(record):
+        inner.append(other.replay(lambda again: inner.append(again.key)))
+
+    spool.replay(replay_again_meanwhile)
+    assert [report.replayed for report in inner] == [0]
