@@ -240,7 +240,18 @@ def replay_spooled_numbers(
     """Numbers this host kept while the database was away: each becomes its call's SR, once."""
 
     def apply(record: SpooledRecord) -> None:
-        spooled = SpooledNumber.from_record(record.values)
+        try:
+            spooled = SpooledNumber.from_record(record.values)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Can never become an SR, and must not hold up the records after it: left to the
+            # operator, who finds everything it holds in this line.
+            log.error(
+                "event=spooled_number_unreadable key=%s values=%s error=%s",
+                record.key,
+                record.values,
+                f"{type(exc).__name__}: {exc}",
+            )
+            return
         context = CallContext(catalog=catalog, scheduler=scheduler, now=spooled.received_at)
         outcome = read_then_write(
             session_factory,

@@ -142,3 +142,19 @@ def test_health_answers_503_with_a_fixed_text_while_the_database_is_away(setting
     response = create_app(settings, away_deps).test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "error", "database": "unreachable"}
+
+
+def test_a_spooled_record_that_can_never_be_an_sr_is_logged_and_does_not_hold_up_the_rest(
+    away_phone, deps, spool, caplog
+):
+    spool.append("CAbroken", {"call_sid": "CAbroken"})  # no number, no line, no time
+    walker = away_phone()
+    walker.dial()
+    walker.press("1")
+    walker.press("030123456#")
+
+    report = replay(deps, spool)
+
+    assert (report.replayed, report.failed) == (2, 0)
+    assert "event=spooled_number_unreadable key=CAbroken" in caplog.text
+    assert read_one(deps, ServiceRequest).callback_number == "+4930123456"
