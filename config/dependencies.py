@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from config.clock import SystemClock as SystemClock  # where callers have long found it
 from config.settings import Settings
+from db.spool import Spool
 from db.transaction import SessionFactory
 from intake.catalog import Catalog
 from intake.ports import CallbackScheduler, Clock, Dialer, Mailer, Messenger
@@ -28,6 +29,8 @@ class Dependencies:
     scheduler: CallbackScheduler
     # Where Twilio reaches us (status callback URLs); None only in tests without HTTP.
     public_base_url: str | None
+    # Where callback numbers wait while the database is away (this host's disk).
+    spool: Spool
 
 
 def current() -> Dependencies:

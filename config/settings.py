@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from config.mailer import SmtpMailer
+from db.engine import DatabaseTimeouts
 from intake.catalog import Catalog
 
 # Used only in local mode (``make run``, ``hotline call``) when no Twilio credentials are given:
@@ -19,6 +20,8 @@ from intake.catalog import Catalog
 LOCAL_AUTH_TOKEN = "local-development-token"
 LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "hotline.toml"
+# Twilio waits 15 s for a webhook (then plays its fallback URL); ours answer well within it.
+WEBHOOK_BUDGET_SECONDS = 10.0
 
 
 class SettingsError(Exception):
@@ -45,6 +48,11 @@ class Settings:
     twilio_api_base_url: str | None
     smtp_url: str | None
     secret_key: str | None
+    # How long web and worker processes wait for the database (see db.engine.DatabaseTimeouts).
+    database_timeouts: DatabaseTimeouts
+    # Where a web process keeps callback numbers while the database is away (one file each).
+    spool_dir: Path
+
     # Local development: webhooks may be signed with LOCAL_AUTH_TOKEN, senders may be log-only,
     # and only loopback clients are served. Never implied: `hotline serve --with-worker` or
     # HOTLINE_LOCAL_MODE=1 (README), because a server that fell into it by a missing variable
@@ -99,6 +107,24 @@ class Settings:
                 "HOTLINE_DATABASE_URL: not a database URL (e.g. sqlite:///var/hotline.db or"
                 " postgresql://user@host/db)"
             )
+        default = DatabaseTimeouts()
+        timeouts = DatabaseTimeouts(
+            connect_seconds=_seconds(
+                problems, "HOTLINE_DB_CONNECT_TIMEOUT", get, default.connect_seconds
+            ),
+            statement_seconds=_seconds(
+                problems, "HOTLINE_DB_STATEMENT_TIMEOUT", get, default.statement_seconds
+            ),
+            lock_seconds=_seconds(problems, "HOTLINE_DB_LOCK_TIMEOUT", get, default.lock_seconds),
+        )
+        if timeouts.longest_wait_seconds > WEBHOOK_BUDGET_SECONDS:
+            problems.append(
+                "HOTLINE_DB_CONNECT_TIMEOUT and HOTLINE_DB_STATEMENT_TIMEOUT: together they let a"
+                f" webhook wait {timeouts.longest_wait_seconds:g} s for the database, more than"
+                f" {WEBHOOK_BUDGET_SECONDS:g} s (a connection waits for a free one, a ping, a new"
+                " connection, then a statement and a second for its reply)"
+            )
+        spool_dir = Path(get("HOTLINE_SPOOL_DIR") or _default_spool_dir(database_url, cwd))
         config_path = Path(get("HOTLINE_CONFIG") or DEFAULT_CONFIG)
         if not config_path.is_file():
             problems.append(f"HOTLINE_CONFIG: {config_path} does not exist")
@@ -139,6 +165,8 @@ class Settings:
             twilio_api_base_url=api_base,
             smtp_url=smtp_url,
             secret_key=get("HOTLINE_SECRET_KEY"),
+            database_timeouts=timeouts,
+            spool_dir=spool_dir,
             local_mode=local_mode,
         )
 
@@ -220,6 +248,33 @@ def sending_problems(settings: Settings, catalog: Catalog) -> list[str]:
         " TWILIO_ACCOUNT_SID is set: give each [[regions]] entry an SMS-capable number of the"
         " Twilio account (toll-free hotline numbers usually cannot send SMS, Twilio error 21606)"
     ]
+
+
+def _seconds(
+    problems: list[str], name: str, get: Callable[[str], str | None], default: float
+) -> float:
+    value = get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 60:
+        problems.append(f"{name}: give seconds between 0 and 60 (e.g. 2 or 0.5), not {value!r}")
+        return default
+    return seconds
+
+
+def _default_spool_dir(database_url: str, cwd: Path) -> Path:
+    """Beside the SQLite database (``var/spool`` for ``var/hotline.db``); else ``./var/spool``."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return cwd / "var" / "spool"
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return (cwd / url.database).parent / "spool"
+    return cwd / "var" / "spool"
 
 
 def _check_http_url(problems: list[str], name: str, value: str, *, path_ok: bool) -> None:

@@ -11,6 +11,7 @@ from config.dependencies import Dependencies
 from config.mailer import mailer_from_url
 from config.settings import Settings, SettingsError, sending_problems
 from db.engine import make_engine
+from db.spool import Spool
 from db.transaction import make_session_factory
 from intake.catalog import Catalog
 from intake.ports import Clock, Dialer, Mailer, Messenger
@@ -31,7 +32,7 @@ def build_dependencies(
 ) -> Dependencies:
     """Everything a process needs; pass any collaborator to replace the real one (tests)."""
     catalog = catalog or load_catalog(settings.config_path)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeouts=settings.database_timeouts)
     clock = clock or SystemClock()
     if messenger is None or dialer is None:
         senders: TwilioSenders | LogOnlySenders
@@ -64,4 +65,5 @@ def build_dependencies(
         mailer=mailer or mailer_from_url(settings.smtp_url, clock=clock),
         scheduler=CallbackQueue(catalog),
         public_base_url=public_base_url or settings.public_base_url,
+        spool=Spool(settings.spool_dir),
     )

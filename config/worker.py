@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, timedelta
 from functools import partial
@@ -31,8 +31,10 @@ from db.jobs import (
     ComposedWork,
     DomainWork,
     Job,
+    LocalSpec,
     PeriodicSpec,
     bind_all,
+    bind_local,
     check_ports,
     compose,
 )
@@ -78,6 +80,7 @@ PORTS = (
     "dialer",
     "scheduler",
     "public_base_url",
+    "spool",
 )
 
 
@@ -145,6 +148,8 @@ class Worker:
         self.tick_seconds = tick_seconds
         self.jobs = jobs if jobs is not None else bind_all(work, worker_ports(deps))
         self.periodic = work.periodic
+        ports = worker_ports(deps)
+        self.local = [(spec, bind_local(spec, ports)) for spec in work.local]
         self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="work")
         self._held: set[int] = set()
@@ -198,6 +203,7 @@ class Worker:
     def run_once(self) -> int:
         """Drain everything due now (``hotline worker --once``); returns how many ran."""
         self.enqueue_periodic()
+        self.run_local()
         total = 0
         while True:
             ran = self.tick()
@@ -418,6 +424,17 @@ class Worker:
                 exc,
             )
 
+    def run_local(self) -> None:
+        """Run every domain's local work once (each is idempotent)."""
+        for spec, run in self.local:
+            self._run_local(spec, run)
+
+    def _run_local(self, spec: LocalSpec, run: Callable[[], object]) -> None:
+        try:
+            run()
+        except Exception:
+            log.exception("event=local_work_failed name=%s worker=%s", spec.name, self.worker_id)
+
     def shutdown(self) -> None:
         """Stop the handler threads after the work in hand."""
         self._stopping.set()
@@ -445,6 +462,16 @@ class Worker:
                 max_instances=1,
                 coalesce=True,
                 id=f"periodic:{periodic.kind}",
+            )
+        for spec, run in self.local:
+            scheduler.add_job(
+                partial(self._run_local, spec, run),
+                "interval",
+                seconds=spec.every.total_seconds(),
+                max_instances=1,
+                coalesce=True,
+                id=f"local:{spec.name}",
+                next_run_time=self.deps.clock.now(),
             )
 
     def run_forever(self) -> None:

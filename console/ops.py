@@ -68,8 +68,10 @@ def healthz() -> Response:
                 session, now=deps.clock.now(), stale_after=timedelta(seconds=WORKER_STALE_SECONDS)
             )
     except Exception as exc:
-        log.error("event=health_db_unreachable error=%s", exc)
-        response = jsonify(status="error", database="unreachable", detail=str(exc)[:200])
+        # A fixed answer: the driver's message names the database's host, port and user, which
+        # /healthz (reachable by load balancers, often by anyone) must never tell.
+        log.error("event=health_db_unreachable error=%s", type(exc).__name__)
+        response = jsonify(status="error", database="unreachable")
         response.status_code = 503
         return response
     return jsonify(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import socket
 import sqlite3
 import threading
+import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 
 def normalize_url(url: str) -> str:
@@ -35,12 +40,76 @@ def _is_read(statement: str) -> bool:
     return head.startswith(("SELECT", "WITH", "PRAGMA", "BEGIN", "ROLLBACK"))
 
 
-def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
-    """Create an engine for ``url``; SQLite gets WAL, a busy timeout and IMMEDIATE transactions."""
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a process waits for PostgreSQL before it gives up (and a webhook falls back).
+
+    Twilio waits 15 s for a webhook; ours must answer within 10 s whatever the database does.
+    A connection is checked out within ``connect_seconds`` (waiting for a free one), pinged
+    within ``PING_SECONDS`` and, if the ping fails, connected afresh within ``connect_seconds``
+    again; then each statement is cut off by the server after ``statement_seconds``
+    (``lock_seconds`` of them waiting for a row lock). A server that stops answering altogether
+    (a black-holed network, a frozen host) cancels nothing, so a connection that hears nothing
+    for ``silence_seconds`` is shut down from this side.
+    """
+
+    connect_seconds: float = 2.0
+    statement_seconds: float = 3.0
+    lock_seconds: float = 2.0
+
+    @property
+    def silence_seconds(self) -> float:
+        """A statement gets its full server-side time, then a second for the reply to come."""
+        return self.statement_seconds + 1.0
+
+    @property
+    def libpq_connect_timeout(self) -> int:
+        """libpq counts whole seconds and takes anything below 2 as 2
+        (https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT)."""
+        return max(2, math.ceil(self.connect_seconds))
+
+    @property
+    def longest_wait_seconds(self) -> float:
+        """The longest one checkout and one statement can take, whatever the database does."""
+        return (
+            self.connect_seconds + PING_SECONDS + self.libpq_connect_timeout + self.silence_seconds
+        )
+
+
+# A pooled connection answers a ping in well under a millisecond on a healthy network.
+PING_SECONDS = 1.0
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    echo: bool = False,
+    timeouts: DatabaseTimeouts | None = None,
+) -> Engine:
+    """Create an engine for ``url``; SQLite gets WAL, a busy timeout and IMMEDIATE transactions.
+
+    With ``timeouts`` a PostgreSQL engine never waits longer than they say (see
+    ``DatabaseTimeouts``); without, it waits as long as the server and the network take (the
+    command line's long imports and migrations).
+    """
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
-    return create_engine(
+    if timeouts is None:
+        return create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+        )
+    options = (
+        f"-c statement_timeout={_milliseconds(timeouts.statement_seconds)}"
+        f" -c lock_timeout={_milliseconds(timeouts.lock_seconds)}"
+    )
+    engine = create_engine(
         url,
         echo=echo,
         # Statement errors and echo would otherwise print the bound values: callers' numbers,
@@ -48,9 +117,125 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         hide_parameters=True,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # Pinged in the checkout hook below instead, under the watchdog: SQLAlchemy's own ping
+        # runs before any hook could arm one and would wait for a silent server for ever.
+        pool_pre_ping=False,
         pool_recycle=1800,
+        pool_timeout=timeouts.connect_seconds,
+        connect_args={
+            "connect_timeout": timeouts.libpq_connect_timeout,
+            "options": options,
+        },
     )
+    _watch_for_silence(engine, timeouts)
+    return engine
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class _SilenceWatchdog:
+    """Shuts down the socket of a connection that has waited too long for the server.
+
+    psycopg waits for a reply in ``poll``; a shut-down socket reads as the end of the stream,
+    so the wait ends at once with "server closed the connection unexpectedly", which
+    SQLAlchemy takes as a disconnect (the connection is dropped, the pool tries afresh). One
+    thread per engine and process, sleeping until the nearest deadline.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[int, tuple[float, int]] = {}  # id(connection) -> (deadline, fd)
+        self._changed = threading.Condition()
+        self._pid = -1
+        self._wake_at = 0.0  # when the thread wakes next (0: not started, wake at once)
+
+    def arm(self, dbapi_connection: Any, seconds: float) -> None:
+        """Cut ``dbapi_connection`` off unless it is disarmed or armed again within ``seconds``."""
+        fd = dbapi_connection.fileno()
+        with self._changed:
+            if self._pid != os.getpid():  # first use, or the first since a fork
+                self._pid = os.getpid()
+                self._deadlines.clear()
+                self._wake_at = 0.0
+                threading.Thread(target=self._run, name="db-silence", daemon=True).start()
+            deadline = time.monotonic() + seconds
+            self._deadlines[id(dbapi_connection)] = (deadline, fd)
+            # Re-arming after every statement only moves deadlines later: the thread is woken
+            # only for one earlier than it sleeps until (a context switch per statement would
+            # cost more than the statement).
+            if deadline < self._wake_at:
+                self._wake_at = deadline
+                self._changed.notify()
+
+    def disarm(self, dbapi_connection: Any) -> None:
+        with self._changed:
+            self._deadlines.pop(id(dbapi_connection), None)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for key, (deadline, fd) in list(self._deadlines.items()):
+                    if deadline <= now:
+                        del self._deadlines[key]
+                        _shut_down(fd)
+                self._wake_at = min((d for d, _ in self._deadlines.values()), default=now + 60)
+                self._changed.wait(max(0.0, self._wake_at - now))
+
+
+def _shut_down(fd: int) -> None:
+    log.error("event=database_silent action=disconnect")
+    try:
+        # fromfd works on a duplicate; shutdown acts on the socket both descriptors share.
+        with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:  # already closed: nothing left to cut off
+        log.debug("event=database_silent_shutdown_failed error=%s", exc)
+
+
+_FRESH = "hotline_fresh"
+
+
+def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
+    watchdog = _SilenceWatchdog()
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A pooled connection may have died (or gone silent) while it waited in the pool; a
+        # DisconnectionError here makes the pool connect afresh (SQLAlchemy's pessimistic
+        # disconnect handling, done by hand so that the ping has a deadline). A connection
+        # made just now needs none.
+        if record.info.pop(_FRESH, False):
+            watchdog.arm(dbapi_connection, timeouts.silence_seconds)
+            return
+        watchdog.arm(dbapi_connection, PING_SECONDS)
+        try:
+            # As SQLAlchemy's own ping does: no rollback after it (one round trip, not two).
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:
+            watchdog.disarm(dbapi_connection)
+            raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc
+        watchdog.arm(dbapi_connection, timeouts.silence_seconds)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _heard(connection: Any, *_args: Any) -> None:
+        # The server answered: the next statement gets its full time.
+        watchdog.arm(connection.connection.dbapi_connection, timeouts.silence_seconds)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            watchdog.disarm(dbapi_connection)
+
+    @event.listens_for(engine, "close")
+    def _closed(dbapi_connection: Any, _record: Any) -> None:
+        watchdog.disarm(dbapi_connection)
 
 
 log = logging.getLogger("hotline.db")

@@ -70,12 +70,27 @@ class PeriodicSpec:
 
 
 @dataclass(frozen=True)
+class LocalSpec:
+    """Work every worker process runs on its own timer, about what only its host holds.
+
+    No work row: a row is claimed by whichever worker comes first, on any host, while this
+    work is about files on the worker's own disk (the spool of numbers kept while the database
+    was away), which those files keep durably. ``run(*, <ports>)`` must be idempotent.
+    """
+
+    name: str
+    run: Callable[..., object]
+    every: timedelta
+
+
+@dataclass(frozen=True)
 class DomainWork:
     """Everything one domain gives the worker to run."""
 
     domain: str
     jobs: tuple[JobSpec, ...] = ()
     periodic: tuple[PeriodicSpec, ...] = ()
+    local: tuple[LocalSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class ComposedWork:
 
     jobs: Mapping[str, JobSpec] = field(default_factory=dict)
     periodic: tuple[PeriodicSpec, ...] = ()
+    local: tuple[LocalSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,12 @@ def compose(domains: Iterable[DomainWork]) -> ComposedWork:
     owner: dict[str, str] = {}
     periodic: dict[str, PeriodicSpec] = {}
     periodic_owner: dict[str, str] = {}
+    local: dict[str, LocalSpec] = {}
     for work in domains:
+        for own in work.local:
+            if own.name in local:
+                raise WorkDeclarationError(f"local work {own.name!r} is declared twice")
+            local[own.name] = own
         for spec in work.jobs:
             if spec.kind in owner:
                 raise WorkDeclarationError(
@@ -132,7 +153,7 @@ def compose(domains: Iterable[DomainWork]) -> ComposedWork:
             raise WorkDeclarationError(
                 f"periodic work {kind!r} of {domain} has no handler: no domain declares that kind"
             )
-    return ComposedWork(jobs=jobs, periodic=tuple(periodic.values()))
+    return ComposedWork(jobs=jobs, periodic=tuple(periodic.values()), local=tuple(local.values()))
 
 
 def ports_of(spec: JobSpec) -> tuple[str, ...]:
@@ -170,6 +191,32 @@ def check_ports(work: ComposedWork, provided: Collection[str]) -> None:
     """Refuse (``WorkDeclarationError``) a handler that asks for a port not in ``provided``."""
     for spec in work.jobs.values():
         _bindable_ports(spec, provided)
+    for local in work.local:
+        bind_local(local, provided_names(provided))
+
+
+def provided_names(provided: Collection[str]) -> Mapping[str, object]:
+    """Port names standing in for their values, to check a binding without the values."""
+    return dict.fromkeys(provided)
+
+
+def bind_local(spec: LocalSpec, ports: Mapping[str, object]) -> Callable[[], object]:
+    """``spec.run`` with every keyword-only parameter bound from ``ports`` (all of them ports)."""
+    parameters = inspect.signature(spec.run).parameters.values()
+    wanted = []
+    for parameter in parameters:
+        if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            raise WorkDeclarationError(
+                f"local work {spec.name!r}: every parameter must be keyword-only and name a port"
+            )
+        wanted.append(parameter.name)
+    unknown = [name for name in wanted if name not in ports]
+    if unknown:
+        raise WorkDeclarationError(
+            f"local work {spec.name!r} asks for port(s) {', '.join(map(repr, unknown))}, which "
+            f"the worker does not provide; it provides: {', '.join(sorted(ports))}"
+        )
+    return partial(spec.run, **{name: ports[name] for name in wanted})
 
 
 def bind(spec: JobSpec, ports: Mapping[str, object]) -> Job:

@@ -13,10 +13,13 @@ from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
-from db.jobs import DomainWork, JobSpec, PeriodicSpec
+from db.jobs import DomainWork, JobSpec, LocalSpec, PeriodicSpec
+from db.spool import ReplayReport, Spool, SpooledRecord
 from db.transaction import SessionFactory, transaction
+from db.unit_of_work import read_then_write
 from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
 from intake import confirmations
+from intake.call_input import CallContext
 from intake.catalog import Catalog
 from intake.confirmations import (
     OutgoingConfirmation,
@@ -26,6 +29,7 @@ from intake.confirmations import (
     record_sent,
     restart_attempt,
 )
+from intake.fallback import SpooledNumber, replay_spooled_number
 from intake.log_masks import mask_address, mask_text
 from intake.outbound_call_jobs import PLACE_CALL
 from intake.ports import (
@@ -47,6 +51,8 @@ RECONCILE_MARGIN = timedelta(minutes=2)
 SWEEP_KIND = "calls.settle_quiet"
 # A call that went quiet is settled within this long of its ``settle_after``.
 SWEEP_EVERY = timedelta(seconds=15)
+# A number kept while the database was away becomes an SR within this long of its return.
+SPOOL_EVERY = timedelta(seconds=5)
 
 
 def send_confirmation(
@@ -232,6 +238,46 @@ def settle_quiet_calls(
         log.info("event=call_settled_by_sweep call_sid=%s sr=%s", call_sid, sr_number or "-")
 
 
+def replay_spooled_numbers(
+    *, session_factory: SessionFactory, catalog: Catalog, scheduler: CallbackScheduler, spool: Spool
+) -> ReplayReport:
+    """Numbers this host kept while the database was away: each becomes its call's SR, once."""
+
+    def apply(record: SpooledRecord) -> None:
+        try:
+            spooled = SpooledNumber.from_record(record.values)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Can never become an SR, and must not hold up the records after it: left to the
+            # operator, who finds everything it holds in this line.
+            log.error(
+                "event=spooled_number_unreadable key=%s values=%s error=%s",
+                record.key,
+                record.values,
+                f"{type(exc).__name__}: {exc}",
+            )
+            return
+        context = CallContext(catalog=catalog, scheduler=scheduler, now=spooled.received_at)
+        outcome = read_then_write(
+            session_factory,
+            lambda reading: replay_spooled_number(reading, spooled, context=context),
+        )
+        log.info(
+            "event=spooled_number_replayed call_sid=%s sr=%s",
+            spooled.caller.call_sid,
+            outcome.sr_number or "-",
+        )
+
+    report = spool.replay(apply)
+    if report.replayed or report.failed:
+        log.info(
+            "event=spool_replayed replayed=%s failed=%s files_left=%s",
+            report.replayed,
+            report.failed,
+            report.pending_files,
+        )
+    return report
+
+
 def sweep_retry_delay(_attempt: int) -> timedelta:
     """A sweep is never retried (one attempt); the next period's sweep takes its place."""
     return SWEEP_EVERY
@@ -251,4 +297,6 @@ WORK = DomainWork(
     ),
     # Claimed after confirmations (priority 10), before work of the default priority (100).
     periodic=(PeriodicSpec(SWEEP_KIND, every=SWEEP_EVERY, priority=50, max_attempts=1),),
+    # Every worker replays its own host's spool: the numbers are in files on that host only.
+    local=(LocalSpec("fallback.replay_spool", replay_spooled_numbers, every=SPOOL_EVERY),),
 )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, request
 
 from config.dependencies import Dependencies, current
+from db.spool import SpoolError
 from db.transaction import read_connection
 from db.unit_of_work import read_then_write
 from intake.call_input import (
@@ -22,7 +23,7 @@ from intake.call_input import (
     UnknownNumber,
     cut,
 )
-from intake.fallback import FallbackOutcome, record_fallback_number
+from intake.fallback import FallbackOutcome, SpooledNumber, asks_again, record_fallback_number
 from intake.hold import queue_wait, request_queue_callback
 from intake.log_masks import mask_phone
 from intake.turns import greet, take_turn
@@ -235,20 +236,20 @@ def fallback_number() -> Response:
         attempt,
     )
     outcome = FallbackOutcome(None, ask_again=False)
-    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
+    now = deps.clock.now()
+    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
     try:
         outcome = read_then_write(
             deps.session_factory,
             lambda reading: record_fallback_number(reading, inp, attempt=attempt, context=context),
         )
-    except Exception:
-        log.exception(
-            "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s",
+    except Exception as exc:
+        log.error(
+            "event=fallback_number_database_away call_sid=%s error=%s",
             inp.call_sid,
-            mask_phone(inp.from_number),
-            mask_phone(inp.digits),
-            mask_phone(inp.to_number),
+            type(exc).__name__,
         )
+        outcome = _keep_in_spool(deps, inp, attempt=attempt, now=now)
     if region is None:
         return _xml(twiml.render_goodbye(text="Thank you. Goodbye.", region=None))
     prompts = deps.catalog.prompts_for(region.language)
@@ -256,9 +257,41 @@ def fallback_number() -> Response:
         return _xml(
             twiml.render_fallback(region=region, prompts=prompts, base=_base(), attempt=attempt + 1)
         )
-    log.info("event=fallback_settled call_sid=%s sr=%s", inp.call_sid, outcome.sr_number or "-")
-    closing = "fallback_thanks" if outcome.sr_number else "no_number_goodbye"
+    log.info(
+        "event=fallback_settled call_sid=%s sr=%s spooled=%s",
+        inp.call_sid,
+        outcome.sr_number or "-",
+        outcome.is_spooled,
+    )
+    closing = "fallback_thanks" if outcome.sr_number or outcome.is_spooled else "no_number_goodbye"
     return _xml(twiml.render_goodbye(text=prompts.text(closing), region=region))
+
+
+def _keep_in_spool(
+    deps: Dependencies, inp: CallerInput, *, attempt: int, now: datetime
+) -> FallbackOutcome:
+    """The database is away: keep the number on this host's disk for the worker to replay."""
+    if asks_again(inp, attempt=attempt, catalog=deps.catalog):
+        return FallbackOutcome(None, ask_again=True)
+    if deps.catalog.region_for_number(inp.to_number) is None or not (inp.digits or inp.from_number):
+        return FallbackOutcome(None, ask_again=False)
+    spooled = SpooledNumber(caller=inp, attempt=attempt, received_at=now)
+    try:
+        path = deps.spool.append(inp.call_sid, spooled.to_record())
+    except SpoolError as exc:
+        # Neither database nor disk. Logs hold no caller's data (README), so the number is
+        # lost; the CallSid lets an operator find the caller in Twilio's call log.
+        log.error(
+            "event=fallback_number_lost call_sid=%s from=%s typed=%s to=%s error=%s",
+            inp.call_sid,
+            mask_phone(inp.from_number),
+            mask_phone(inp.digits),
+            mask_phone(inp.to_number),
+            type(exc).__name__,
+        )
+        return FallbackOutcome(None, ask_again=False)
+    log.warning("event=fallback_number_spooled call_sid=%s file=%s", inp.call_sid, path.name)
+    return FallbackOutcome(None, ask_again=False, is_spooled=True)
 
 
 def _query_int(name: str, *, default: int) -> int:

@@ -319,3 +319,47 @@ def test_hotline_worker_without_sms_senders_refuses_to_start_with_one_line(tmp_p
     assert result.exit_code == 1
     [line] = result.output.splitlines()
     assert line.startswith(f"error: {DEFAULT_CONFIG}: sms_from is required for region(s) de, us")
+
+
+def test_database_timeouts_default_to_a_webhook_well_within_twilios_limit(tmp_path):
+    timeouts = Settings.from_env({}, cwd=tmp_path).database_timeouts
+    assert (timeouts.connect_seconds, timeouts.statement_seconds, timeouts.lock_seconds) == (
+        2.0,
+        3.0,
+        2.0,
+    )
+    assert timeouts.longest_wait_seconds <= 10
+
+
+def test_database_timeouts_are_read_in_seconds(tmp_path):
+    settings = Settings.from_env(
+        {
+            "HOTLINE_DB_CONNECT_TIMEOUT": "2",
+            "HOTLINE_DB_STATEMENT_TIMEOUT": "1.5",
+            "HOTLINE_DB_LOCK_TIMEOUT": "0.5",
+        },
+        cwd=tmp_path,
+    )
+    timeouts = settings.database_timeouts
+    assert (timeouts.connect_seconds, timeouts.statement_seconds, timeouts.lock_seconds) == (
+        2.0,
+        1.5,
+        0.5,
+    )
+
+
+def test_database_timeouts_that_are_no_seconds_or_too_long_together_are_refused(tmp_path):
+    assert problems_of({"HOTLINE_DB_LOCK_TIMEOUT": "soon"}, tmp_path) == [
+        "HOTLINE_DB_LOCK_TIMEOUT: give seconds between 0 and 60 (e.g. 2 or 0.5), not 'soon'"
+    ]
+    (problem,) = problems_of({"HOTLINE_DB_STATEMENT_TIMEOUT": "8"}, tmp_path)
+    assert problem.startswith("HOTLINE_DB_CONNECT_TIMEOUT and HOTLINE_DB_STATEMENT_TIMEOUT:")
+
+
+def test_the_spool_lies_beside_the_sqlite_database_unless_set(tmp_path):
+    beside = Settings.from_env({"HOTLINE_DATABASE_URL": f"sqlite:///{tmp_path}/db/h.db"})
+    assert beside.spool_dir == tmp_path / "db" / "spool"
+    postgres = Settings.from_env({"HOTLINE_DATABASE_URL": "postgresql://h/db"}, cwd=tmp_path)
+    assert postgres.spool_dir == tmp_path / "var" / "spool"
+    chosen = Settings.from_env({"HOTLINE_SPOOL_DIR": "/srv/spool"}, cwd=tmp_path)
+    assert chosen.spool_dir == Path("/srv/spool")

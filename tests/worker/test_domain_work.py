@@ -14,7 +14,7 @@ from callbacks import jobs as callbacks_jobs
 from config import cli
 from config import worker as worker_module
 from config.worker import DOMAIN_WORK, Worker, domain_work
-from db.jobs import DomainWork, JobSpec, PeriodicSpec, WorkDeclarationError
+from db.jobs import DomainWork, JobSpec, LocalSpec, PeriodicSpec, WorkDeclarationError
 from db.transaction import transaction
 from db.work import ClaimedWork, WorkItem, enqueue
 from intake import confirmations, outbound_calls
@@ -160,3 +160,55 @@ def test_periodic_rows_are_inserted_once_per_period_by_workers_inserting_at_once
     with transaction(deps.session_factory) as session:
         rows = session.scalars(select(WorkItem).where(WorkItem.kind == TIDY)).all()
         assert {(r.state, r.priority, r.max_attempts) for r in rows} == {("due", 100, 1)}
+
+
+def test_local_work_runs_in_every_worker_with_its_ports_and_its_own_timer(
+    make_deps: MakeDeps,
+) -> None:
+    deps = make_deps()
+    seen: list[object] = []
+
+    def look(*, spool: object) -> None:
+        seen.append(spool)
+
+    local = DomainWork("test", local=(LocalSpec("test.look", look, every=timedelta(seconds=7)),))
+    worker = Worker(deps, domains=(*DOMAIN_WORK, local))
+    worker.run_once()
+    scheduler = BackgroundScheduler()
+    worker._add_jobs(scheduler)
+    worker.shutdown()
+
+    assert seen == [deps.spool]
+    timers = {job.id: job.trigger.interval for job in scheduler.get_jobs()}
+    assert timers["local:test.look"] == timedelta(seconds=7)
+    assert timers["local:fallback.replay_spool"] == intake_jobs.SPOOL_EVERY
+
+
+def test_local_work_asking_for_a_port_the_worker_lacks_is_refused_at_start(
+    make_deps: MakeDeps,
+) -> None:
+    def page(*, pager: object) -> None:
+        del pager
+
+    paging = DomainWork("test", local=(LocalSpec("test.page", page, every=timedelta(seconds=5)),))
+
+    with pytest.raises(WorkDeclarationError) as refused:
+        Worker(make_deps(), domains=(*DOMAIN_WORK, paging))
+
+    assert str(refused.value).startswith("local work 'test.page' asks for port(s) 'pager'")
+
+
+def test_local_work_that_fails_is_logged_and_the_worker_goes_on(
+    make_deps: MakeDeps, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("disk gone")
+
+    local = DomainWork(
+        "test", local=(LocalSpec("test.broken", broken, every=timedelta(seconds=5)),)
+    )
+    worker = Worker(make_deps(), domains=(*DOMAIN_WORK, local))
+    worker.run_once()
+    worker.shutdown()
+
+    assert "event=local_work_failed name=test.broken" in caplog.text
