@@ -10,12 +10,19 @@ from sqlalchemy.orm import Session
 
 from db.unit_of_work import Done, Reading, Write
 from intake.call_input import ADDRESS_LIMIT, CALL_SID_LIMIT, DIGITS_LIMIT, CallContext, CallerInput
+from intake.call_rules import refusal_hint
 from intake.call_steps import MAX_TRIES, MessageKind
 from intake.call_store import CallStore, new_call
 from intake.catalog import Catalog
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message
-from intake.number_policy import Accepted, NumberPolicy, judge_callback_number
+from intake.number_policy import (
+    Accepted,
+    NumberPolicy,
+    Refusal,
+    Refused,
+    judge_callback_number,
+)
 from intake.settlement import settle_message
 
 
@@ -35,6 +42,16 @@ def asks_again(inp: CallerInput, *, attempt: int, catalog: Catalog) -> bool:
     if region is None or not inp.digits or attempt >= MAX_TRIES:
         return False
     return fallback_number(inp.digits, catalog.number_policy(region)) is None
+
+
+def why_asked_again(inp: CallerInput, *, catalog: Catalog) -> str:
+    """The prompt that says why the typed number is not one we call (no I/O)."""
+    region = catalog.region_for_number(inp.to_number)
+    if region is None:
+        return refusal_hint(Refusal.INVALID).key
+    judged = judge_callback_number(inp.digits, catalog.number_policy(region))
+    reason = judged.reason if isinstance(judged, Refused) else Refusal.INVALID
+    return refusal_hint(reason).key
 
 
 def fallback_number(digits: str | None, policy: NumberPolicy) -> str | None:

@@ -211,9 +211,16 @@ def render_back_to_hold(base: str) -> str:
 
 
 def render_fallback(
-    *, region: Region | None, prompts: PromptSet | None, base: str, attempt: int = 1
+    *,
+    region: Region | None,
+    prompts: PromptSet | None,
+    base: str,
+    attempt: int = 1,
+    hint: str = "callback_invalid",
 ) -> str:
-    """The safe answer after any failure: still take a number to call back."""
+    """The safe answer after any failure: still take a number to call back.
+
+    ``hint``: on a later try, the prompt saying why the number typed before is not called."""
     response = VoiceResponse()
     action = f"{base}/ivr/fallback/number?{urlencode({'try': attempt})}"
     gather = response.gather(
@@ -226,7 +233,7 @@ def render_fallback(
     )
     if region is not None and prompts is not None:
         if attempt > 1:
-            _say(gather, prompts.text("callback_invalid"), region)
+            _say(gather, prompts.text(hint), region)
         _say(gather, prompts.text("error_fallback"), region)
     else:
         gather.say(

@@ -23,7 +23,13 @@ from intake.call_input import (
     UnknownNumber,
     cut,
 )
-from intake.fallback import FallbackOutcome, SpooledNumber, asks_again, record_fallback_number
+from intake.fallback import (
+    FallbackOutcome,
+    SpooledNumber,
+    asks_again,
+    record_fallback_number,
+    why_asked_again,
+)
 from intake.hold import queue_wait, request_queue_callback
 from intake.log_masks import mask_phone
 from intake.turns import greet, take_turn
@@ -254,8 +260,11 @@ def fallback_number() -> Response:
         return _xml(twiml.render_goodbye(text="Thank you. Goodbye.", region=None))
     prompts = deps.catalog.prompts_for(region.language)
     if outcome.ask_again:
+        hint = why_asked_again(inp, catalog=deps.catalog)
         return _xml(
-            twiml.render_fallback(region=region, prompts=prompts, base=_base(), attempt=attempt + 1)
+            twiml.render_fallback(
+                region=region, prompts=prompts, base=_base(), attempt=attempt + 1, hint=hint
+            )
         )
     log.info(
         "event=fallback_settled call_sid=%s sr=%s spooled=%s",

@@ -257,6 +257,27 @@ def de(catalog):
     return catalog.prompts_for("de-DE")
 
 
+@pytest.mark.parametrize(
+    ("digits", "reason"),
+    [
+        ("09001234567", "callback_refused_premium_rate"),
+        ("08001006711", "callback_refused_own_number"),
+    ],
+)
+def test_a_number_refused_at_the_fallback_is_asked_again_with_the_reason(
+    client, deps, de, digits, reason
+):
+    form = {**FIRST_WEBHOOK, "Digits": digits}
+    again = twiml(signed_post(client, "/ivr/fallback/number?try=1", form))
+    gather = again.find("Gather")
+    assert gather is not None
+    assert [say.text for say in gather.findall("Say")] == [
+        de.text(reason),
+        de.text("error_fallback"),
+    ]
+    assert read_rows(deps, ServiceRequest) == []
+
+
 def test_digits_that_are_no_phone_number_are_asked_again_then_the_caller_id_is_used(
     client, deps, de
 ):
