@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from bench._config import config_with_sms_senders
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HEALTH_DEADLINE_SECONDS = 45.0
@@ -136,6 +138,7 @@ class RealAppEnv:
         env = _base_environ()
         env.update(
             HOTLINE_DATABASE_URL=self.database_url,
+            HOTLINE_CONFIG=str(config_with_sms_senders(self.workdir)),
             TWILIO_ACCOUNT_SID="AC" + secrets.token_hex(16),
             TWILIO_AUTH_TOKEN=self.auth_token,
             HOTLINE_PUBLIC_BASE_URL=self.base_url,

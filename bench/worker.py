@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._config import config_with_sms_senders
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ADMIN_URL = os.environ.get("HOTLINE_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -1024,7 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_database(ADMIN_URL, name)
         stack.callback(drop_database, ADMIN_URL, name)
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-worker-")))
-        env = _worker_env(db_url)
+        env = _worker_env(db_url, config=config_with_sms_senders(log_dir))
         started = time.perf_counter()
         loadavg_start = [round(x, 2) for x in os.getloadavg()]
         subprocess.run(
@@ -1152,10 +1154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _worker_env(db_url: str) -> dict[str, str]:
+def _worker_env(db_url: str, *, config: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
     env.update(
         HOTLINE_DATABASE_URL=db_url,
+        HOTLINE_CONFIG=str(config),
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         HOTLINE_PUBLIC_BASE_URL="http://127.0.0.1:9",
