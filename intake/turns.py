@@ -22,16 +22,15 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from db.unit_of_work import Done, Reading, Write
-from intake.call_flow import (
+from intake.call_facts import (
     CallerAnswer,
     CustomerFacts,
     Decision,
     Facts,
     LineFacts,
     MessageFacts,
-    after_settling,
-    decide,
 )
+from intake.call_flow import after_settling, decide
 from intake.call_input import CallContext, CallerInput, TurnResult, UnknownCall, UnknownNumber
 from intake.call_steps import FlowState, Say, Step, StepKind, StepName
 from intake.call_store import (

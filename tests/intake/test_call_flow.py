@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from intake.call_flow import (
+from intake.call_facts import (
     CallerAnswer,
     CustomerFacts,
     Decision,
@@ -18,9 +18,8 @@ from intake.call_flow import (
     LineFacts,
     MessageFacts,
     OpenMessage,
-    after_settling,
-    decide,
 )
+from intake.call_flow import after_settling, decide
 from intake.call_steps import (
     MAX_READBACKS,
     MAX_TRIES,
