@@ -34,7 +34,7 @@ def _is_loopback(host: str) -> bool:
 
 def _check_work() -> None:
     """Refuse to start when the domains' work does not fit (a kind twice, an unknown port)."""
-    from config.worker import domain_work
+    from config.work_domains import domain_work
     from db.jobs import WorkDeclarationError
 
     try:

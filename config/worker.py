@@ -25,18 +25,15 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from callbacks import jobs as callbacks_jobs
 from config.dependencies import Dependencies
+from config.work_domains import domain_work, worker_ports
 from db.jobs import (
-    ComposedWork,
     DomainWork,
     Job,
     LocalSpec,
     PeriodicSpec,
     bind_all,
     bind_local,
-    check_ports,
-    compose,
 )
 from db.transaction import transaction
 from db.work import (
@@ -48,11 +45,10 @@ from db.work import (
     complete,
     enqueue,
     fail,
-    record_heartbeat,
     renew,
     retry,
 )
-from intake import jobs as intake_jobs
+from db.work_health import record_heartbeat
 from intake.log_masks import mask_text
 from intake.ports import SendError
 
@@ -63,41 +59,6 @@ TICK_SECONDS = 0.25
 # A tick drains due work in batches for at most this long (real seconds), then lets the
 # scheduler run its other jobs; the next tick starts at once when the interval has passed.
 TICK_BUDGET_SECONDS = 5.0
-
-
-# Every domain's work. A domain adds a kind or periodic work in its own ``jobs`` module; only a
-# new domain is added here.
-DOMAIN_WORK: tuple[DomainWork, ...] = (intake_jobs.WORK, callbacks_jobs.WORK)
-
-# The ports a handler may name (keyword-only parameters), taken from ``Dependencies``. Settings
-# and the engine are not ports: handlers open transactions through ``session_factory``.
-PORTS = (
-    "session_factory",
-    "clock",
-    "catalog",
-    "messenger",
-    "mailer",
-    "dialer",
-    "scheduler",
-    "public_base_url",
-    "spool",
-)
-
-
-def worker_ports(deps: Dependencies) -> dict[str, object]:
-    """This process's ports by the names handlers use."""
-    return {name: getattr(deps, name) for name in PORTS}
-
-
-def domain_work(domains: Iterable[DomainWork] | None = None) -> ComposedWork:
-    """The domains' work (all of ``DOMAIN_WORK`` by default) composed and checked against the
-    ports; raises WorkDeclarationError.
-
-    Needs no dependencies, so ``hotline serve --with-worker`` can check before it forks.
-    """
-    work = compose(DOMAIN_WORK if domains is None else domains)
-    check_ports(work, PORTS)
-    return work
 
 
 def default_worker_id() -> str:

@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from config.dependencies import current
 from db.transaction import read_transaction
-from db.work import backlog, last_heartbeat, worker_health
+from db.work_health import backlog, last_heartbeat, worker_health
 
 log = logging.getLogger("hotline.ops")
 bp = Blueprint("ops", __name__)

@@ -221,7 +221,7 @@ def claim(
         )
         .execution_options(synchronize_session=False)
     )
-    rows = sorted(session.execute(stmt).all(), key=lambda row: (row.priority, _as_utc(row.due_at)))
+    rows = sorted(session.execute(stmt).all(), key=lambda row: (row.priority, as_utc(row.due_at)))
     return [
         ClaimedWork(
             id=row.id,
@@ -230,7 +230,7 @@ def claim(
             payload=dict(row.payload or {}),
             attempts=row.attempts,
             max_attempts=row.max_attempts,
-            due_at=_as_utc(row.due_at),
+            due_at=as_utc(row.due_at),
             claimed_by=worker_id,
         )
         for row in rows
@@ -252,7 +252,8 @@ def _lease_clock(session: Session, now: datetime) -> Any:
     return now
 
 
-def _as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
+    """``value`` as a UTC-aware instant (a naive one is taken as UTC)."""
     # RETURNING bypasses the ORM type on some dialect versions; normalise here as well.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -445,81 +446,3 @@ def fail(
 def raise_alert(session: Session, *, kind: str, subject: str, message: str, now: datetime) -> None:
     """Record something an operator must look at."""
     session.add(Alert(kind=kind, subject=subject, message=message[:4000], created_at=now))
-
-
-def record_heartbeat(session: Session, *, worker_id: str, now: datetime) -> None:
-    """Note that ``worker_id`` ticked at ``now``."""
-    beat = session.get(WorkerHeartbeat, worker_id)
-    if beat is None:
-        session.add(WorkerHeartbeat(worker_id=worker_id, started_at=now, last_tick_at=now))
-    else:
-        beat.last_tick_at = now
-
-
-def last_heartbeat(session: Session) -> datetime | None:
-    """The most recent tick of any worker."""
-    return session.execute(select(func.max(WorkerHeartbeat.last_tick_at))).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class WorkerHealth:
-    """The database answered; how recently a worker ticked, and what that means.
-
-    ``state`` is "ok" (ticked within ``stale_after``), "stale" (longer ago) or "never".
-    """
-
-    last_tick_at: datetime | None
-    age_seconds: float | None
-    state: str
-
-
-def worker_health(session: Session, *, now: datetime, stale_after: timedelta) -> WorkerHealth:
-    """Check that the database answers and judge the most recent worker tick against ``now``."""
-    session.execute(select(1)).scalar_one()
-    beat = last_heartbeat(session)
-    if beat is None:
-        return WorkerHealth(last_tick_at=None, age_seconds=None, state="never")
-    age = now - beat
-    return WorkerHealth(
-        last_tick_at=beat,
-        age_seconds=age.total_seconds(),
-        state="ok" if age < stale_after else "stale",
-    )
-
-
-@dataclass(frozen=True)
-class WorkBacklog:
-    """Due work per kind and the age of the oldest due row."""
-
-    due_by_kind: dict[str, int]
-    failed_by_kind: dict[str, int]
-    oldest_due_age_seconds: float
-
-
-def backlog(session: Session, *, now: datetime) -> WorkBacklog:
-    """Count due and failed work, for metrics and health."""
-    due_rows = session.execute(
-        select(WorkItem.kind, func.count())
-        .where(WorkItem.state.in_([WorkState.DUE.value, WorkState.RUNNING.value]))
-        .where(WorkItem.due_at <= now)
-        .group_by(WorkItem.kind)
-    ).all()
-    failed_rows = session.execute(
-        select(WorkItem.kind, func.count())
-        .where(WorkItem.state == WorkState.FAILED.value)
-        .group_by(WorkItem.kind)
-    ).all()
-    oldest = session.execute(
-        select(func.min(WorkItem.due_at)).where(
-            WorkItem.state.in_([WorkState.DUE.value, WorkState.RUNNING.value]),
-            WorkItem.due_at <= now,
-        )
-    ).scalar_one_or_none()
-    age = 0.0
-    if oldest is not None:
-        age = max(0.0, (now - _as_utc(oldest)).total_seconds())
-    return WorkBacklog(
-        due_by_kind={k: int(n) for k, n in due_rows},
-        failed_by_kind={k: int(n) for k, n in failed_rows},
-        oldest_due_age_seconds=age,
-    )

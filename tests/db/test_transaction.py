@@ -18,7 +18,8 @@ import db.transaction
 from db.base import Base
 from db.engine import WriteInSnapshot, checkpoint, make_engine
 from db.transaction import SessionFactory, make_session_factory, read_transaction, transaction
-from db.work import WorkerHeartbeat, last_heartbeat
+from db.work import WorkerHeartbeat
+from db.work_health import last_heartbeat
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Bounds a test's own waiting on a thread: far longer than the patched deadline.

@@ -19,12 +19,11 @@ from db.work import (
     complete,
     enqueue,
     fail,
-    record_heartbeat,
     release_expired_leases,
     renew,
     retry,
-    worker_health,
 )
+from db.work_health import record_heartbeat, worker_health
 from tests.support.fakes import FakeClock
 from tests.support.leases import lease_left, let_time_pass
 

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from callbacks import jobs as callbacks_jobs
 from config import cli
-from config import worker as worker_module
-from config.worker import DOMAIN_WORK, Worker, domain_work
+from config import work_domains as worker_module
+from config.work_domains import DOMAIN_WORK, domain_work
+from config.worker import Worker
 from db.jobs import DomainWork, JobSpec, LocalSpec, PeriodicSpec, WorkDeclarationError
 from db.transaction import transaction
 from db.work import ClaimedWork, WorkItem, enqueue

@@ -18,7 +18,8 @@ from sqlalchemy import func, insert, select
 from db.base import Base
 from db.engine import make_engine
 from db.transaction import SessionFactory, make_session_factory, transaction
-from db.work import WorkItem, last_heartbeat
+from db.work import WorkItem
+from db.work_health import last_heartbeat
 from intake import confirmations
 from intake.catalog import Catalog
 from intake.models import Confirmation, Message
