@@ -338,7 +338,7 @@ class History:
             "status": CallbackStatus.DONE.value,
             "requested_at": started,
             "due_at": due,
-            "warn_at": warn_at(due, created_at=asked),
+            "warn_at": warn_at(due, created_at=asked, lead=line.callback_warn_before),
             "created_at": submitted,
         }
         return rows

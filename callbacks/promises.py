@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from intake.catalog import ProductLine, Region
 from intake.support_hours import add_business_hours
-
-# Share of the promise that may pass before agents are warned. At 80 % a 24x7 caller's
-# 30-minute promise (seed: "erfolgt ein Rückruf innerhalb von 30 Minuten") leaves 6 minutes
-# to claim the callback and dial before it breaks.
-WARN_FRACTION_NUMERATOR = 4
-WARN_FRACTION_DENOMINATOR = 5
 
 
 def callback_due_at(line: ProductLine, region: Region, *, created_at: datetime) -> datetime:
@@ -23,16 +17,22 @@ def callback_due_at(line: ProductLine, region: Region, *, created_at: datetime) 
     return created_at.astimezone(UTC) + line.callback_promise
 
 
-def warn_at(due_at: datetime, *, created_at: datetime) -> datetime:
-    """The UTC instant, 80 % of the way from ``created_at`` to ``due_at``, to warn agents."""
+def warn_at(due_at: datetime, *, created_at: datetime, lead: timedelta) -> datetime:
+    """The UTC instant, ``lead`` before ``due_at`` but not before ``created_at``, at which the
+    region's managers are told that a callback is still unclaimed."""
     _require_aware(created_at, "created_at")
     _require_aware(due_at, "due_at")
     if due_at < created_at:
         raise ValueError(
             f"due_at {due_at.isoformat()} precedes created_at {created_at.isoformat()}"
         )
-    span = due_at - created_at
-    return created_at.astimezone(UTC) + span * WARN_FRACTION_NUMERATOR / WARN_FRACTION_DENOMINATOR
+    return max(due_at - lead, created_at).astimezone(UTC)
+
+
+def retry_at(failed_at: datetime, line: ProductLine) -> datetime:
+    """When the next call to a customer who was not reached is placed."""
+    _require_aware(failed_at, "failed_at")
+    return failed_at.astimezone(UTC) + line.callback_retry_interval
 
 
 def _require_aware(value: datetime, name: str) -> None:

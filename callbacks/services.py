@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -48,48 +47,10 @@ class CallbackQueue:
                 status=CallbackStatus.QUEUED.value,
                 requested_at=request.requested_at,
                 due_at=due_at,
-                warn_at=warn_at(due_at, created_at=request.asked_at),
+                warn_at=warn_at(
+                    due_at, created_at=request.asked_at, lead=line.callback_warn_before
+                ),
                 created_at=now,
             )
         )
         return due_at
-
-
-@dataclass(frozen=True)
-class CallbackView:
-    """A callback as the API shows it."""
-
-    id: int
-    sr_number: str
-    status: str
-    region: str
-    language: str
-    product_line: str
-    callback_number: str
-    requested_at: datetime
-    due_at: datetime
-    created_at: datetime
-
-
-def list_callbacks(
-    session: Session, *, status: str | None = None, limit: int = 500
-) -> list[CallbackView]:
-    """Callbacks in queue order: by when the caller first called (their place in line)."""
-    stmt = select(Callback).order_by(Callback.requested_at, Callback.id).limit(limit)
-    if status is not None:
-        stmt = stmt.where(Callback.status == status)
-    return [
-        CallbackView(
-            id=c.id,
-            sr_number=c.sr_number,
-            status=c.status,
-            region=c.region,
-            language=c.language,
-            product_line=c.product_line,
-            callback_number=c.callback_number,
-            requested_at=c.requested_at,
-            due_at=c.due_at,
-            created_at=c.created_at,
-        )
-        for c in session.scalars(stmt)
-    ]

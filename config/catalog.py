@@ -187,6 +187,9 @@ class _ProductLine(_Strict):
     callback_promise_minutes: int = Field(gt=0)
     promise_in_business_hours: bool = False
     hours: dict[str, str] | None = None
+    callback_attempts: int = Field(default=3, ge=1, le=10)
+    callback_retry_minutes: int = Field(default=10, gt=0, le=1440)
+    callback_warn_minutes: int = Field(default=10, ge=0, le=1440)
 
     @field_validator("hours")
     @classmethod
@@ -207,9 +210,15 @@ class _Sms(_Strict):
     per_hour: int = Field(default=100, gt=0)
 
 
+class _Callbacks(_Strict):
+    claim_minutes: int = Field(default=10, gt=0, le=240)
+    ring_seconds: int = Field(default=25, ge=5, le=60)
+
+
 class _Config(_Strict):
     support_levels: list[str] = Field(min_length=1)
     sms: _Sms = _Sms()
+    callbacks: _Callbacks = _Callbacks()
     product_lines: list[_ProductLine] = Field(min_length=1)
     regions: list[_Region] = Field(min_length=1)
 
@@ -311,6 +320,8 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
             per_destination_per_hour=config.sms.per_destination_per_hour,
             per_hour=config.sms.per_hour,
         ),
+        callback_claim_expiry=timedelta(minutes=config.callbacks.claim_minutes),
+        staff_ring_seconds=config.callbacks.ring_seconds,
     )
 
 
@@ -405,4 +416,7 @@ def _product_line(line: _ProductLine) -> ProductLine:
         hours=windows,
         callback_promise=timedelta(minutes=line.callback_promise_minutes),
         promise_in_business_hours=line.promise_in_business_hours,
+        callback_attempts=line.callback_attempts,
+        callback_retry_interval=timedelta(minutes=line.callback_retry_minutes),
+        callback_warn_before=timedelta(minutes=line.callback_warn_minutes),
     )

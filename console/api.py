@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from callbacks.models import CallbackStatus
-from callbacks.services import list_callbacks
+from callbacks.queries import list_callbacks
 from config.dependencies import current
 from console.auth import roles_allowed
 from db.transaction import read_transaction
@@ -109,7 +109,7 @@ def get_callbacks() -> Response:
     if status is not None and status not in allowed:
         return _error(400, "bad_request", f"status must be one of {', '.join(allowed)}")
     with read_transaction(current().session_factory) as session:
-        rows = list_callbacks(session, status=status)
+        rows = list_callbacks(session, status=status, now=current().clock.now())
     return jsonify(
         callbacks=[
             {

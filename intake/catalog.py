@@ -44,6 +44,11 @@ class ProductLine:
     callback_promise: timedelta
     # True: the promise counts only business hours (desktop: "within 24 hours" of open time).
     promise_in_business_hours: bool
+    # Calls to the customer before a callback is closed "unreachable", and the pause between.
+    callback_attempts: int = 3
+    callback_retry_interval: timedelta = timedelta(minutes=10)
+    # How long before the due time an unclaimed callback's managers are warned.
+    callback_warn_before: timedelta = timedelta(minutes=10)
 
     @property
     def is_24x7(self) -> bool:
@@ -128,6 +133,11 @@ class Catalog:
     support_levels: tuple[str, ...]
     prompts: Mapping[str, PromptSet]
     sms_limits: SmsLimits = SmsLimits()
+    # A claimed callback nobody works on returns to the queue after this long.
+    callback_claim_expiry: timedelta = timedelta(minutes=10)
+    # How long an agent's or a duty manager's phone rings before we count it unanswered: below
+    # the usual voicemail pickup (about 25-30 s), so a mailbox does not take the call.
+    staff_ring_seconds: int = 25
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 

@@ -60,6 +60,14 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+class Presence(enum.StrEnum):
+    """Whether an agent takes live callers now."""
+
+    AVAILABLE = "available"
+    BUSY = "busy"
+    AWAY = "away"
+
+
 class User(Base):
     """A staff member; their API tokens are rows of ``api_tokens``."""
 
@@ -72,6 +80,10 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The region whose queue and callers an agent (or manager) works; None: not set yet.
+    region: Mapped[str | None] = mapped_column(String(40))
+    presence: Mapped[str] = mapped_column(String(16), default=Presence.AWAY, server_default="away")
+    presence_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiToken(Base):

@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from intake.models import ApiToken, Role, User
+from intake.models import ApiToken, Presence, Role, User
 
 # Role is re-exported: the edges name roles without importing the tables (import-linter).
 __all__ = [
     "DuplicateUser",
+    "Presence",
     "Role",
     "StaffMember",
     "TokenInfo",
@@ -23,9 +24,12 @@ __all__ = [
     "add_user",
     "issue_token",
     "list_tokens",
+    "region_staff",
     "revoke_all_tokens",
     "revoke_token",
     "set_active",
+    "set_presence",
+    "staff_by_ids",
     "user_for_token",
 ]
 
@@ -52,6 +56,9 @@ class StaffMember:
     phone: str | None
     email: str | None
     is_active: bool = True
+    # The region whose queue an agent works (their callers, callbacks and caller ID).
+    region: str | None = None
+    presence: Presence = Presence.AWAY
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,20 @@ def add_user(
     now: datetime,
     phone: str | None = None,
     email: str | None = None,
+    region: str | None = None,
 ) -> tuple[StaffMember, str]:
     """Create a user and return it with its API token (shown once, stored only as a hash)."""
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise DuplicateUser(name)
-    user = User(name=name, role=role.value, phone=phone, email=email, created_at=now)
+    user = User(
+        name=name,
+        role=role.value,
+        phone=phone,
+        email=email,
+        region=region,
+        presence=Presence.AWAY.value,
+        created_at=now,
+    )
     session.add(user)
     session.flush()
     _, token = _issue(session, user, now=now)
@@ -150,6 +166,35 @@ def set_active(session: Session, *, name: str, active: bool) -> StaffMember:
     return _view(user)
 
 
+def set_presence(
+    session: Session, *, user_id: int, presence: Presence, now: datetime
+) -> StaffMember:
+    """Record whether the user takes live callers now."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise UnknownUser(str(user_id))
+    user.presence = presence.value
+    user.presence_at = now
+    return _view(user)
+
+
+def staff_by_ids(session: Session, ids: set[int]) -> dict[int, StaffMember]:
+    """The staff members with these ids."""
+    if not ids:
+        return {}
+    return {u.id: _view(u) for u in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def region_staff(session: Session, *, region: str, role: Role) -> list[StaffMember]:
+    """The active staff of ``role`` who work ``region``."""
+    rows = session.scalars(
+        select(User)
+        .where(User.region == region, User.role == role.value, User.is_active.is_(True))
+        .order_by(User.id)
+    )
+    return [_view(u) for u in rows]
+
+
 def user_for_token(session: Session, token: str) -> StaffMember | None:
     """The active user holding ``token`` (not revoked), or None."""
     user = session.scalar(
@@ -179,6 +224,8 @@ def _view(user: User) -> StaffMember:
         phone=user.phone,
         email=user.email,
         is_active=user.is_active,
+        region=user.region,
+        presence=Presence(user.presence),
     )
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callbacks.promises import callback_due_at, warn_at
+from callbacks.promises import callback_due_at, retry_at, warn_at
 from intake.catalog import HoursWindow, ProductLine
 from tests.support.regions import make_region
 
@@ -121,39 +121,48 @@ def test_callback_due_at_rejects_a_naive_creation_time() -> None:
 # --- warn_at -------------------------------------------------------------------------------
 
 
-def test_agents_are_warned_24_minutes_into_a_30_minute_promise() -> None:
+TEN_MINUTES = timedelta(minutes=10)
+
+
+def test_managers_are_warned_10_minutes_before_a_30_minute_promise_breaks() -> None:
     created_at = utc(2026, 3, 2, 10, 0)
     due = callback_due_at(ENTERPRISE, GERMANY, created_at=created_at)
-    warning = warn_at(due, created_at=created_at)
-    assert warning == utc(2026, 3, 2, 10, 24)
+    warning = warn_at(due, created_at=created_at, lead=TEN_MINUTES)
+    assert warning == utc(2026, 3, 2, 10, 20)
     assert warning.tzinfo is UTC
 
 
-def test_warning_is_four_fifths_of_the_way_to_the_due_instant() -> None:
+def test_a_promise_shorter_than_the_lead_is_warned_of_at_once() -> None:
     created_at = utc(2026, 3, 2, 10, 0)
-    assert warn_at(utc(2026, 3, 2, 10, 10), created_at=created_at) == utc(2026, 3, 2, 10, 8)
-    assert warn_at(utc(2026, 3, 2, 10, 0, 5), created_at=created_at) == utc(2026, 3, 2, 10, 0, 4)
+    due = utc(2026, 3, 2, 10, 5)
+    assert warn_at(due, created_at=created_at, lead=TEN_MINUTES) == created_at
 
 
 def test_warning_for_an_already_due_promise_is_the_due_instant() -> None:
     at = utc(2026, 3, 2, 10, 0)
-    assert warn_at(at, created_at=at) == at
+    assert warn_at(at, created_at=at, lead=TEN_MINUTES) == at
 
 
 def test_warning_is_given_in_utc_for_zoned_inputs() -> None:
-    warning = warn_at(berlin(2026, 3, 2, 10, 30), created_at=berlin(2026, 3, 2, 10, 0))
-    assert warning == utc(2026, 3, 2, 9, 24)
+    warning = warn_at(
+        berlin(2026, 3, 2, 10, 30), created_at=berlin(2026, 3, 2, 10, 0), lead=TEN_MINUTES
+    )
+    assert warning == utc(2026, 3, 2, 9, 20)
     assert warning.tzinfo is UTC
+
+
+def test_a_customer_not_reached_is_called_again_after_the_lines_retry_interval() -> None:
+    assert retry_at(utc(2026, 3, 2, 10, 0), ENTERPRISE) == utc(2026, 3, 2, 10, 10)
 
 
 def test_warn_at_rejects_a_due_instant_before_the_message() -> None:
     with pytest.raises(ValueError, match="precedes"):
-        warn_at(utc(2026, 3, 2, 9, 59), created_at=utc(2026, 3, 2, 10, 0))
+        warn_at(utc(2026, 3, 2, 9, 59), created_at=utc(2026, 3, 2, 10, 0), lead=TEN_MINUTES)
 
 
 def test_warn_at_rejects_naive_datetimes() -> None:
     naive = datetime(2026, 3, 2, 10)  # noqa: DTZ001 - the naive value under test
     with pytest.raises(ValueError, match="timezone-aware"):
-        warn_at(naive, created_at=utc(2026, 3, 2, 10, 0))
+        warn_at(naive, created_at=utc(2026, 3, 2, 10, 0), lead=TEN_MINUTES)
     with pytest.raises(ValueError, match="timezone-aware"):
-        warn_at(utc(2026, 3, 2, 10, 30), created_at=naive)
+        warn_at(utc(2026, 3, 2, 10, 30), created_at=naive, lead=TEN_MINUTES)

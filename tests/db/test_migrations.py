@@ -51,7 +51,7 @@ def test_upgrading_an_empty_database_gives_the_models_schema(empty_database: str
     finally:
         engine.dispose()
     assert differences == []
-    assert version == "0005"
+    assert version == "0006"
 
 
 def test_calls_of_an_earlier_schema_get_a_version_and_the_change_reverts(
@@ -96,7 +96,7 @@ def test_a_users_token_keeps_working_across_the_move_to_api_tokens_and_back(
     try:
         with engine.begin() as connection:
             connection.execute(text(user))
-        command.upgrade(config, "0004")
+        command.upgrade(config, "head")
         with Session(engine) as session:
             member = user_for_token(session, "hl_old")
             assert member is not None
