@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
+from config.cli_queue import queue
 from config.cli_support import refuse as _refuse
 from config.cli_support import settings_or_exit as _settings
-from config.cli_queue import queue
 from config.cli_users import user
 from config.settings import Settings
 
