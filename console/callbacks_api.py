@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from flask import Blueprint, Response, g, jsonify
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from callbacks.claims import (
@@ -29,7 +29,7 @@ from callbacks.lifecycle import Disposition
 from callbacks.queries import CallbackView, EventView, callback_history, callback_view
 from config.dependencies import current
 from console.auth import roles_allowed
-from console.problems import problem
+from console.problems import parsed_body, problem
 from db.transaction import read_transaction, transaction
 from intake.staff import Role, StaffMember
 
@@ -37,8 +37,6 @@ bp = Blueprint("callbacks_api", __name__, url_prefix="/api/v1/callbacks")
 
 # The people who call customers back, and the managers who keep the queue moving.
 WORKERS = (Role.AGENT, Role.MANAGER)
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class _Body(BaseModel):
@@ -114,19 +112,6 @@ def _event_json(event: EventView) -> dict[str, Any]:
     }
 
 
-def _body(model: type[M]) -> M | Response:
-    """The request's JSON body as ``model``, or a 422 problem naming the first bad field."""
-    data = request.get_json(silent=True)
-    if data is None:
-        data = {}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        return problem(422, "Invalid request body", f"{field}: {first['msg']}", field=field)
-
-
 def _me() -> StaffMember:
     member = g.user
     assert isinstance(member, StaffMember)
@@ -187,7 +172,7 @@ def get_callback(callback_id: int) -> Response:
 @roles_allowed(*WORKERS)
 def claim_next() -> Response:
     """Take the next callback of the region's queue (204 when none is waiting)."""
-    body = _body(ClaimNextBody)
+    body = parsed_body(ClaimNextBody)
     if isinstance(body, Response):
         return body
     deps = current()
@@ -232,7 +217,7 @@ def claim(callback_id: int) -> Response:
 @roles_allowed(*WORKERS)
 def release(callback_id: int) -> Response:
     """Give the callback back to the queue, in its place."""
-    body = _body(ReleaseBody)
+    body = parsed_body(ReleaseBody)
     if isinstance(body, Response):
         return body
     deps = current()
@@ -249,7 +234,7 @@ def release(callback_id: int) -> Response:
 @roles_allowed(*WORKERS)
 def disposition(callback_id: int) -> Response:
     """Record how the call went: closed, a retry queued, or unreachable after the last try."""
-    body = _body(DispositionBody)
+    body = parsed_body(DispositionBody)
     if isinstance(body, Response):
         return body
     if body.disposition is Disposition.ANOTHER_TIME and body.call_again_at is None:
@@ -280,7 +265,7 @@ def disposition(callback_id: int) -> Response:
 @roles_allowed(*WORKERS)
 def reschedule(callback_id: int) -> Response:
     """Call the customer at another time: the callback is due then."""
-    body = _body(RescheduleBody)
+    body = parsed_body(RescheduleBody)
     if isinstance(body, Response):
         return body
     deps = current()

@@ -11,6 +11,28 @@ from intake.staff import Role, add_user, issue_token, list_tokens, revoke_token,
 # (path, roles that may use it). A new endpoint fails the completeness test below until it is
 # listed here with its roles.
 CALLBACK_WORKERS = {Role.AGENT, Role.MANAGER}
+ESCALATION_STAFF = {Role.ENGINEER, Role.MANAGER}
+MANAGERS = {Role.MANAGER}
+E = "/api/v1/escalations"
+ESCALATION_ENDPOINTS = {
+    "escalations_api.list_escalations": ("GET", E, ESCALATION_STAFF, 200),
+    "escalations_api.get_escalation": ("GET", f"{E}/4242", ESCALATION_STAFF, 404),
+    "escalations_api.raise_one": ("POST", E, ESCALATION_STAFF, 422),
+    "escalations_api.accept": ("POST", f"{E}/4242/accept", MANAGERS, 404),
+    "escalations_api.engineer": ("POST", f"{E}/4242/engineer", MANAGERS, 422),
+    "escalations_api.action_plan": ("POST", f"{E}/4242/action-plan", ESCALATION_STAFF, 422),
+    "escalations_api.communication_plan": (
+        "POST",
+        f"{E}/4242/communication-plan",
+        ESCALATION_STAFF,
+        422,
+    ),
+    "escalations_api.update": ("POST", f"{E}/4242/updates", ESCALATION_STAFF, 422),
+    "escalations_api.vendors": ("POST", f"{E}/4242/vendors", ESCALATION_STAFF, 422),
+    "escalations_api.re_escalate_one": ("POST", f"{E}/4242/re-escalate", ESCALATION_STAFF, 422),
+    "escalations_api.conditions": ("POST", f"{E}/4242/conditions", ESCALATION_STAFF, 422),
+    "escalations_api.de_escalate_one": ("POST", f"{E}/4242/de-escalate", MANAGERS, 404),
+}
 ENDPOINTS = {
     "api.get_service_request": (
         "GET",
@@ -35,9 +57,12 @@ ENDPOINTS = {
 }
 
 
+ENDPOINTS.update({name: row[:3] for name, row in ESCALATION_ENDPOINTS.items()})
+
 # What an admitted role gets from each view here: nothing numbered 4242 or 10000016 exists,
 # the users work no region, and the bodies sent are empty.
 ADMITTED_STATUS = {
+    **{name: row[3] for name, row in ESCALATION_ENDPOINTS.items()},
     "api.get_service_request": 404,
     "api.get_callbacks": 200,
     "callbacks_api.get_callback": 404,
