@@ -99,6 +99,16 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "confirmation_callback": "due",
         "confirmation_email_answer": "",
         "confirmation_no_callback": "",
+        "escalation_update_due_subject": "sr_number due",
+        "escalation_update_due_body": "sr_number due escalation_id priority reason",
+        "escalation_update_missed_subject": "sr_number due",
+        "escalation_update_missed_body": "sr_number due escalation_id priority reason",
+        "escalation_report_subject": "region date count",
+        "escalation_report_line": (
+            "escalation_id sr_number status priority owner engineer age last_update next_update"
+            " missed"
+        ),
+        "escalation_report_empty": "",
         "escalation_raised_subject": "sr_number",
         "escalation_raised_body": "sr_number priority reason escalation_id",
         "escalation_re_escalated_subject": "sr_number priority",
@@ -219,10 +229,16 @@ class _Callbacks(_Strict):
     ring_seconds: int = Field(default=25, ge=5, le=60)
 
 
+class _Escalations(_Strict):
+    daily_report_at: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    update_reminder_minutes: int = Field(default=30, gt=0, le=1440)
+
+
 class _Config(_Strict):
     support_levels: list[str] = Field(min_length=1)
     sms: _Sms = _Sms()
     callbacks: _Callbacks = _Callbacks()
+    escalations: _Escalations = _Escalations()
     product_lines: list[_ProductLine] = Field(min_length=1)
     regions: list[_Region] = Field(min_length=1)
 
@@ -326,6 +342,8 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         ),
         callback_claim_expiry=timedelta(minutes=config.callbacks.claim_minutes),
         staff_ring_seconds=config.callbacks.ring_seconds,
+        escalation_report_at=time.fromisoformat(config.escalations.daily_report_at),
+        escalation_reminder_lead=timedelta(minutes=config.escalations.update_reminder_minutes),
     )
 
 
