@@ -11,6 +11,7 @@ from callbacks.models import CallbackStatus
 from callbacks.queries import list_callbacks
 from config.dependencies import current
 from console.auth import roles_allowed
+from console.problems import status_problem
 from db.transaction import read_transaction
 from intake.service_requests import service_request_detail
 from intake.staff import Role
@@ -28,22 +29,16 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _error(status: int, error: str, detail: str) -> Response:
-    response = jsonify(error=error, detail=detail)
-    response.status_code = status
-    return response
-
-
 @bp.get("/service-requests/<sr_number>")
 @roles_allowed(*SR_READERS)
 def get_service_request(sr_number: str) -> Response:
     """One SR with its messages and confirmations."""
     if not sr_number.isdigit():
-        return _error(400, "bad_request", "an SR number has digits only")
+        return status_problem(400, "an SR number has digits only", field="sr_number")
     with read_transaction(current().session_factory) as session:
         sr = service_request_detail(session, sr_number)
     if sr is None:
-        return _error(404, "not_found", f"no service request {sr_number}")
+        return status_problem(404, f"no service request {sr_number}")
     body: dict[str, Any] = {
         "sr_number": sr.number,
         "region": sr.region,
@@ -107,7 +102,7 @@ def get_callbacks() -> Response:
     status = request.args.get("status")
     allowed = [s.value for s in CallbackStatus]
     if status is not None and status not in allowed:
-        return _error(400, "bad_request", f"status must be one of {', '.join(allowed)}")
+        return status_problem(400, f"status must be one of {', '.join(allowed)}", field="status")
     with read_transaction(current().session_factory) as session:
         rows = list_callbacks(session, status=status, now=current().clock.now())
     return jsonify(

@@ -52,9 +52,14 @@ def test_each_role_is_admitted_or_refused_by_each_endpoint(client, tokens, endpo
         assert response.status_code == (404 if "service-requests" in path else 200)
     else:
         assert response.status_code == 403
+        assert response.mimetype == "application/problem+json"
         body = response.get_json()
-        assert body["error"] == "forbidden"
+        assert (body["title"], body["status"]) == ("Forbidden", 403)
         assert body["detail"].startswith(f"role {role.value} may not; allowed: ")
+        assert (body["role"], set(body["allowed_roles"])) == (
+            role.value,
+            {r.value for r in allowed},
+        )
 
 
 def test_a_revoked_token_is_refused_at_once_and_the_users_other_token_still_works(
