@@ -12,6 +12,7 @@ from config.dependencies import Dependencies
 from config.settings import Settings, SettingsError
 from config.wiring import build_dependencies
 from console.api import bp as api_bp
+from console.api_docs import bp as api_docs_bp
 from console.callbacks_api import bp as callbacks_api_bp
 from console.escalations_api import bp as escalations_api_bp
 from console.ops import bp as ops_bp
@@ -57,6 +58,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.register_blueprint(api_bp)
     app.register_blueprint(callbacks_api_bp)
     app.register_blueprint(escalations_api_bp)
+    app.register_blueprint(api_docs_bp)
     app.register_blueprint(ops_bp)
     return app
 
