@@ -47,6 +47,8 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "closed": "product hours promise",
         "connecting_agent": "",
         "hold": "",
+        "queue_position": "position",
+        "queue_position_next": "",
         "agents_busy": "promise",
         "callback_keeps_place": "",
         "ask_sr_number": "",
