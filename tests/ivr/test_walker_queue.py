@@ -64,7 +64,8 @@ def test_an_agent_answering_a_placed_call_is_bridged_to_the_caller_in_the_queue(
 
     assert heard == ["press 1", "[connected to the caller waiting in queue q]", "dial completed"]
     assert waiting.heard[-2:] == ["[connected to an agent]", "queue bridged"]
-    assert waiting.ended and phone.ended
+    assert waiting.ended
+    assert phone.ended
     bridged = next(form for url, form in waiting.requests if url.endswith("/queue/bridged"))
     assert bridged["DequeingCallSid"] == phone.call_sid
     assert bridged["CallSid"] == waiting.call_sid
