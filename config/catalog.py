@@ -101,6 +101,9 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "confirmation_callback": "due",
         "confirmation_email_answer": "",
         "confirmation_no_callback": "",
+        "next_caller_whisper": "",
+        "next_caller_nobody_waiting": "",
+        "next_caller_no_key": "",
     }.items()
 }
 

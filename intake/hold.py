@@ -1,15 +1,17 @@
 """A caller on hold for an agent: how long they may wait, when they hear their place in the
-queue, and the key that asks for a callback."""
+queue, the key that asks for a callback, and the agent who takes them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from db.unit_of_work import Done, Reading, Write
 from intake.call_input import CallContext
+from intake.call_steps import StepName
 from intake.call_store import CallStore
 from intake.catalog import Catalog
 from intake.settlement import settle_ended_call
@@ -114,6 +116,29 @@ def request_queue_callback(
     def write(session: Session) -> bool:
         settled = settle_ended_call(session, after, context=context) if call.is_settled else after
         CallStore(session.connection()).save(call, settled)
+        return True
+
+    return write
+
+
+def record_queue_bridged(
+    reading: Reading, *, call_sid: str, now: datetime
+) -> Done[bool] | Write[bool]:
+    """An agent's ``<Dial><Queue>`` took this caller: they are no longer waiting.
+
+    Their outcome is "agent" from now on (as the queue's result "bridged" will say when the
+    call ends), so the next agent asking for a caller is not sent to one who is talking.
+    """
+    stored = CallStore.reading(reading).load(call_sid)
+    if stored is None:
+        return Done(False)
+    call = stored.call
+    if call.outcome == "agent" or call.state.step is not StepName.AGENT:
+        return Done(call.outcome == "agent")
+    after = replace(call, outcome="agent", last_activity_at=now)
+
+    def write(session: Session) -> bool:
+        CallStore(session.connection()).save(call, after)
         return True
 
     return write
