@@ -47,6 +47,8 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "closed": "product hours promise",
         "connecting_agent": "",
         "hold": "",
+        "queue_position": "position",
+        "queue_position_next": "",
         "agents_busy": "promise",
         "callback_keeps_place": "",
         "ask_sr_number": "",
@@ -113,6 +115,9 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "escalation_raised_body": "sr_number priority reason escalation_id",
         "escalation_re_escalated_subject": "sr_number priority",
         "escalation_re_escalated_body": "sr_number priority reason escalation_id",
+        "next_caller_whisper": "",
+        "next_caller_nobody_waiting": "",
+        "next_caller_no_key": "",
     }.items()
 }
 

@@ -31,12 +31,19 @@ log = logging.getLogger("hotline.worker")
 
 
 def place_call_once(
-    call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+    call_id: int,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    dialer: Dialer,
+    public_base_url: str | None = None,
 ) -> CallOutcome:
     """Place a requested call unless an earlier attempt may have placed it.
 
-    Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
-    ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
+    A relative URL (``/ivr/...``) is resolved against ``public_base_url``, where Twilio
+    reaches us. Raises ``SendError`` when Twilio did not take the call (the caller's job
+    retries) and ``SendRejected`` when it never will; an uncertain outcome returns with an
+    alert raised.
     """
     with transaction(session_factory) as session:
         begun = begin_placing(session, call_id, now=clock.now())
@@ -47,8 +54,12 @@ def place_call_once(
         sid = dialer.place_call(
             to=begun.to,
             from_=begun.from_,
-            url=begun.url,
-            status_callback=begun.status_callback,
+            url=_absolute(begun.url, public_base_url),
+            status_callback=(
+                None
+                if begun.status_callback is None
+                else _absolute(begun.status_callback, public_base_url)
+            ),
             timeout_seconds=begun.timeout_seconds,
         )
     except SendUncertain as exc:
@@ -73,8 +84,23 @@ def place_call_once(
     return outcome
 
 
+def _absolute(url: str, public_base_url: str | None) -> str:
+    """``url`` as Twilio must be given it: absolute. Raises ``SendRejected`` for a relative
+    URL with no public base URL to resolve it against (it never could be placed)."""
+    if not url.startswith("/"):
+        return url
+    if not public_base_url:
+        raise SendRejected(f"relative URL {url} and no public base URL to resolve it against")
+    return public_base_url.rstrip("/") + url
+
+
 def place_requested_call(
-    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+    item: ClaimedWork,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    dialer: Dialer,
+    public_base_url: str | None,
 ) -> None:
     """The worker's handler for ``WORK_KIND``: a refusal retries, a rejection stops for good."""
     try:
@@ -83,6 +109,7 @@ def place_requested_call(
             session_factory=session_factory,
             clock=clock,
             dialer=dialer,
+            public_base_url=public_base_url,
         )
     except SendRejected as exc:
         raise PermanentFailure(str(exc)) from exc

@@ -22,6 +22,7 @@ __all__ = [
     "UnknownToken",
     "UnknownUser",
     "add_user",
+    "find_member",
     "issue_token",
     "list_tokens",
     "region_staff",
@@ -29,6 +30,7 @@ __all__ = [
     "revoke_token",
     "set_active",
     "set_presence",
+    "set_work_details",
     "staff_by_ids",
     "user_for_token",
 ]
@@ -166,6 +168,18 @@ def set_active(session: Session, *, name: str, active: bool) -> StaffMember:
     return _view(user)
 
 
+def set_work_details(
+    session: Session, *, name: str, phone: str | None = None, region: str | None = None
+) -> StaffMember:
+    """Give ``name`` a phone and a region (each left as it is when None)."""
+    user = _user(session, name)
+    if phone is not None:
+        user.phone = phone
+    if region is not None:
+        user.region = region
+    return _view(user)
+
+
 def set_presence(
     session: Session, *, user_id: int, presence: Presence, now: datetime
 ) -> StaffMember:
@@ -176,6 +190,11 @@ def set_presence(
     user.presence = presence.value
     user.presence_at = now
     return _view(user)
+
+
+def find_member(session: Session, name: str) -> StaffMember:
+    """The staff member named ``name``; raises ``UnknownUser``."""
+    return _view(_user(session, name))
 
 
 def staff_by_ids(session: Session, ids: set[int]) -> dict[int, StaffMember]:

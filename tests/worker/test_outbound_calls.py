@@ -33,15 +33,22 @@ from tests.worker.conftest import MakeDeps
 CUSTOMER = "+4915112345678"
 
 
-def requested(session_factory: SessionFactory, clock: FakeClock, key: str = "callback:1:1") -> int:
+def requested(
+    session_factory: SessionFactory,
+    clock: FakeClock,
+    key: str = "callback:1:1",
+    *,
+    url: str = "http://hotline.test/ivr/agent",
+    status_callback: str = "http://hotline.test/ivr/status",
+) -> int:
     with transaction(session_factory) as session:
         return request_call(
             session,
             key=key,
             to=CUSTOMER,
             from_="+498001006711",
-            url="http://hotline.test/ivr/agent",
-            status_callback="http://hotline.test/ivr/status",
+            url=url,
+            status_callback=status_callback,
             timeout_seconds=60,
             now=clock.now(),
         )
@@ -187,6 +194,45 @@ def test_a_requested_call_is_placed_by_the_worker_once(
     assert call_row(deps, call_id).call_sid == call.sid
     row = work_row(deps, call_id)
     assert (row.state, row.attempts, row.priority) == ("done", 1, WORK_PRIORITY)
+
+
+def test_relative_urls_are_placed_against_the_public_base_url(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders, public_base_url="https://hotline.example/")
+    requested(
+        deps.session_factory,
+        clock,
+        url="/ivr/agent/next-caller?agent=7&region=de",
+        status_callback="/ivr/status/agent",
+    )
+    worker = Worker(deps)
+
+    worker.run_once()
+    worker.shutdown()
+
+    [call] = mock_twilio.calls
+    assert call.url == "https://hotline.example/ivr/agent/next-caller?agent=7&region=de"
+    assert call.status_callback is not None
+    assert call.status_callback.startswith("https://hotline.example/ivr/status/agent?")
+
+
+def test_a_relative_url_without_a_public_base_url_is_never_placed(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders, public_base_url=None)
+    call_id = requested(deps.session_factory, clock, url="/ivr/agent/next-caller?agent=7")
+    worker = Worker(deps)
+
+    worker.run_once()
+    worker.shutdown()
+
+    assert mock_twilio.calls == []
+    call = call_row(deps, call_id)
+    assert call.status == OutboundCallStatus.FAILED
+    assert call.last_error is not None
+    assert "no public base URL" in call.last_error
+    assert work_row(deps, call_id).state == "failed"
 
 
 def test_a_refused_call_is_placed_by_the_worker_after_its_backoff(
