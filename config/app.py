@@ -14,6 +14,7 @@ from config.wiring import build_dependencies
 from console.api import bp as api_bp
 from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
+from ivr.agent_calls import bp as agent_calls_bp
 from ivr.status_callbacks import bp as status_bp
 from ivr.webhooks import bp as ivr_bp
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     install_request_metrics(app)
     app.register_blueprint(ivr_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(agent_calls_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(ops_bp)
     return app
