@@ -83,6 +83,18 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
     finally:
         engine.dispose()
 
+    shown = 0
+
+    def show_heard() -> None:
+        nonlocal shown
+        for line in walker.heard[shown:]:
+            click.echo(f"  < {line}")
+        shown = len(walker.heard)
+
+    def customer(number: str) -> str:
+        show_heard()  # what the agent heard before the customer's phone rang
+        return _customer(number)
+
     walker = CallWalker(
         transport=requests_transport(),
         base_url=base,
@@ -90,7 +102,7 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
         to=call.to,
         from_=call.from_,
         status_callback=call.status_callback,
-        callee=_customer,
+        callee=customer,
     )
     if call.call_sid:
         walker.call_sid = call.call_sid  # the SID the dialer was given, as Twilio would send
@@ -105,7 +117,8 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
             walker.not_answered(unanswered)
             click.echo(f"[not answered: {unanswered}]")
             return
-        _show(walker.answer(call.url))
+        walker.answer(call.url)
+        show_heard()
         while not walker.ended and walker.listening is not None:
             try:
                 keys = click.prompt("keys (Enter = silence)", default="", show_default=False)
@@ -114,7 +127,11 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
                 click.echo("\n[you hung up]")
                 break
             keys = keys.strip()
-            _show(walker.press(keys) if keys else walker.silence())
+            if keys:
+                walker.press(keys)
+            else:
+                walker.silence()
+            show_heard()
     except WalkerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -123,8 +140,3 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
         sys.exit(1)
     if walker.ended:
         click.echo("[call ended]")
-
-
-def _show(lines: list[str]) -> None:
-    for line in lines:
-        click.echo(f"  < {line}")
