@@ -118,6 +118,25 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "next_caller_whisper": "",
         "next_caller_nobody_waiting": "",
         "next_caller_no_key": "",
+        # The agent's leg of a callback call (``ivr.agent_calls``).
+        "agent_whisper_intro": "sr_number",
+        "agent_whisper_contact": "name company",
+        "agent_whisper_time_left": "time",
+        "agent_whisper_overdue": "time",
+        "agent_whisper_description": "description",
+        "agent_unknown": "",
+        "agent_time_moment": "",
+        "agent_press": "",
+        "agent_calling_customer": "",
+        "agent_released": "",
+        "agent_no_key": "",
+        "agent_reached": "",
+        "agent_not_reached_busy": "",
+        "agent_not_reached_no_answer": "",
+        "agent_not_reached_machine": "",
+        "agent_retry_scheduled": "",
+        "agent_unreachable": "",
+        "agent_callback_gone": "",
     }.items()
 }
 

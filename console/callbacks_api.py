@@ -13,6 +13,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, g
 from sqlalchemy.orm import Session
 
+from callbacks.calls import NoAgentPhone, start_callback_call
 from callbacks.claims import (
     Actor,
     CallbackConflict,
@@ -76,6 +77,8 @@ def _moved(callback_id: int, move: Callable[[Session], object]) -> Callback | Re
             current_status=exc.status.value,
             holder=exc.holder,
         )
+    except NoAgentPhone as exc:
+        return problem(422, "No phone to ring", str(exc), field="phone")
     except ValueError as exc:
         return status_problem(422, str(exc))
     return _callback(callback_id)
@@ -172,6 +175,21 @@ def release(path: CallbackPath, body: ReleaseBody) -> Callback | Response:
         path.callback_id,
         lambda s: release_callback(
             s, path.callback_id, by=me, now=deps.clock.now(), reason=body.reason
+        ),
+    )
+
+
+@bp.post("/<int:callback_id>/call")
+@roles_allowed(*WORKERS)
+@documented(response=Callback, status=202, path=CallbackPath, problems=(404, 409, 422), tags=TAGS)
+def call(path: CallbackPath) -> Callback | Response:
+    """Start the agent-first call: my phone rings (from the region's number) and I hear the
+    summary; pressing 1 dials the customer and bridges us, 2 releases the callback."""
+    deps, me = current(), _me()
+    return _moved(
+        path.callback_id,
+        lambda s: start_callback_call(
+            s, path.callback_id, by=me, now=deps.clock.now(), catalog=deps.catalog
         ),
     )
 

@@ -40,10 +40,9 @@ def place_call_once(
 ) -> CallOutcome:
     """Place a requested call unless an earlier attempt may have placed it.
 
-    A relative URL (``/ivr/...``) is resolved against ``public_base_url``, where Twilio
-    reaches us. Raises ``SendError`` when Twilio did not take the call (the caller's job
-    retries) and ``SendRejected`` when it never will; an uncertain outcome returns with an
-    alert raised.
+    A relative webhook URL (``/ivr/...``) is made absolute with ``public_base_url``.
+    Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
+    ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
     """
     with transaction(session_factory) as session:
         begun = begin_placing(session, call_id, now=clock.now())
@@ -54,11 +53,11 @@ def place_call_once(
         sid = dialer.place_call(
             to=begun.to,
             from_=begun.from_,
-            url=_absolute(begun.url, public_base_url),
+            url=absolute_url(begun.url, public_base_url),
             status_callback=(
                 None
                 if begun.status_callback is None
-                else _absolute(begun.status_callback, public_base_url)
+                else absolute_url(begun.status_callback, public_base_url)
             ),
             timeout_seconds=begun.timeout_seconds,
         )
@@ -84,13 +83,15 @@ def place_call_once(
     return outcome
 
 
-def _absolute(url: str, public_base_url: str | None) -> str:
-    """``url`` as Twilio must be given it: absolute. Raises ``SendRejected`` for a relative
-    URL with no public base URL to resolve it against (it never could be placed)."""
-    if not url.startswith("/"):
+def absolute_url(url: str, public_base_url: str | None) -> str:
+    """``url`` as Twilio must get it: a path is put after the public base URL.
+
+    Without a base URL (local mode, log-only dialer) the path stays as it is; production
+    always has one (``Settings.startup_problems``), and Twilio would reject a path (21205).
+    """
+    if public_base_url is None or not url.startswith("/"):
         return url
-    if not public_base_url:
-        raise SendRejected(f"relative URL {url} and no public base URL to resolve it against")
+    # Concatenated, not urljoin'ed: the base may carry a path prefix (https://host/hotline).
     return public_base_url.rstrip("/") + url
 
 

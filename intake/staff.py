@@ -32,6 +32,7 @@ __all__ = [
     "set_presence",
     "set_work_details",
     "staff_by_ids",
+    "staff_member",
     "user_for_token",
 ]
 
@@ -226,6 +227,11 @@ def user_for_token(session: Session, token: str) -> StaffMember | None:
         )
     )
     return None if user is None else _view(user)
+
+
+def staff_member(session: Session, *, name: str) -> StaffMember:
+    """The staff member called ``name``; raises ``UnknownUser``."""
+    return _view(_user(session, name))
 
 
 def _user(session: Session, name: str) -> User:

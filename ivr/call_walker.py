@@ -4,8 +4,12 @@ Used by ``hotline call`` (try the IVR without a Twilio account) and by the end-t
 It implements the verbs the hotline answers with: Say, Play, Pause, Gather (keypad and speech),
 Redirect, Hangup, Enqueue with its wait URL and Leave, Dial (a number, or a queue), and
 Start/Recording; at the end of the call it posts the recording and call status callbacks Twilio
-would post. A walker can also answer a call the hotline placed (``answer``), and an agent's
-``<Dial><Queue>`` can take a caller walking the hold loop (``queue_callers``, ``dequeue``).
+would post.
+
+It also answers a call the hotline placed (``answer``: an agent's phone, used by ``hotline
+answer``); plays the person dialled by ``<Dial><Number url=...>`` through ``callee`` (a person,
+an answering machine, a busy line or no answer); and lets an agent's ``<Dial><Queue>`` take a
+caller walking the hold loop (``queue_callers``, ``dequeue``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ Transport = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_QUEUE_SECONDS = 3600
 # A rough length of one spoken announcement, to advance the simulated time in the queue.
 SAY_SECONDS = 5
+# How long a simulated conversation with a dialled person lasts.
+TALK_SECONDS = 60
+# What the dialled person's phone does (``CallWalker.callee``).
+CALLEE_OUTCOMES = ("human", "machine", "busy", "no-answer")
+# Answers by machine detection (AnsweredBy) for each outcome that picks up.
+_ANSWERED_BY = {"human": "human", "machine": "machine_start"}
 
 
 class WalkerError(Exception):
@@ -73,9 +83,14 @@ class CallWalker:
     # Finds the caller waiting in the named queue, for this walker's <Dial><Queue>; without it
     # (the terminal phone) every queue dialled is empty.
     queue_callers: Callable[[str], CallWalker | None] | None = None
-    # Where an answered outbound call (``answer``) posts its status at the end; None: nowhere.
-    status_callback: str | None = None
+    # "inbound", or "outbound-api" for a call the hotline placed (``answer``).
     direction: str = "inbound"
+    # Where an answered outbound call posts its status at the end; None: nowhere (an inbound
+    # call posts to ``/ivr/status``).
+    status_callback: str | None = None
+    # Plays the person a <Dial><Number> rings: given the number, one of ``CALLEE_OUTCOMES``.
+    # None: a <Dial> is not answered (the terminal phone cannot ring a real line).
+    callee: Callable[[str], str] | None = None
     _queue: dict[str, str] | None = None
     _queue_seconds: int = 0
 
@@ -132,6 +147,14 @@ class CallWalker:
             self._parse(self.post(url, params))
         self._leave_queue("bridged")
         return self.heard[start:]
+
+    def not_answered(self, call_status: str = "no-answer") -> None:
+        """Let a call the hotline placed ring out (or be busy): only its status is posted."""
+        self.direction = "outbound-api"
+        self.ended = True
+        self.listening = None
+        if self.status_callback is not None:
+            self.post(self.status_callback, {"CallStatus": call_status, "CallDuration": "0"})
 
     def press(self, keys: str) -> list[str]:
         """Type ``keys`` on the keypad (a trailing # ends the entry)."""
@@ -254,6 +277,10 @@ class CallWalker:
         elif tag == "Dial" and verb.find("Queue") is not None:
             return self._dial_queue(verb)
         elif tag == "Dial":
+            number = verb.find("Number")
+            if number is not None and self.callee is not None:
+                self._dial_number(verb, number)
+                return True
             self.heard.append("[ringing the agent line: no answer in the terminal phone]")
             action = verb.get("action")
             if action:
@@ -284,6 +311,49 @@ class CallWalker:
             return False  # Twilio goes on with the verbs after <Dial>
         self._run_document(self.post(action, {"DialCallStatus": status}))
         return True
+
+    # -- the dialled person -------------------------------------------------------------------
+
+    def _dial_number(self, dial: ET.Element, number: ET.Element) -> None:
+        """Ring ``number`` as ``callee`` says; screen its answer at the Number's url (with
+        AnsweredBy, as machineDetection does), talk or not, then post the Dial's action."""
+        assert self.callee is not None
+        to = (number.text or "").strip()
+        outcome = self.callee(to)
+        if outcome not in CALLEE_OUTCOMES:
+            raise WalkerError(f"a dialled phone does one of {CALLEE_OUTCOMES}, not {outcome!r}")
+        dial_status, duration = outcome, 0
+        if outcome in _ANSWERED_BY:
+            dial_status = "completed"
+            answered_by = _ANSWERED_BY[outcome]
+            bridged = True
+            url = number.get("url")
+            if url:
+                child = {
+                    "CallSid": "CA" + secrets.token_hex(16),
+                    "ParentCallSid": self.call_sid,
+                    "Direction": "outbound-dial",
+                    "From": dial.get("callerId") or self.from_,
+                    "To": to,
+                    "AnsweredBy": answered_by,
+                }
+                # An empty document bridges the calls; <Hangup> ends the dialled leg.
+                verbs = self._parse(self.post(url, child))
+                bridged = all(verb.tag != "Hangup" for verb in verbs)
+            if bridged:
+                self.heard.append(f"[connected to {to}: answered by {answered_by}]")
+                duration = TALK_SECONDS
+                self.seconds += TALK_SECONDS
+            else:
+                self.heard.append(f"[{to} answered by {answered_by}: hung up on]")
+        else:
+            self.heard.append(f"[{to}: {outcome}]")
+        action = dial.get("action")
+        if action:
+            params = {"DialCallStatus": dial_status, "DialCallDuration": str(duration)}
+            self._run_document(self.post(action, params))
+        elif not self.ended:
+            self._end_call()
 
     # -- the queue --------------------------------------------------------------------------
 

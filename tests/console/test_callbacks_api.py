@@ -162,3 +162,31 @@ def test_an_unknown_callback_is_a_404_problem(client, team):
     response = post(client, team["anna"], "/api/v1/callbacks/999/claim")
     assert response.status_code == 404
     assert response.get_json()["detail"] == "no callback 999"
+
+
+def test_call_rings_the_holders_phone_first_and_refuses_others(client, team, queued, deps, clock):
+    from sqlalchemy import select
+
+    from intake.models import OutboundCall
+
+    post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/claim")
+    refused = post(client, team["ben"], f"/api/v1/callbacks/{queued[0]}/call")
+    assert refused.status_code == 409
+    assert refused.get_json()["holder"] == "anna"
+    response = post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/call")
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "calling"
+    with transaction(deps.session_factory) as session:
+        [call] = session.scalars(select(OutboundCall)).all()
+    assert call.key == f"callback:{queued[0]}:1"
+    assert call.to_number == "+4915199990001"  # anna's phone, not the customer's
+    assert call.from_number == "+498001006711"
+
+
+def test_an_agent_without_a_phone_is_told_so(client, deps, clock, queued):
+    with transaction(deps.session_factory) as session:
+        _, token = staff(session, "nophone", now=clock.now(), phone=None)
+    post(client, token, f"/api/v1/callbacks/{queued[0]}/claim")
+    response = post(client, token, f"/api/v1/callbacks/{queued[0]}/call")
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "phone"
