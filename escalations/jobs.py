@@ -1,19 +1,24 @@
-"""The escalations' work for the worker: e-mail notices to staff."""
+"""The escalations' work for the worker: e-mail notices to staff, and watching the rosters."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from db.jobs import DomainWork, JobSpec
-from db.transaction import SessionFactory, read_transaction
+from db.jobs import DomainWork, JobSpec, PeriodicSpec
+from db.transaction import SessionFactory, read_transaction, transaction
 from db.work import ClaimedWork, PermanentFailure
 from escalations.notices import NOTICE_KIND, notice_for
+from escalations.roster_watch import RosterCover, note_gaps
 from intake.catalog import Catalog
 from intake.log_masks import mask_email
-from intake.ports import Mailer, SendRejected
+from intake.ports import Clock, Mailer, SendRejected
 
 log = logging.getLogger("hotline.worker")
+
+ROSTER_GAPS_KIND = "escalations.roster_gaps"
+# A gap in a roster is in the log within this long of its start.
+ROSTER_GAPS_EVERY = timedelta(minutes=1)
 
 
 def send_notice(
@@ -34,11 +39,53 @@ def send_notice(
     log.info("event=escalation_notice_sent key=%s to=%s", item.key, mask_email(notice.to))
 
 
+def check_roster_gaps(
+    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
+) -> None:
+    """Warn once of each roster gap that opened since the last check; note those closed."""
+    del item
+    with transaction(session_factory) as session:
+        report = note_gaps(session, catalog=catalog, now=clock.now())
+    for cover in report.opened:
+        log.warning(
+            "event=roster_gap region=%s kind=%s gap=%s fallback=%s",
+            cover.region,
+            cover.kind.value,
+            _gap_text(cover),
+            _fallback_name(cover),
+        )
+    for cover in report.closed:
+        log.info("event=roster_gap_closed region=%s kind=%s", cover.region, cover.kind.value)
+
+
+def _gap_text(cover: RosterCover) -> str:
+    if cover.plan is None:
+        return "no_roster"
+    if cover.gap is None:
+        return "now"
+    return f'"{cover.gap.describe()}"'
+
+
+def _fallback_name(cover: RosterCover) -> str:
+    if cover.plan is None or cover.plan.fallback is None:
+        return "none"
+    return cover.plan.fallback.name
+
+
+def _check_retry_delay(_attempt: int) -> timedelta:
+    """Never retried (one attempt): the next period's check takes its place."""
+    return ROSTER_GAPS_EVERY
+
+
 def _retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempt - 1), 600))
 
 
 WORK = DomainWork(
     "escalations",
-    jobs=(JobSpec(NOTICE_KIND, send_notice, _retry_delay),),
+    jobs=(
+        JobSpec(NOTICE_KIND, send_notice, _retry_delay),
+        JobSpec(ROSTER_GAPS_KIND, check_roster_gaps, _check_retry_delay, routine=True),
+    ),
+    periodic=(PeriodicSpec(ROSTER_GAPS_KIND, every=ROSTER_GAPS_EVERY, max_attempts=1),),
 )
