@@ -15,6 +15,7 @@ from console.api import bp as api_bp
 from console.callbacks_api import bp as callbacks_api_bp
 from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
+from console.rosters_api import bp as rosters_api_bp
 from ivr.status_callbacks import bp as status_bp
 from ivr.webhooks import bp as ivr_bp
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(callbacks_api_bp)
+    app.register_blueprint(rosters_api_bp)
     app.register_blueprint(ops_bp)
     return app
 

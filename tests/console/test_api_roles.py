@@ -11,6 +11,7 @@ from intake.staff import Role, add_user, issue_token, list_tokens, revoke_token,
 # (path, roles that may use it). A new endpoint fails the completeness test below until it is
 # listed here with its roles.
 CALLBACK_WORKERS = {Role.AGENT, Role.MANAGER}
+ROSTER_KEEPERS = {Role.MANAGER, Role.ADMIN}
 ENDPOINTS = {
     "api.get_service_request": (
         "GET",
@@ -32,11 +33,14 @@ ENDPOINTS = {
         "/api/v1/callbacks/4242/reschedule",
         CALLBACK_WORKERS,
     ),
+    "rosters_api.get_rosters": ("GET", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.put_roster": ("PUT", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.post_override": ("POST", "/api/v1/rosters/de/overrides", {Role.MANAGER}),
 }
 
 
 # What an admitted role gets from each view here: nothing numbered 4242 or 10000016 exists,
-# the users work no region, and the bodies sent are empty.
+# the users work no region, no region has a roster, and the bodies sent are empty.
 ADMITTED_STATUS = {
     "api.get_service_request": 404,
     "api.get_callbacks": 200,
@@ -46,6 +50,9 @@ ADMITTED_STATUS = {
     "callbacks_api.release": 404,
     "callbacks_api.disposition": 422,
     "callbacks_api.reschedule": 422,
+    "rosters_api.get_rosters": 200,
+    "rosters_api.put_roster": 422,
+    "rosters_api.post_override": 422,
 }
 
 
