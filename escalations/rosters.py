@@ -23,10 +23,14 @@ from escalations.routing import (
     Override,
     OverrideAction,
     Person,
+    RingPlan,
     Roster,
     RosterKind,
     Shift,
+    choose_roster,
+    who_to_ring,
 )
+from intake.catalog import Catalog
 from intake.models import User
 
 
@@ -188,6 +192,21 @@ def all_rosters(session: Session, region: str | None = None) -> list[StoredRoste
     if region is not None:
         query = query.where(RosterRecord.region == region)
     return [_stored(session, record) for record in session.scalars(query)]
+
+
+def ring_plan_for(
+    session: Session, *, region: str, is_us_government: bool, catalog: Catalog, now: datetime
+) -> RingPlan | None:
+    """Who an escalation of an SR of ``region`` rings at ``now``, read in the chosen roster's
+    own region's time zone; None when no roster applies (``routing.choose_roster``)."""
+    roster = choose_roster(
+        (stored.roster for stored in all_rosters(session)),
+        region=region,
+        is_us_government=is_us_government,
+    )
+    if roster is None:
+        return None
+    return who_to_ring(roster, now, catalog.region(roster.region).zone)
 
 
 # -- checking a roster ------------------------------------------------------------------------

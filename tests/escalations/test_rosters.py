@@ -24,6 +24,7 @@ from escalations.rosters import (
     add_override,
     all_rosters,
     replace_roster,
+    ring_plan_for,
     roster_of,
 )
 from escalations.routing import OverrideAction, RosterKind, who_to_ring
@@ -281,3 +282,34 @@ def test_the_gap_state_is_kept_per_roster(deps, clock, people):
         ("us", RosterKind.DUTY),
     ]
     assert again.opened == again.closed == []
+
+
+def test_an_escalation_on_a_us_government_line_rings_the_us_government_roster(deps, clock, people):
+    replace(deps, clock)
+    government = RosterSpec(
+        "us",
+        RosterKind.US_GOVERNMENT,
+        ("fritz",),
+        "dora",
+        (ShiftSpec(EVERY_DAY, time(9), time(17)),),
+    )
+    replace(deps, clock, government)
+
+    def plan(region, us_government):
+        with transaction(deps.session_factory) as session:
+            found = ring_plan_for(
+                session,
+                region=region,
+                is_us_government=us_government,
+                catalog=deps.catalog,
+                now=clock.now(),
+            )
+        return None if found is None else [p.name for p in found.people]
+
+    # Wednesday 10:00 UTC: 11:00 in Berlin, 05:00 in New York (the government roster's zone).
+    assert plan("de", False) == ["anna", "bernd", "erika"]
+    assert plan("de", True) == ["dora"]
+    assert plan("us", True) == ["dora"]
+    assert plan("us", False) is None  # no US duty roster: never the government one
+    clock.advance(hours=5)  # 10:00 in New York
+    assert plan("de", True) == ["fritz", "dora"]
