@@ -285,9 +285,10 @@ def _check_override(
         problems.append(
             RosterProblem(f"{field}member", member, "the fallback cannot be removed, only replaced")
         )
-    elif override.action is not OverrideAction.ADD and member not in (
-        *spec.members,
-        spec.fallback,
+    elif (
+        problem is None
+        and override.action is not OverrideAction.ADD
+        and member not in (*spec.members, spec.fallback)
     ):
         problems.append(RosterProblem(f"{field}member", member, "is not on this roster"))
     if override.action is OverrideAction.REPLACE:
