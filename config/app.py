@@ -18,6 +18,7 @@ from console.callbacks_api import bp as callbacks_api_bp
 from console.escalations_api import bp as escalations_api_bp
 from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
+from console.rosters_api import bp as rosters_api_bp
 from ivr.agent_calls import bp as agent_calls_bp
 from ivr.live_callers import bp as live_callers_bp
 from ivr.status_callbacks import bp as status_bp
@@ -65,6 +66,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.register_blueprint(escalations_api_bp)
     app.register_blueprint(api_docs_bp)
     app.register_blueprint(agents_api_bp)
+    app.register_blueprint(rosters_api_bp)
     app.register_blueprint(ops_bp)
     return app
 

@@ -1,10 +1,12 @@
-"""``hotline user ...``: staff members, their API tokens, revoking and disabling."""
+"""``hotline user ...``: staff members (one by one or from a file), their API tokens, revoking
+and disabling."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -91,6 +93,79 @@ def _check_region(settings: Settings, region: str) -> None:
                 f" (one of: {', '.join(keys)})"
             ]
         )
+
+
+@user.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def user_import(csv_file: Path) -> None:
+    """Add the staff members of CSV_FILE (name,role,phone,email,region) not there yet.
+
+    A name already taken is left as it is, so importing the same file twice changes nothing.
+    No tokens are printed: ``hotline user new-token NAME`` issues one.
+    """
+    from config.dependencies import SystemClock
+    from intake.models import Role
+    from intake.staff import DuplicateUser, add_user
+
+    rows = _staff_rows(csv_file)
+    now = SystemClock().now()
+    added = 0
+    with _staff_session() as session:
+        for row in rows:
+            try:  # refused before anything is written: the transaction goes on
+                add_user(
+                    session,
+                    name=row["name"],
+                    role=Role(row["role"]),
+                    phone=row["phone"] or None,
+                    email=row["email"] or None,
+                    region=row["region"] or None,
+                    now=now,
+                )
+                added += 1
+            except DuplicateUser:
+                pass
+    click.echo(f"added {added} staff member(s), {len(rows) - added} already there")
+
+
+def _staff_rows(csv_file: Path) -> list[dict[str, str]]:
+    """The file's rows, checked; every problem names the line, the field and the value."""
+    import csv
+
+    from intake.email_addresses import InvalidEmailAddress, normalized_email
+    from intake.phone_numbers import normalize_e164
+
+    columns = ["name", "role", "phone", "email", "region"]
+    roles = ["agent", "engineer", "manager", "admin"]
+    problems: list[str] = []
+    rows: list[dict[str, str]] = []
+    with csv_file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != columns:
+            _staff_error(ValueError(f"{csv_file}: the header must be {','.join(columns)}"))
+        for line, raw in enumerate(reader, start=2):
+            row = {key: (raw.get(key) or "").strip() for key in columns}
+            found: list[tuple[str, str]] = []
+            if not row["name"]:
+                found.append(("name", "give a name"))
+            if row["role"] not in roles:
+                found.append(("role", f"one of {', '.join(roles)}"))
+            phone = row["phone"]
+            if phone and (not phone.startswith("+") or normalize_e164(phone, country="US") is None):
+                found.append(("phone", "not a valid E.164 number"))
+            if row["email"]:
+                try:
+                    row["email"] = normalized_email(row["email"])
+                except InvalidEmailAddress as exc:
+                    found.append(("email", str(exc)))
+            problems.extend(f"{csv_file}:{line}: {f} = {row[f]!r}: {why}" for f, why in found)
+            rows.append(row)
+    if problems:
+        click.echo(f"{csv_file}: nothing imported:", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    return rows
 
 
 @contextmanager

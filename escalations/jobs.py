@@ -1,4 +1,5 @@
-"""The escalations' work for the worker: notices to staff, promised updates, daily reports."""
+"""The escalations' work for the worker: notices to staff, promised updates, daily reports
+and watching the rosters."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from db.transaction import SessionFactory, read_transaction, transaction
 from db.work import ClaimedWork, PermanentFailure
 from escalations.notices import NOTICE_KIND, notice_for
 from escalations.reports import daily_report
+from escalations.roster_watch import RosterCover, note_gaps
 from escalations.watch import REPORT_KIND, watch_escalations
 from intake.catalog import Catalog
 from intake.log_masks import mask_email
 from intake.ports import Clock, Mailer, SendRejected
 from intake.staff import staff_by_ids
 
+log = logging.getLogger("hotline.worker")
+
 WATCH_KIND = "escalations.watch"
 WATCH_EVERY = timedelta(minutes=1)
 
-log = logging.getLogger("hotline.worker")
+ROSTER_GAPS_KIND = "escalations.roster_gaps"
+# A gap in a roster is in the log within this long of its start.
+ROSTER_GAPS_EVERY = timedelta(minutes=1)
 
 
 def send_notice(
@@ -91,6 +97,44 @@ def send_daily_report(
     log.info("event=daily_report_sent key=%s to=%s", item.key, mask_email(manager.email))
 
 
+def check_roster_gaps(
+    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
+) -> None:
+    """Warn once of each roster gap that opened since the last check; note those closed."""
+    del item
+    with transaction(session_factory) as session:
+        report = note_gaps(session, catalog=catalog, now=clock.now())
+    for cover in report.opened:
+        log.warning(
+            "event=roster_gap region=%s kind=%s gap=%s fallback=%s",
+            cover.region,
+            cover.kind.value,
+            _gap_text(cover),
+            _fallback_name(cover),
+        )
+    for cover in report.closed:
+        log.info("event=roster_gap_closed region=%s kind=%s", cover.region, cover.kind.value)
+
+
+def _gap_text(cover: RosterCover) -> str:
+    if cover.plan is None:
+        return "no_roster"
+    if cover.gap is None:
+        return "now"
+    return f'"{cover.gap.describe()}"'
+
+
+def _fallback_name(cover: RosterCover) -> str:
+    if cover.plan is None or cover.plan.fallback is None:
+        return "none"
+    return cover.plan.fallback.name
+
+
+def _check_retry_delay(_attempt: int) -> timedelta:
+    """Never retried (one attempt): the next period's check takes its place."""
+    return ROSTER_GAPS_EVERY
+
+
 def _retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempt - 1), 600))
 
@@ -101,6 +145,10 @@ WORK = DomainWork(
         JobSpec(NOTICE_KIND, send_notice, _retry_delay),
         JobSpec(REPORT_KIND, send_daily_report, _retry_delay),
         JobSpec(WATCH_KIND, watch, _retry_delay, routine=True),
+        JobSpec(ROSTER_GAPS_KIND, check_roster_gaps, _check_retry_delay, routine=True),
     ),
-    periodic=(PeriodicSpec(WATCH_KIND, every=WATCH_EVERY, priority=60, max_attempts=1),),
+    periodic=(
+        PeriodicSpec(WATCH_KIND, every=WATCH_EVERY, priority=60, max_attempts=1),
+        PeriodicSpec(ROSTER_GAPS_KIND, every=ROSTER_GAPS_EVERY, max_attempts=1),
+    ),
 )

@@ -33,6 +33,7 @@ ESCALATION_ENDPOINTS = {
     "escalations_api.conditions": ("POST", f"{E}/4242/conditions", ESCALATION_STAFF, 400),
     "escalations_api.de_escalate_one": ("POST", f"{E}/4242/de-escalate", MANAGERS, 404),
 }
+ROSTER_KEEPERS = {Role.MANAGER, Role.ADMIN}
 ENDPOINTS = {
     "api.get_service_request": (
         "GET",
@@ -57,13 +58,16 @@ ENDPOINTS = {
         "/api/v1/callbacks/4242/reschedule",
         CALLBACK_WORKERS,
     ),
+    "rosters_api.get_rosters": ("GET", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.put_roster": ("PUT", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.post_override": ("POST", "/api/v1/rosters/de/overrides", {Role.MANAGER}),
 }
 
 
 ENDPOINTS.update({name: row[:3] for name, row in ESCALATION_ENDPOINTS.items()})
 
 # What an admitted role gets from each view here: nothing numbered 4242 or 10000016 exists,
-# the users work no region, and the bodies sent are empty.
+# the users work no region, no region has a roster, and the bodies sent are empty.
 ADMITTED_STATUS = {
     **{name: row[3] for name, row in ESCALATION_ENDPOINTS.items()},
     "api.get_service_request": 404,
@@ -77,6 +81,9 @@ ADMITTED_STATUS = {
     "callbacks_api.release": 404,
     "callbacks_api.disposition": 400,
     "callbacks_api.reschedule": 400,
+    "rosters_api.get_rosters": 200,
+    "rosters_api.put_roster": 400,
+    "rosters_api.post_override": 400,
 }
 
 
