@@ -113,6 +113,17 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "escalation_raised_body": "sr_number priority reason escalation_id",
         "escalation_re_escalated_subject": "sr_number priority",
         "escalation_re_escalated_body": "sr_number priority reason escalation_id",
+        "escalation_ask_sr": "",
+        "escalation_sr_check": "sr_number",
+        "escalation_sr_type_again": "",
+        "escalation_sr_gave_up": "",
+        "escalation_reason": "",
+        "escalation_impact_check": "",
+        "escalation_urgency_check": "",
+        "escalation_severity_offer": "",
+        "escalation_severity_raised": "sr_number",
+        "escalation_recorded": "promise",
+        "escalation_recorded_no_number": "",
     }.items()
 }
 
