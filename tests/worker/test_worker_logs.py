@@ -58,8 +58,7 @@ def test_an_idle_tick_and_sweep_log_nothing_at_info_or_above(
     caplog.set_level(logging.DEBUG)
     worker = Worker(make_deps())
     worker.enqueue_periodic()
-    # The sweep, finding no quiet call, and the escalations' watch, finding nothing due.
-    assert worker.tick() == 2
+    assert worker.tick() == 2  # the sweep and the escalations' watch, finding nothing to do
     assert worker.tick() == 0
     worker.shutdown()
 
