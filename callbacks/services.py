@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +35,11 @@ class CallbackQueue:
         line = self._catalog.product_line(request.product_line)
         region = self._catalog.region(request.region)
         # The promise counts from when the caller asked, not from when the call was settled.
-        due_at = callback_due_at(line, region, created_at=request.asked_at)
+        if request.promise is not None:
+            # A promise of its own (an escalation's duty-manager call back), around the clock.
+            due_at = request.asked_at.astimezone(UTC) + request.promise
+        else:
+            due_at = callback_due_at(line, region, created_at=request.asked_at)
         session.add(
             Callback(
                 message_id=request.message_id,

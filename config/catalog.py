@@ -137,6 +137,17 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "agent_retry_scheduled": "",
         "agent_unreachable": "",
         "agent_callback_gone": "",
+        "escalation_ask_sr": "",
+        "escalation_sr_check": "sr_number",
+        "escalation_sr_type_again": "",
+        "escalation_sr_gave_up": "",
+        "escalation_reason": "",
+        "escalation_impact_check": "",
+        "escalation_urgency_check": "",
+        "escalation_severity_offer": "",
+        "escalation_severity_raised": "sr_number",
+        "escalation_recorded": "promise",
+        "escalation_recorded_no_number": "",
     }.items()
 }
 
@@ -179,6 +190,8 @@ class _Region(_Strict):
     callback_countries: list[str] | None = None
     sms_countries: list[str] | None = None
     agent_line: _AgentLine
+    # Escalation-only lines (US government): straight to escalating an SR, no menu.
+    escalation_numbers: list[str] = []
 
     @field_validator("callback_countries", "sms_countries")
     @classmethod
@@ -193,7 +206,7 @@ class _Region(_Strict):
                 raise ValueError(f"{country!r} is not an ISO 3166 country code like 'DE'")
         return countries
 
-    @field_validator("numbers")
+    @field_validator("numbers", "escalation_numbers")
     @classmethod
     def _e164_numbers(cls, numbers: list[str]) -> list[str]:
         for number in numbers:
@@ -256,6 +269,8 @@ class _Callbacks(_Strict):
 class _Escalations(_Strict):
     daily_report_at: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     update_reminder_minutes: int = Field(default=30, gt=0, le=1440)
+    # The duty manager's call back promised to a customer who escalates by phone.
+    callback_minutes: int = Field(default=15, gt=0, le=1440)
 
 
 class _Config(_Strict):
@@ -324,8 +339,13 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         "products",
         [p.casefold() for line in config.product_lines for p in line.products],
     )
+    # A number belongs to one region and is either a hotline or an escalation-only line.
     _duplicates(
-        problems, path, "regions", "numbers", [n for r in config.regions for n in r.numbers]
+        problems,
+        path,
+        "regions",
+        "numbers",
+        [n for r in config.regions for n in (*r.numbers, *r.escalation_numbers)],
     )
     for i, region in enumerate(config.regions):
         if region.default_product_line not in line_keys:
@@ -368,6 +388,7 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         staff_ring_seconds=config.callbacks.ring_seconds,
         escalation_report_at=time.fromisoformat(config.escalations.daily_report_at),
         escalation_reminder_lead=timedelta(minutes=config.escalations.update_reminder_minutes),
+        escalation_callback_promise=timedelta(minutes=config.escalations.callback_minutes),
     )
 
 
@@ -445,6 +466,7 @@ def _region(region: _Region) -> Region:
         sms_from=region.sms_from,
         callback_countries=tuple(region.callback_countries or (region.country,)),
         sms_countries=tuple(region.sms_countries or (region.country,)),
+        escalation_numbers=tuple(region.escalation_numbers),
     )
 
 

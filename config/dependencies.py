@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -10,8 +11,9 @@ from config.clock import SystemClock as SystemClock  # where callers have long f
 from config.settings import Settings
 from db.spool import Spool
 from db.transaction import SessionFactory
+from intake.call_input import CallContext
 from intake.catalog import Catalog
-from intake.ports import CallbackScheduler, Clock, Dialer, Mailer, Messenger
+from intake.ports import CallbackScheduler, Clock, Dialer, EscalationDesk, Mailer, Messenger
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,18 @@ class Dependencies:
     dialer: Dialer
     mailer: Mailer
     scheduler: CallbackScheduler
+    # Customers' escalations and severity raises from the call flow.
+    escalations: EscalationDesk
     # Where Twilio reaches us (status callback URLs); None only in tests without HTTP.
     public_base_url: str | None
     # Where callback numbers wait while the database is away (this host's disk).
     spool: Spool
+
+    def call_context(self, now: datetime) -> CallContext:
+        """The collaborators of one request about a call, at ``now``."""
+        return CallContext(
+            catalog=self.catalog, scheduler=self.scheduler, escalations=self.escalations, now=now
+        )
 
 
 def current() -> Dependencies:

@@ -13,6 +13,7 @@ from config.settings import Settings, SettingsError, sending_problems
 from db.engine import make_engine
 from db.spool import Spool
 from db.transaction import make_session_factory
+from escalations.desk import EscalationDesk
 from intake.catalog import Catalog
 from intake.ports import Clock, Dialer, Mailer, Messenger
 from ivr.twilio_rest import LogOnlySenders, TwilioSenders
@@ -64,6 +65,7 @@ def build_dependencies(
         dialer=dialer,
         mailer=mailer or mailer_from_url(settings.smtp_url, clock=clock),
         scheduler=CallbackQueue(catalog),
+        escalations=EscalationDesk(),
         public_base_url=public_base_url or settings.public_base_url,
         spool=Spool(settings.spool_dir),
     )

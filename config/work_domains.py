@@ -28,6 +28,7 @@ PORTS = (
     "mailer",
     "dialer",
     "scheduler",
+    "escalations",
     "public_base_url",
     "spool",
 )

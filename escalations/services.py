@@ -42,9 +42,12 @@ def raise_escalation(
     is_us_government: bool = False,
     call_sid: str | None = None,
     contact_number: str | None = None,
+    checks: dict[str, bool] | None = None,
 ) -> tuple[Escalation, bool]:
     """Escalate the SR, and whether that made a new escalation: an SR already escalated and
-    still open keeps its one escalation, and the new request is logged on it."""
+    still open keeps its one escalation, and the new request is logged on it.
+
+    ``checks``: the customer's answers to the seed's pre-checks, kept in the history."""
     sr = find_service_request(session, sr_number)
     if sr is None:
         raise UnknownServiceRequest(f"no service request {sr_number}")
@@ -57,7 +60,18 @@ def raise_escalation(
         .with_for_update()
     )
     if existing is not None:
-        log(session, existing, "raised_again", by=by, now=now, reason=reason.value)
+        log(
+            session,
+            existing,
+            "raised_again",
+            by=by,
+            now=now,
+            reason=reason.value,
+            call_sid=call_sid,
+            contact_number=contact_number,
+            us_government=is_us_government or None,
+            checks=checks or None,
+        )
         return existing, False
     escalation = Escalation(
         sr_number=sr_number,
@@ -86,6 +100,7 @@ def raise_escalation(
         reason=reason.value,
         kind=raised_by_kind,
         us_government=is_us_government or None,
+        checks=checks or None,
     )
     notify(
         session,

@@ -83,6 +83,7 @@ class Facts:
     product_lines: Mapping[str, str] = field(default_factory=dict)  # product -> line key
     found_sr: str | None = None  # the SR number typed at the SR look-up, if such an SR exists
     message: MessageFacts | None = None
+    escalation_promise: str = ""  # the duty manager's call back after an escalation, spoken
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ class Finish:
 
 
 @dataclass(frozen=True)
+class RaiseSeverity:
+    """Record that the caller needs a higher severity on the SR (not an escalation)."""
+
+    sr_number: str
+    reason: str | None
+    urgency_changed: bool | None
+
+
+@dataclass(frozen=True)
 class Decision:
     """What one turn does: the call's next state and what to store."""
 
@@ -118,3 +128,4 @@ class Decision:
     fields: Mapping[str, str | float | None] = field(default_factory=dict)
     consent: bool | None = None  # the recording consent given (or refused) now
     finish: Finish | None = None
+    severity_raise: RaiseSeverity | None = None

@@ -20,6 +20,7 @@ from intake.call_facts import (
     LineFacts,
     MessageFacts,
     OpenMessage,
+    RaiseSeverity,
 )
 from intake.call_rules import (
     AgentOutcome,
@@ -39,6 +40,7 @@ from intake.call_rules import (
     yes_no,
 )
 from intake.call_steps import MAX_READBACKS, FlowState, MessageKind, Say, StepName
+from intake.escalation_flow import EscalationSteps, escalation_recorded
 from intake.number_policy import Accepted, judge_callback_number
 from intake.phone_numbers import spoken_digits
 from intake.sr_numbers import is_plausible_sr_number
@@ -67,8 +69,10 @@ class _Deciding:
         self.product: str | None = None
         self.line_key: str | None = None
         self.outcome: str | None = None
+        self.severity_raise: RaiseSeverity | None = None
 
     def at(self, state: FlowState) -> Decision:
+        escalating = EscalationSteps(self)
         handler: Next | None = {
             StepName.MENU: self.on_menu,
             StepName.CUSTOMER_NUMBER: self.on_customer_number,
@@ -84,6 +88,11 @@ class _Deciding:
             StepName.DESCRIPTION: self.on_description,
             StepName.ANSWER_CHANNEL: self.on_answer_channel,
             StepName.READBACK: self.on_readback,
+            StepName.ESCALATION_SR: escalating.on_sr,
+            StepName.ESCALATION_REASON: escalating.on_reason,
+            StepName.IMPACT_CHECK: escalating.on_impact_check,
+            StepName.URGENCY_CHECK: escalating.on_urgency_check,
+            StepName.SEVERITY_OFFER: escalating.on_severity_offer,
         }.get(state.step)
         if handler is None:
             return self.end(state, Say("goodbye"))
@@ -102,6 +111,7 @@ class _Deciding:
             open_message=self.opened,
             fields=dict(self.fields),
             consent=self.consent,
+            severity_raise=self.severity_raise,
         )
 
     def end(self, state: FlowState, *says: Say) -> Decision:
@@ -110,6 +120,9 @@ class _Deciding:
     def finish(self, state: FlowState, *says: Say) -> Decision:
         """The SR is made in this turn; its number is read back only after it is stored."""
         ended_by_silence = state.silence_offer and state.silent_turns > 0
+        if state.kind is MessageKind.ESCALATION:
+            # Said once the settlement has raised the escalation and queued the call back.
+            says = (*says, escalation_recorded(self.message, self.facts))
         decided = self.ask(moved_to(state, StepName.READBACK))
         return replace(decided, finish=Finish(is_complete=not ended_by_silence, says=says))
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from intake.call_steps import Step
 from intake.catalog import Catalog
-from intake.ports import CallbackScheduler
+from intake.ports import CallbackScheduler, EscalationDesk
 
 # Longest values kept, in characters (see ``intake.models``): Twilio's CallSid is 34, an
 # E.164 number at most 16 (SIP addresses, "anonymous" and the like are cut at 40).
@@ -73,4 +73,5 @@ class CallContext:
 
     catalog: Catalog
     scheduler: CallbackScheduler
+    escalations: EscalationDesk
     now: datetime

@@ -84,6 +84,9 @@ def next_message_field(after: StepName | None, context: FieldContext) -> StepNam
     """The next message field to ask for after ``after`` (None: start), or None when done."""
     start = 0 if after is None else MESSAGE_FIELDS.index(after) + 1
     for step in MESSAGE_FIELDS[start:]:
+        # An escalation is about a known SR: the duty manager needs only where to call back.
+        if context.kind is MessageKind.ESCALATION and step is not StepName.CALLBACK_NUMBER:
+            continue
         if step is StepName.COMPANY and context.company_known:
             continue
         if step is StepName.SR_REFERENCE and context.kind is not MessageKind.NEW:
@@ -95,8 +98,29 @@ def next_message_field(after: StepName | None, context: FieldContext) -> StepNam
 
 
 def menu_choice(digits: str | None) -> StepName | None:
-    """The branch a menu key selects: 1 new request, 2 existing SR."""
-    return {"1": StepName.CUSTOMER_NUMBER, "2": StepName.SR_LOOKUP}.get(digits or "")
+    """The branch a menu key selects: 1 new request, 2 existing SR, 3 escalate an SR."""
+    return {
+        "1": StepName.CUSTOMER_NUMBER,
+        "2": StepName.SR_LOOKUP,
+        "3": StepName.ESCALATION_SR,
+    }.get(digits or "")
+
+
+# The reasons the escalation menu offers (seed: "Wann und wie eskaliere ich eine
+# Support-Anfrage?"), by key; the values are ``escalations.records.EscalationReason``'s.
+ESCALATION_REASONS = {
+    "1": "production_down",  # production down during an upgrade or implementation
+    "2": "business_impact",  # critical business impact that management must know
+    "3": "not_satisfied",  # with the response or the resolution
+    "4": "other",
+}
+# What an escalation whose reason was never given is raised for.
+UNSTATED_REASON = "other"
+
+
+def escalation_reason_choice(digits: str | None) -> str | None:
+    """The escalation reason a key selects, if any."""
+    return ESCALATION_REASONS.get(digits or "")
 
 
 def sr_action_choice(digits: str | None) -> MessageKind | None:

@@ -37,6 +37,12 @@ class StepName(enum.StrEnum):
     ANSWER_CHANNEL = "answer_channel"
     READBACK = "readback"
     END = "end"
+    # Escalating an SR (menu key 3, or an escalation-only line): ``intake.escalation_flow``.
+    ESCALATION_SR = "escalation_sr"
+    ESCALATION_REASON = "escalation_reason"
+    IMPACT_CHECK = "impact_check"
+    URGENCY_CHECK = "urgency_check"
+    SEVERITY_OFFER = "severity_offer"
 
 
 class StepKind(enum.StrEnum):
@@ -54,6 +60,8 @@ class MessageKind(enum.StrEnum):
     NEW = "new"
     UPDATE = "update"
     CALLBACK = "callback"
+    # The duty manager's call back after an escalation (only the callback number is asked).
+    ESCALATION = "escalation"
 
 
 # The message fields in the order the caller is asked for them (seed: name, company, phone,
@@ -150,6 +158,14 @@ class FlowState:
     # A callback number typed with its country code but no 00, read back and awaiting the
     # caller's 1 (yes) or 2 (type again) before it is kept (E.164).
     pending_number: str | None = None
+    # Escalating: an SR found and read back, awaiting the caller's 1 (right) or 2 (type again);
+    # the reason's key value; the pre-checks' answers (None: not answered); and whether the
+    # call came on an escalation-only (US government) line.
+    pending_sr: str | None = None
+    escalation_reason: str | None = None
+    impact_as_recorded: bool | None = None
+    urgency_changed: bool | None = None
+    is_us_government: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe form."""
@@ -168,6 +184,11 @@ class FlowState:
             ),
             "email_on_file": self.email_on_file,
             "pending_number": self.pending_number,
+            "pending_sr": self.pending_sr,
+            "escalation_reason": self.escalation_reason,
+            "impact_as_recorded": self.impact_as_recorded,
+            "urgency_changed": self.urgency_changed,
+            "is_us_government": self.is_us_government,
         }
 
     @classmethod
@@ -188,6 +209,11 @@ class FlowState:
             callback_asked_at=_instant(data.get("callback_asked_at")),
             email_on_file=bool(data.get("email_on_file", False)),
             pending_number=data.get("pending_number"),
+            pending_sr=data.get("pending_sr"),
+            escalation_reason=data.get("escalation_reason"),
+            impact_as_recorded=data.get("impact_as_recorded"),
+            urgency_changed=data.get("urgency_changed"),
+            is_us_government=bool(data.get("is_us_government", False)),
         )
 
 

@@ -105,6 +105,9 @@ class Region:
     # Every other country is refused: a toll-free line must not pay for calls and texts abroad.
     callback_countries: tuple[str, ...] = ()
     sms_countries: tuple[str, ...] = ()
+    # Escalation-only lines (the US government lines): no menu, straight to escalating an SR,
+    # and the escalation is marked "US government".
+    escalation_numbers: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -142,11 +145,17 @@ class Catalog:
     # how long before a promised update the escalation engineer is reminded.
     escalation_report_at: time = time(8, 0)
     escalation_reminder_lead: timedelta = timedelta(minutes=30)
+    # A customer who escalates by phone is called back by a duty manager within this long.
+    escalation_callback_promise: timedelta = timedelta(minutes=15)
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_number", {n: r for r in self.regions for n in r.numbers})
+        object.__setattr__(
+            self,
+            "_by_number",
+            {n: r for r in self.regions for n in (*r.numbers, *r.escalation_numbers)},
+        )
         object.__setattr__(
             self,
             "_by_product",
@@ -154,8 +163,13 @@ class Catalog:
         )
 
     def region_for_number(self, number: str) -> Region | None:
-        """The region whose toll-free number was dialled, if any."""
+        """The region whose toll-free number (or escalation-only line) was dialled, if any."""
         return self._by_number.get(number)
+
+    def is_escalation_number(self, number: str) -> bool:
+        """Whether ``number`` is an escalation-only line (a US government line)."""
+        region = self._by_number.get(number)
+        return region is not None and number in region.escalation_numbers
 
     def number_policy(self, region: Region) -> NumberPolicy:
         """The numbers ``region`` calls back and texts; every region's own numbers are refused."""

@@ -35,6 +35,7 @@ from intake.outbound_call_jobs import PLACE_CALL
 from intake.ports import (
     CallbackScheduler,
     Clock,
+    EscalationDesk,
     Mailer,
     Messenger,
     SendError,
@@ -225,21 +226,33 @@ def settle_quiet_calls(
     clock: Clock,
     catalog: Catalog,
     scheduler: CallbackScheduler,
+    escalations: EscalationDesk,
 ) -> None:
-    """Calls whose status callback never came: settle each into an SR and callback."""
+    """Calls whose status callback never came: settle each into an SR and callback (and an
+    escalation, for a caller who escalated)."""
     del item
     with transaction(session_factory) as session:
         call_sids = calls_to_settle(session, now=clock.now())
     for call_sid in call_sids:
         with transaction(session_factory) as session:
             sr_number = settle_quiet_call(
-                session, call_sid, catalog=catalog, scheduler=scheduler, now=clock.now()
+                session,
+                call_sid,
+                catalog=catalog,
+                scheduler=scheduler,
+                escalations=escalations,
+                now=clock.now(),
             )
         log.info("event=call_settled_by_sweep call_sid=%s sr=%s", call_sid, sr_number or "-")
 
 
 def replay_spooled_numbers(
-    *, session_factory: SessionFactory, catalog: Catalog, scheduler: CallbackScheduler, spool: Spool
+    *,
+    session_factory: SessionFactory,
+    catalog: Catalog,
+    scheduler: CallbackScheduler,
+    escalations: EscalationDesk,
+    spool: Spool,
 ) -> ReplayReport:
     """Numbers this host kept while the database was away: each becomes its call's SR, once."""
 
@@ -256,7 +269,12 @@ def replay_spooled_numbers(
                 f"{type(exc).__name__}: {exc}",
             )
             return
-        context = CallContext(catalog=catalog, scheduler=scheduler, now=spooled.received_at)
+        context = CallContext(
+            catalog=catalog,
+            scheduler=scheduler,
+            escalations=escalations,
+            now=spooled.received_at,
+        )
         outcome = read_then_write(
             session_factory,
             lambda reading: replay_spooled_number(reading, spooled, context=context),

@@ -1,9 +1,10 @@
-"""The seams to the outside world: clock, SMS, e-mail, outbound calls, callback scheduling."""
+"""The seams to the outside world: clock, SMS, e-mail, outbound calls, callback scheduling,
+and the escalation desk (implemented by ``escalations``, which intake never imports)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.orm import Session
@@ -85,6 +86,9 @@ class CallbackRequest:
     # When the caller asked to be called back: the promise counts from here, however much
     # later the call is settled.
     asked_at: datetime
+    # A promise of its own instead of the product line's (an escalation's duty-manager call
+    # back): the callback is due this long after ``asked_at``.
+    promise: timedelta | None = None
 
 
 class CallbackScheduler(Protocol):
@@ -94,4 +98,55 @@ class CallbackScheduler(Protocol):
         self, session: Session, request: CallbackRequest, *, now: datetime
     ) -> datetime:
         """Add the callback row due by the promise from ``request.asked_at``; return due_at."""
+        ...
+
+
+@dataclass(frozen=True)
+class EscalationRequest:
+    """A customer's escalation of an SR by phone, as the call left it."""
+
+    sr_number: str
+    reason: str  # an ``intake.call_rules.ESCALATION_REASONS`` value
+    call_sid: str
+    caller_number: str | None  # the caller ID as it came (None: withheld)
+    contact_number: str | None  # where the duty manager calls back
+    is_us_government: bool  # called on an escalation-only (US government) line
+    # The seed's pre-checks as the caller answered them (None: not answered).
+    impact_as_recorded: bool | None
+    urgency_changed: bool | None
+
+
+@dataclass(frozen=True)
+class EscalationReceipt:
+    """The escalation the request raised, or the SR's open one it was logged on."""
+
+    escalation_id: int
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class SeverityRaiseRequest:
+    """A caller who needs a higher severity on an SR, not an escalation (one per call)."""
+
+    sr_number: str
+    reason: str | None  # the escalation reason chosen before the offer, if any
+    call_sid: str
+    caller_number: str | None
+    urgency_changed: bool | None
+
+
+class EscalationDesk(Protocol):
+    """Takes customers' escalations and severity raises in the caller's transaction
+    (implemented by ``escalations.desk``)."""
+
+    def raise_escalation(
+        self, session: Session, request: EscalationRequest, *, now: datetime
+    ) -> EscalationReceipt:
+        """Escalate the SR (its region's managers are told); once per call."""
+        ...
+
+    def raise_severity(
+        self, session: Session, request: SeverityRaiseRequest, *, now: datetime
+    ) -> bool:
+        """Record the severity raise; False when this call had recorded it already."""
         ...

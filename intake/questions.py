@@ -22,6 +22,15 @@ class Asking:
     has_consent: bool = False  # the caller agreed that the description is recorded
 
 
+# The escalation's questions answered by one key, and what each asks.
+_ONE_KEY_QUESTIONS = {
+    StepName.ESCALATION_REASON: "escalation_reason",
+    StepName.IMPACT_CHECK: "escalation_impact_check",
+    StepName.URGENCY_CHECK: "escalation_urgency_check",
+    StepName.SEVERITY_OFFER: "escalation_severity_offer",
+}
+
+
 def question(state: FlowState, asking: Asking, *intro: Say) -> Step:
     """The question for ``state.step``, preceded by ``intro``."""
     name = state.step
@@ -71,6 +80,13 @@ def question(state: FlowState, asking: Asking, *intro: Say) -> Step:
         )
     if name is StepName.ANSWER_CHANNEL:
         return Step(name, StepKind.DIGITS, (*intro, Say("ask_answer_channel")), num_digits=1)
+    if name is StepName.ESCALATION_SR and state.pending_sr is not None:
+        check = Say("escalation_sr_check", digits={"sr_number": state.pending_sr})
+        return Step(name, StepKind.DIGITS, (*intro, check), num_digits=1)
+    if name in _ONE_KEY_QUESTIONS:
+        return Step(name, StepKind.DIGITS, (*intro, Say(_ONE_KEY_QUESTIONS[name])), num_digits=1)
+    if name is StepName.ESCALATION_SR:
+        return Step(name, StepKind.DIGITS, (*intro, Say("escalation_ask_sr")))
     if name is StepName.READBACK:
         assert asking.sr_number is not None, "the read-back needs the SR number"
         number = {"sr_number": asking.sr_number}

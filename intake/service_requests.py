@@ -102,6 +102,12 @@ def submit_message(
                 callback_number=message.callback_number,
                 requested_at=message.requested_at,
                 asked_at=message.callback_asked_at or message.created_at,
+                # An escalation's call back is the duty manager's, promised within minutes.
+                promise=(
+                    catalog.escalation_callback_promise
+                    if message.kind == MessageKind.ESCALATION
+                    else None
+                ),
             ),
             now=now,
         )

@@ -13,6 +13,7 @@ from dataclasses import replace
 from sqlalchemy.orm import Session
 
 from intake.call_input import CallContext
+from intake.call_rules import UNSTATED_REASON
 from intake.call_steps import MessageKind, StepName
 from intake.call_store import CallRecord
 from intake.catalog import Catalog
@@ -20,6 +21,7 @@ from intake.customers import find_customer
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message
 from intake.number_policy import Accepted, judge_caller_id
+from intake.ports import EscalationRequest
 from intake.service_requests import submit_message
 
 
@@ -54,6 +56,7 @@ def settle_message(
     )
     if not reachable:
         return replace(call, is_settled=True, outcome="unreachable")
+    first_submission = message.sr_number is None
     submitted = submit_message(
         session,
         message,
@@ -62,8 +65,29 @@ def settle_message(
         now=context.now,
         caller_id=caller_id,
     )
+    if message.kind == MessageKind.ESCALATION and first_submission:
+        _raise_escalation(session, call, message, submitted.sr_number, context=context)
     outcome = "message" if call.outcome in (None, "unreachable") else call.outcome
     return replace(call, is_settled=True, sr_number=submitted.sr_number, outcome=outcome)
+
+
+def _raise_escalation(
+    session: Session, call: CallRecord, message: Message, sr_number: str, *, context: CallContext
+) -> None:
+    """The escalation the caller asked for, raised once with the message that carries its call
+    back (also when they hung up before giving a number: the caller ID is called back)."""
+    state = call.state
+    request = EscalationRequest(
+        sr_number=sr_number,
+        reason=state.escalation_reason or UNSTATED_REASON,
+        call_sid=call.call_sid,
+        caller_number=call.from_number,
+        contact_number=message.callback_number,
+        is_us_government=state.is_us_government,
+        impact_as_recorded=state.impact_as_recorded,
+        urgency_changed=state.urgency_changed,
+    )
+    context.escalations.raise_escalation(session, request, now=context.now)
 
 
 def _has_email(session: Session, customer_number: str | None) -> bool:

@@ -106,7 +106,12 @@ def spoken_hours(line: ProductLine, prompts: PromptSet) -> str:
 
 def spoken_promise(line: ProductLine, prompts: PromptSet) -> str:
     """The line's callback promise as callers hear it ("30 minutes", "24 hours")."""
-    minutes = int(line.callback_promise.total_seconds() // 60)
+    return spoken_duration(line.callback_promise, prompts)
+
+
+def spoken_duration(duration: timedelta, prompts: PromptSet) -> str:
+    """A promise's length as callers hear it ("15 minutes", "24 hours")."""
+    minutes = int(duration.total_seconds() // 60)
     # Whole hours above one are said in hours; anything else (one hour too) in minutes, which
     # keeps the prompts free of singular forms.
     if minutes > 60 and minutes % 60 == 0:

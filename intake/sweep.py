@@ -12,7 +12,7 @@ from intake.call_input import CallContext
 from intake.call_store import CallStore
 from intake.catalog import Catalog
 from intake.models import Call
-from intake.ports import CallbackScheduler
+from intake.ports import CallbackScheduler, EscalationDesk
 from intake.settlement import settle_ended_call
 
 
@@ -34,10 +34,11 @@ def settle_quiet_call(
     *,
     catalog: Catalog,
     scheduler: CallbackScheduler,
+    escalations: EscalationDesk,
     now: datetime,
 ) -> str | None:
     """Settle one call found by :func:`calls_to_settle`, re-checked under its row lock."""
-    context = CallContext(catalog=catalog, scheduler=scheduler, now=now)
+    context = CallContext(catalog=catalog, scheduler=scheduler, escalations=escalations, now=now)
 
     def decide(reading: Reading) -> Done[str | None] | Write[str | None]:
         store = CallStore.reading(reading)

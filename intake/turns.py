@@ -29,6 +29,7 @@ from intake.call_facts import (
     Facts,
     LineFacts,
     MessageFacts,
+    RaiseSeverity,
 )
 from intake.call_flow import after_settling, decide
 from intake.call_input import CallContext, CallerInput, TurnResult, UnknownCall, UnknownNumber
@@ -45,11 +46,12 @@ from intake.catalog import Catalog, Region
 from intake.customers import find_customer
 from intake.messages import consent_changes, field_changes, new_message_values
 from intake.models import Message
+from intake.ports import SeverityRaiseRequest
 from intake.questions import Asking, question
 from intake.service_requests import existing_sr_number
 from intake.settlement import caller_id_of, settle_message
 from intake.sr_numbers import is_plausible_sr_number
-from intake.support_hours import is_open, spoken_hours, spoken_promise
+from intake.support_hours import is_open, spoken_duration, spoken_hours, spoken_promise
 
 _GOODBYE = Step(StepName.END, StepKind.HANGUP, (Say("goodbye"),))
 
@@ -77,8 +79,12 @@ def _greeted(inp: CallerInput, context: CallContext) -> tuple[CallRecord, Step]:
         from_number=inp.from_number,
         started_at=started_at,
     )
-    greeting = question(FlowState(), Asking(country=region.country), Say("welcome"))
-    return replace(call, turn=1, flow=FlowState().to_json()), greeting
+    start = FlowState()
+    if context.catalog.is_escalation_number(inp.to_number):
+        # An escalation-only line (US government): no menu, straight to the SR to escalate.
+        start = FlowState(step=StepName.ESCALATION_SR, is_us_government=True)
+    greeting = question(start, Asking(country=region.country), Say("welcome"))
+    return replace(call, turn=1, flow=start.to_json()), greeting
 
 
 def _started_at(inp: CallerInput, now: datetime) -> datetime:
@@ -160,6 +166,10 @@ def _replay(store: CallStore, call: CallRecord, seq: int) -> TurnResult:
 # -- 2. look up ---------------------------------------------------------------------------------
 
 
+# The steps at which a typed SR number is looked up.
+_SR_STEPS = frozenset({StepName.SR_LOOKUP, StepName.ESCALATION_SR})
+
+
 def _look_up(
     reader: Connection,
     call: CallRecord,
@@ -179,7 +189,7 @@ def _look_up(
     elif call.customer_number is not None and message is None:
         customer = find_customer(reader, call.customer_number)  # the company, for the message
     found_sr = None
-    if step is StepName.SR_LOOKUP and is_plausible_sr_number(typed):
+    if step in _SR_STEPS and is_plausible_sr_number(typed):
         assert typed is not None
         found_sr = existing_sr_number(reader, typed)
     product_lines = {}
@@ -194,12 +204,13 @@ def _look_up(
     keys = {region.default_product_line, *product_lines.values()} if needs_lines else set()
     if call.product_line is not None:
         keys.add(call.product_line)
+    prompts = catalog.prompts_for(call.language)
     return Facts(
         country=region.country,
         numbers=catalog.number_policy(region),
         default_line=region.default_product_line,
         call_line=call.product_line,
-        consent_prompt_version=catalog.prompts_for(call.language).version,
+        consent_prompt_version=prompts.version,
         lines={key: _line(catalog, key, region, call.language, context.now) for key in keys},
         caller_id=caller_id_of(call, catalog),
         customer=(
@@ -223,6 +234,7 @@ def _look_up(
             if message is not None
             else None
         ),
+        escalation_promise=spoken_duration(catalog.escalation_callback_promise, prompts),
     )
 
 
@@ -270,6 +282,8 @@ def _write(
         # caller went on) brings what it stores now to its SR; a finished message makes the SR.
         call = settle_message(session, call, row, context=context)
         ready = _answered(call, message, decision, facts, seq=seq, now=now)
+    if decision.severity_raise is not None:
+        _raise_severity(session, call, decision.severity_raise, context=context)
     call, step = ready
     store.save(before, call)
     if greeting is not None:
@@ -321,6 +335,20 @@ def _answered(
         is_settled=call.is_settled or step.kind is StepKind.HANGUP,
     )
     return answered, step
+
+
+def _raise_severity(
+    session: Session, call: CallRecord, order: RaiseSeverity, *, context: CallContext
+) -> None:
+    """Record the caller's severity raise (not an escalation) through the escalation desk."""
+    request = SeverityRaiseRequest(
+        sr_number=order.sr_number,
+        reason=order.reason,
+        call_sid=call.call_sid,
+        caller_number=call.from_number,
+        urgency_changed=order.urgency_changed,
+    )
+    context.escalations.raise_severity(session, request, now=context.now)
 
 
 def _identified(call: CallRecord, decision: Decision) -> CallRecord:

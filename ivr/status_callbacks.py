@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from config.dependencies import current
 from db.transaction import transaction
 from db.unit_of_work import read_then_write
-from intake.call_input import ADDRESS_LIMIT, CALL_SID_LIMIT, CallContext
+from intake.call_input import ADDRESS_LIMIT, CALL_SID_LIMIT
 from intake.call_status import CallStatusReport, record_call_status
 from intake.confirmations import record_sms_status
 from intake.messages import attach_recording
@@ -54,7 +54,7 @@ def call_status() -> Response:
         to_number=form.get("To", "")[:ADDRESS_LIMIT],
         from_number=(form.get("From") or "")[:ADDRESS_LIMIT] or None,
     )
-    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
+    context = deps.call_context(deps.clock.now())
     outcome = read_then_write(
         deps.session_factory, lambda reading: record_call_status(reading, report, context=context)
     )

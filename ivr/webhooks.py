@@ -17,7 +17,6 @@ from intake.call_input import (
     DIGITS_LIMIT,
     LONG_SPEECH_LIMIT,
     SPEECH_LIMIT,
-    CallContext,
     CallerInput,
     UnknownCall,
     UnknownNumber,
@@ -118,7 +117,7 @@ def voice() -> Response:
     seq = _seq()
     try:
         now = deps.clock.now()
-        context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
+        context = deps.call_context(now)
         if seq == 0:
             result = greet(inp, context=context)
         else:
@@ -217,7 +216,7 @@ def queue_callback_view() -> Response:
     call_sid = request.form.get("CallSid", "")
     if request.form.get("Digits") != "1":
         return _xml(twiml.render_back_to_hold(_base()))
-    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
+    context = deps.call_context(deps.clock.now())
     try:
         read_then_write(
             deps.session_factory,
@@ -261,7 +260,7 @@ def fallback_number() -> Response:
     )
     outcome = FallbackOutcome(None, ask_again=False)
     now = deps.clock.now()
-    context = CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=now)
+    context = deps.call_context(now)
     try:
         outcome = read_then_write(
             deps.session_factory,

@@ -275,8 +275,14 @@ def test_callbacks_and_sms_stay_in_the_regions_own_country_by_default(config_dir
     catalog = load_catalog(config_dir / "hotline.toml")
     policy = catalog.number_policy(catalog.region("de"))
     assert (policy.callback_countries, policy.sms_countries) == ({"DE"}, {"DE"})
-    # Every region's hotline numbers are refused as callback numbers, not only its own.
-    assert policy.own_numbers == {"+498001006711", "+18005550199"}
+    # Every region's hotline numbers are refused as callback numbers, not only its own, and
+    # so are the escalation-only lines.
+    assert policy.own_numbers == {
+        "+498001006711",
+        "+18005550199",
+        "+18778692730",
+        "+16508462060",
+    }
 
 
 def test_a_region_may_call_back_in_more_countries_than_it_texts(config_dir):
@@ -314,3 +320,50 @@ def test_a_zero_sms_limit_is_named(config_dir):
     edit(config_dir / "hotline.toml", "per_hour = 100", "per_hour = 0")
     [problem] = problems_of(config_dir)
     assert problem.startswith(f"{config_dir / 'hotline.toml'}: sms.per_hour: ")
+
+
+def test_the_us_government_lines_are_escalation_only_lines_of_the_us_region():
+    catalog = load_catalog(SHIPPED)
+    for number in ("+18778692730", "+16508462060"):
+        region = catalog.region_for_number(number)
+        assert region is not None
+        assert (region.key, region.language) == ("us", "en-US")
+        assert catalog.is_escalation_number(number)
+    assert not catalog.is_escalation_number("+18005550199")
+    assert not catalog.is_escalation_number("+498001006711")
+    assert not catalog.is_escalation_number("+15555550100")
+
+
+def test_an_escalation_number_not_in_e164_is_named(config_dir):
+    edit(config_dir / "hotline.toml", '"+18778692730"', '"1-877-869-2730"')
+    [problem] = problems_of(config_dir)
+    assert "hotline.toml: regions[1].escalation_numbers: " in problem
+    assert "'1-877-869-2730' is not an E.164 number" in problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"+16508462060"', '"+18778692730"'),  # twice in the same list
+        ('"+16508462060"', '"+18005550199"'),  # the region's own hotline number
+        ('"+16508462060"', '"+498001006711"'),  # another region's hotline number
+    ],
+)
+def test_an_escalation_number_used_twice_is_named(config_dir, old, new):
+    edit(config_dir / "hotline.toml", old, new)
+    [problem] = problems_of(config_dir)
+    assert problem.endswith(f"regions.numbers: {new.strip(chr(34))!r} appears more than once")
+
+
+def test_the_escalation_call_back_is_promised_within_15_minutes_by_default(config_dir):
+    assert load_catalog(SHIPPED).escalation_callback_promise == timedelta(minutes=15)
+    edit(config_dir / "hotline.toml", "callback_minutes = 15\n", "")
+    catalog = load_catalog(config_dir / "hotline.toml")
+    assert catalog.escalation_callback_promise == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize("minutes", ["0", "-5", "1441", '"soon"'])
+def test_a_bad_escalation_call_back_promise_is_named(config_dir, minutes):
+    edit(config_dir / "hotline.toml", "callback_minutes = 15", f"callback_minutes = {minutes}")
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(f"{config_dir / 'hotline.toml'}: escalations.callback_minutes: ")

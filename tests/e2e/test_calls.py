@@ -344,7 +344,12 @@ def test_a_hang_up_with_no_status_callback_is_settled_by_the_sweep(
             due = calls_to_settle(session, now=clock.now())
             settled = [
                 settle_quiet_call(
-                    session, sid, catalog=catalog, scheduler=deps.scheduler, now=clock.now()
+                    session,
+                    sid,
+                    catalog=catalog,
+                    scheduler=deps.scheduler,
+                    escalations=deps.escalations,
+                    now=clock.now(),
                 )
                 for sid in due
             ]
@@ -377,7 +382,12 @@ def test_a_slow_caller_settled_by_the_sweep_still_completes_the_same_sr(
     with transaction(deps.session_factory) as session:
         [call_sid] = calls_to_settle(session, now=clock.now())
         early = settle_quiet_call(
-            session, call_sid, catalog=catalog, scheduler=deps.scheduler, now=clock.now()
+            session,
+            call_sid,
+            catalog=catalog,
+            scheduler=deps.scheduler,
+            escalations=deps.escalations,
+            now=clock.now(),
         )
     walker.say("Der Cluster ist nach dem Update nicht erreichbar")
     sr = read_one(deps, ServiceRequest)
@@ -392,7 +402,12 @@ def _settle_by_sweep(deps, clock, catalog, *, after_seconds=95):
     with transaction(deps.session_factory) as session:
         [call_sid] = calls_to_settle(session, now=clock.now())
         return settle_quiet_call(
-            session, call_sid, catalog=catalog, scheduler=deps.scheduler, now=clock.now()
+            session,
+            call_sid,
+            catalog=catalog,
+            scheduler=deps.scheduler,
+            escalations=deps.escalations,
+            now=clock.now(),
         )
 
 

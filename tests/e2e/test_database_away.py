@@ -74,6 +74,7 @@ def replay(deps, spool):
         session_factory=deps.session_factory,
         catalog=deps.catalog,
         scheduler=deps.scheduler,
+        escalations=deps.escalations,
         spool=spool,
     )
 

@@ -416,9 +416,19 @@ def test_a_turn_decides_the_next_step_and_what_is_stored(
     assert seen(decide(state, answer, facts_), list(expected)) == expected
 
 
+# The escalation steps have a table of their own (``test_escalation_flow``).
+ESCALATION_STEPS = {
+    StepName.ESCALATION_SR,
+    StepName.ESCALATION_REASON,
+    StepName.IMPACT_CHECK,
+    StepName.URGENCY_CHECK,
+    StepName.SEVERITY_OFFER,
+}
+
+
 def test_the_table_covers_every_step_and_an_unknown_one() -> None:
     steps = {c.values[0].step for c in CASES}
-    assert set(StepName) <= steps
+    assert set(StepName) - ESCALATION_STEPS <= steps
     assert steps - set(StepName) == {"escalate"}
 
 

@@ -143,13 +143,14 @@ def test_there_is_no_field_after_the_last_one():
     [
         ("1", StepName.CUSTOMER_NUMBER),
         ("2", StepName.SR_LOOKUP),
-        ("3", None),
+        ("3", StepName.ESCALATION_SR),
+        ("4", None),
         ("", None),
         (None, None),
         ("12", None),
     ],
 )
-def test_menu_keys_choose_new_or_existing_request(digits, expected):
+def test_menu_keys_choose_new_request_existing_request_or_escalation(digits, expected):
     assert call_rules.menu_choice(digits) is expected
 
 

@@ -32,7 +32,7 @@ def _input(digits: str | None = None) -> CallerInput:
 
 
 def _context(deps: Dependencies) -> CallContext:
-    return CallContext(catalog=deps.catalog, scheduler=deps.scheduler, now=deps.clock.now())
+    return deps.call_context(deps.clock.now())
 
 
 def _turn(deps: Dependencies, inp: CallerInput, seq: int) -> Decide[TurnResult]:
