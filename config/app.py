@@ -12,6 +12,7 @@ from config.dependencies import Dependencies
 from config.settings import Settings, SettingsError
 from config.wiring import build_dependencies
 from console.api import bp as api_bp
+from console.callbacks_api import bp as callbacks_api_bp
 from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
 from ivr.status_callbacks import bp as status_bp
@@ -53,6 +54,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.register_blueprint(ivr_bp)
     app.register_blueprint(status_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(callbacks_api_bp)
     app.register_blueprint(ops_bp)
     return app
 

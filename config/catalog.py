@@ -99,6 +99,8 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "confirmation_callback": "due",
         "confirmation_email_answer": "",
         "confirmation_no_callback": "",
+        "escalation_re_escalated_subject": "sr_number priority",
+        "escalation_re_escalated_body": "sr_number priority reason escalation_id",
     }.items()
 }
 

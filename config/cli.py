@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from config.cli_queue import queue
 from config.cli_support import refuse as _refuse
 from config.cli_support import settings_or_exit as _settings
 from config.cli_users import user
@@ -288,6 +289,7 @@ def customers_import(csv_file: Path) -> None:
 
 
 main.add_command(user)
+main.add_command(queue)
 
 
 # -- the terminal phone -----------------------------------------------------------------------

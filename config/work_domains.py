@@ -7,11 +7,16 @@ from collections.abc import Iterable
 from callbacks import jobs as callbacks_jobs
 from config.dependencies import Dependencies
 from db.jobs import ComposedWork, DomainWork, check_ports, compose
+from escalations import jobs as escalations_jobs
 from intake import jobs as intake_jobs
 
 # Every domain's work. A domain adds a kind or periodic work in its own ``jobs`` module; only a
 # new domain is added here.
-DOMAIN_WORK: tuple[DomainWork, ...] = (intake_jobs.WORK, callbacks_jobs.WORK)
+DOMAIN_WORK: tuple[DomainWork, ...] = (
+    intake_jobs.WORK,
+    callbacks_jobs.WORK,
+    escalations_jobs.WORK,
+)
 
 # The ports a handler may name (keyword-only parameters), taken from ``Dependencies``. Settings
 # and the engine are not ports: handlers open transactions through ``session_factory``.

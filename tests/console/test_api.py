@@ -145,7 +145,10 @@ def test_queued_callbacks_are_listed_with_their_sr_and_due_time(client, token, s
 def test_an_unknown_callback_status_is_a_bad_request(client, token):
     response = client.get("/api/v1/callbacks?status=lost", headers=auth(token))
     assert response.status_code == 400
-    assert response.get_json()["detail"] == "status must be one of queued, claimed, calling, done, unreachable, cancelled"
+    assert (
+        response.get_json()["detail"]
+        == "status must be one of queued, claimed, calling, done, unreachable, cancelled"
+    )
 
 
 def test_health_answers_200_with_the_worker_state(client):

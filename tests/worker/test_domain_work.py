@@ -18,6 +18,8 @@ from config.worker import Worker
 from db.jobs import DomainWork, JobSpec, LocalSpec, PeriodicSpec, WorkDeclarationError
 from db.transaction import transaction
 from db.work import ClaimedWork, WorkItem, enqueue
+from escalations import jobs as escalations_jobs
+from escalations.notices import NOTICE_KIND
 from intake import confirmations, outbound_calls
 from intake import jobs as intake_jobs
 from tests.support.fakes import FakeClock
@@ -26,6 +28,8 @@ from tests.worker.conftest import MakeDeps
 KIND = "test.effect"
 TIDY = "test.tidy"
 INTAKE_KINDS = {confirmations.WORK_KIND, intake_jobs.SWEEP_KIND, outbound_calls.WORK_KIND}
+# Every kind the domains declare.
+ALL_KINDS = INTAKE_KINDS | {NOTICE_KIND}
 
 
 def no_delay(_attempt: int) -> timedelta:
@@ -48,11 +52,11 @@ def periodic_keys(deps, kind: str) -> list[str]:
         return list(session.scalars(select(WorkItem.key).where(WorkItem.kind == kind)))
 
 
-def test_the_worker_runs_every_kind_intake_and_callbacks_declare() -> None:
-    assert DOMAIN_WORK == (intake_jobs.WORK, callbacks_jobs.WORK)
+def test_the_worker_runs_every_kind_the_domains_declare() -> None:
+    assert DOMAIN_WORK == (intake_jobs.WORK, callbacks_jobs.WORK, escalations_jobs.WORK)
     assert callbacks_jobs.WORK.jobs == callbacks_jobs.WORK.periodic == ()
     work = domain_work()
-    assert set(work.jobs) == INTAKE_KINDS
+    assert set(work.jobs) == ALL_KINDS
     assert [p.kind for p in work.periodic] == [intake_jobs.SWEEP_KIND]
 
 
@@ -72,7 +76,7 @@ def test_a_domains_kind_is_run_with_the_ports_its_handler_names(
     worker.run_once()
     worker.shutdown()
 
-    assert set(worker.jobs) == {*INTAKE_KINDS, KIND}
+    assert set(worker.jobs) == {*ALL_KINDS, KIND}
     assert seen == [("effect:1", deps.clock, deps.dialer, deps.public_base_url)]
     with transaction(deps.session_factory) as session:
         assert session.scalar(select(WorkItem.state).where(WorkItem.key == "effect:1")) == "done"
