@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
@@ -36,15 +36,30 @@ def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Call
     When both heads exist the later one stays locked until the claimer commits (other claimers
     skip it meanwhile, as they skip any row being claimed).
     """
+    return session.scalar(_NEXT_CLAIMABLE, {"region": region, "now": now})
+
+
+def _head(*conditions: ColumnElement[bool]) -> Select[int, datetime, datetime]:
+    """The region's first row meeting ``conditions`` in queue order, locked (SKIP LOCKED)."""
+    return (
+        select(Callback.id, Callback.due_at, Callback.requested_at)
+        .where(Callback.region == bindparam("region"), *conditions)
+        .order_by(Callback.due_at, Callback.requested_at, Callback.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _next_claimable() -> Select[Callback]:
+    """The statement behind ``lock_next_claimable``, built once (building it took longer than
+    PostgreSQL takes to run it); ``region`` and ``now`` are bound at each claim."""
     queued = _head(
-        region,
         Callback.status == CallbackStatus.QUEUED.value,
-        or_(Callback.not_before.is_(None), Callback.not_before <= now),
+        or_(Callback.not_before.is_(None), Callback.not_before <= bindparam("now")),
     ).cte("queued_head")
     expired = _head(
-        region,
         Callback.status == CallbackStatus.CLAIMED.value,
-        Callback.claim_expires_at <= now,
+        Callback.claim_expires_at <= bindparam("now"),
     ).cte("expired_head")
     heads = union_all(select(queued), select(expired)).subquery("heads")
     first = (
@@ -55,18 +70,10 @@ def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Call
     )
     # Locked again (ours already: no wait) so that the row is read as it stands now, not as the
     # statement's snapshot saw it: a change committed meanwhile is in the version locked.
-    return session.scalar(select(Callback).where(Callback.id == first).with_for_update())
+    return select(Callback).where(Callback.id == first).with_for_update()
 
 
-def _head(region: str, *conditions: ColumnElement[bool]) -> Select[int, datetime, datetime]:
-    """The first row of ``region`` meeting ``conditions`` in queue order, locked (SKIP LOCKED)."""
-    return (
-        select(Callback.id, Callback.due_at, Callback.requested_at)
-        .where(Callback.region == region, *conditions)
-        .order_by(Callback.due_at, Callback.requested_at, Callback.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
+_NEXT_CLAIMABLE = _next_claimable()
 
 
 def lock_expired_claims(session: Session, *, now: datetime, limit: int = 500) -> Sequence[Callback]:
