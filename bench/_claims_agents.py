@@ -8,20 +8,23 @@ with nothing, timing every press, and reports an ``AgentRun``. The phases:
             database timeouts: a ping at each checkout, statement and lock timeouts);
   baseline  the least any correct claim does, in raw SQLAlchemy Core on a plain engine:
             ``SELECT id ... WHERE region, status = 'queued' ORDER BY <queue order> LIMIT 1
-            FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` of that row, in one transaction.
+            FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` of that row, in one transaction;
+  http      ``POST /api/v1/callbacks/claim-next`` with the agent's token to ``hotline serve``
+            (one kept-alive connection per agent): 200 with the callback, 204 when none is left.
 """
 
 from __future__ import annotations
 
-import os
+import http.client
+import json
 import signal
 import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, create_engine, select, text, update
 
@@ -35,25 +38,16 @@ from db.engine import DatabaseTimeouts, make_engine, normalize_url
 from db.transaction import make_session_factory, transaction
 from intake.staff import StaffMember
 
-PhaseName = Literal["real", "baseline"]
+PhaseName = Literal["real", "baseline", "http"]
 # An agent gives up a phase after this many failed presses (each one is reported).
 MAX_ERRORS = 50
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def backend_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (here: a PostgreSQL backend) so far; 0 once it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 class _Agent:
-    def __init__(self, database_url: str, agent: StaffMember) -> None:
+    def __init__(self, database_url: str, agent: StaffMember, token: str) -> None:
         self.agent = agent
+        self.token = token
+        self.http: http.client.HTTPConnection | None = None
         self.region = agent.region or ""
         self.catalog = load_catalog(DEFAULT_CONFIG)
         self.real_engine = make_engine(database_url, pool_size=1, timeouts=DatabaseTimeouts())
@@ -83,9 +77,10 @@ class _Agent:
             )
         )
 
-    def backend_pid(self, engine: Engine) -> int:
+    def warm(self, engine: Engine) -> None:
+        """Connect before the start: the phase measures claims, not connecting."""
         with engine.connect() as connection:
-            return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+            connection.execute(text("SELECT 1"))
 
     def claim_real(self) -> int | None:
         with transaction(self.factory) as session:
@@ -110,20 +105,49 @@ class _Agent:
             )
             return int(callback_id)
 
-    def run(self, phase: PhaseName, start_at: float) -> AgentRun:
-        press: Callable[[], int | None]
-        press, engine = (
-            (self.claim_real, self.real_engine)
-            if phase == "real"
-            else (self.claim_baseline, self.bare_engine)
+    def claim_http(self) -> int | None:
+        assert self.http is not None
+        self.http.request(
+            "POST",
+            "/api/v1/callbacks/claim-next",
+            body=b"{}",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
-        backend = self.backend_pid(engine)  # also warms the pooled connection
+        response = self.http.getresponse()
+        body = response.read()
+        if response.status == 204:
+            return None
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+        return int(json.loads(body)["id"])
+
+    def _connect(self, base_url: str) -> None:
+        if self.http is not None:
+            self.http.close()
+        where = urlsplit(base_url)
+        self.http = http.client.HTTPConnection(
+            where.hostname or "127.0.0.1", where.port, timeout=30
+        )
+        self.http.connect()
+
+    def run(self, phase: PhaseName, start_at: float, base_url: str | None = None) -> AgentRun:
+        press: Callable[[], int | None]
+        if phase == "http":
+            assert base_url is not None
+            self._connect(base_url)
+            press = self.claim_http
+        elif phase == "real":
+            press = self.claim_real
+            self.warm(self.real_engine)
+        else:
+            press = self.claim_baseline
+            self.warm(self.bare_engine)
         claimed: list[int] = []
         latencies: list[float] = []
         errors: list[str] = []
         empty = 0
         time.sleep(max(0.0, start_at - time.monotonic()))
-        cpu0, backend0 = time.process_time(), backend_cpu_seconds(backend)
+        cpu0 = time.process_time()
         started = time.monotonic()
         while len(errors) < MAX_ERRORS:
             before = time.perf_counter()
@@ -131,6 +155,8 @@ class _Agent:
                 got = press()
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                if phase == "http" and base_url is not None:
+                    self._connect(base_url)  # a fresh connection after a broken exchange
                 continue
             took = time.perf_counter() - before
             if got is None:
@@ -148,29 +174,30 @@ class _Agent:
             empty_presses=empty,
             errors=errors,
             cpu_seconds=time.process_time() - cpu0,
-            backend_cpu_seconds=backend_cpu_seconds(backend) - backend0,
         )
 
     def close(self) -> None:
+        if self.http is not None:
+            self.http.close()
         self.real_engine.dispose()
         self.bare_engine.dispose()
 
 
-def agent_main(pipe: Connection, database_url: str, agent: StaffMember) -> None:
-    """An agent process: ``(phase, start_at)`` in, an ``AgentRun`` (or an error text) out;
-    ``None`` in ends it."""
+def agent_main(pipe: Connection, database_url: str, agent: StaffMember, token: str) -> None:
+    """An agent process: ``(phase, start_at, base_url)`` in, an ``AgentRun`` (or an error
+    text) out; ``None`` in ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the benchmark stops its agents itself
     try:
-        worker = _Agent(database_url, agent)
+        worker = _Agent(database_url, agent, token)
     except Exception:
         pipe.send(f"agent {agent.name} could not start:\n{traceback.format_exc()}")
         return
     pipe.send("ready")
     try:
         while (command := pipe.recv()) is not None:
-            phase, start_at = command
+            phase, start_at, base_url = command
             try:
-                pipe.send(worker.run(phase, start_at))
+                pipe.send(worker.run(phase, start_at, base_url))
             except Exception:
                 pipe.send(f"agent {agent.name} failed:\n{traceback.format_exc()}")
     except (EOFError, KeyboardInterrupt):

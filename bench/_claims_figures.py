@@ -35,7 +35,6 @@ class AgentRun:
     empty_presses: int  # "next" answered with nothing left (the last press of each agent)
     errors: list[str]
     cpu_seconds: float  # the agent process's own CPU during the phase
-    backend_cpu_seconds: float  # its PostgreSQL backend's CPU during the phase
 
 
 @dataclass(frozen=True)
@@ -140,8 +139,10 @@ class PhaseFigures:
     double_claims: int
     check: str
     agents_cpu_cores: float  # the agent processes
-    postgres_cpu_cores: float  # their PostgreSQL backends
+    server_cpu_cores: float  # hotline serve (the http phase)
+    postgres_cpu_cores: float  # the benchmark database's PostgreSQL backends
     other_cpu_cores: float  # everything else on the machine meanwhile (other jobs disturb)
+    cpu_ms_per_claim: float | None  # agents + server + backends: what a claim costs this box
     loadavg_1m: float
 
 
@@ -156,10 +157,14 @@ def figures_of(
     *,
     machine_busy_seconds: float,
     loadavg_1m: float,
+    postgres_cpu_seconds: float,
+    server_cpu_seconds: float = 0.0,
 ) -> PhaseFigures:
     """The phase's figures: the wall time runs from the first agent's start to the last's end.
 
-    ``machine_busy_seconds``: CPU seconds all cores were busy over the phase (``/proc/stat``).
+    ``machine_busy_seconds``: CPU seconds all cores were busy over the phase (``/proc/stat``);
+    ``postgres_cpu_seconds`` and ``server_cpu_seconds``: what the database's backends and the
+    served app used meanwhile.
     """
     if not runs:
         raise ValueError("a phase without agents")
@@ -168,8 +173,8 @@ def figures_of(
     claims = sum(len(r.claimed) for r in runs)
     errors = [e for r in runs for e in r.errors]
     agents_cpu = sum(r.cpu_seconds for r in runs)
-    backends_cpu = sum(r.backend_cpu_seconds for r in runs)
-    other = max(0.0, machine_busy_seconds - agents_cpu - backends_cpu)
+    ours = agents_cpu + postgres_cpu_seconds + server_cpu_seconds
+    other = max(0.0, machine_busy_seconds - ours)
     per_second = (lambda v: round(v / seconds, 2)) if seconds > 0 else (lambda _v: 0.0)
     return PhaseFigures(
         name=name,
@@ -186,7 +191,9 @@ def figures_of(
         double_claims=check.double_claims,
         check=check.describe(),
         agents_cpu_cores=per_second(agents_cpu),
-        postgres_cpu_cores=per_second(backends_cpu),
+        server_cpu_cores=per_second(server_cpu_seconds),
+        postgres_cpu_cores=per_second(postgres_cpu_seconds),
         other_cpu_cores=per_second(other),
+        cpu_ms_per_claim=round(ours / claims * 1000, 2) if claims else None,
         loadavg_1m=round(loadavg_1m, 2),
     )

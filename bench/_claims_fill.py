@@ -64,8 +64,11 @@ def fill_queue(engine: Engine, catalog: Catalog, callbacks: int, *, seed: int = 
     return time.perf_counter() - started
 
 
-def add_agents(engine: Engine, count: int, *, region: str = REGION) -> list[StaffMember]:
-    """``count`` agents of ``region``, each with a phone, added as ``hotline user add`` does."""
+def add_agents(
+    engine: Engine, count: int, *, region: str = REGION
+) -> list[tuple[StaffMember, str]]:
+    """``count`` agents of ``region``, each with a phone, added as ``hotline user add`` does;
+    each with their API token."""
     now = datetime.now(UTC)
     with transaction(make_session_factory(engine)) as session:
         return [
@@ -76,7 +79,7 @@ def add_agents(engine: Engine, count: int, *, region: str = REGION) -> list[Staf
                 now=now,
                 phone=f"+{AGENT_PHONE_BASE + number}",
                 region=region,
-            )[0]
+            )
             for number in range(1, count + 1)
         ]
 

@@ -5,18 +5,24 @@
 instead, which must hold no callbacks and no users, and is left in place), migrates it with
 ``hotline db upgrade``, queues 10 000 callbacks (the messages and callbacks rows a caller's
 message leaves) and adds 20 agents of the region. Then, in each round, twenty agent processes
-(``bench._claims_agents``, one engine each) empty the queue twice, the table reset in between:
+(``bench._claims_agents``, one engine each) empty the queue three times, the table reset in between:
 
   real      ``callbacks.claims.claim_next_callback`` in ``db.transaction.transaction``, as the
             API does it (the callback row locked with SKIP LOCKED, moved, one event row);
   baseline  the least any correct claim does: SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 and an
-            UPDATE, raw SQLAlchemy Core.
+            UPDATE, raw SQLAlchemy Core;
+  http      the same twenty agents as API clients of ``hotline serve`` on this database (its
+            defaults: 2 processes a core, 1 thread each), ``POST /api/v1/callbacks/claim-next``
+            with each agent's token (``--no-http`` leaves it out).
 
 Each phase's figures: claims/s (all claims over the time from the first agent's start to the
 last one's end), each claim's latency (the press until its transaction committed) p50/p90/p99,
-and the check that every callback was claimed exactly once: once by the agents' own reports,
-once as the database holds it (the row's ``claimed_by_id``, and one claim event per callback
-for the real phase). The targets are judged on the median round; double claims on every round.
+the check that every callback was claimed exactly once: once by the agents' own reports, once
+as the database holds it (the row's ``claimed_by_id``, and one claim event per callback for the
+real and http phases), and the CPU used meanwhile by the agents, the served app, the database's
+backends and everything else on the machine (other people's jobs: printed next to the figures).
+The targets are judged on the median round of the real phase (the http phase's figures are
+printed beside them); double claims on every round of every phase.
 Without PostgreSQL it says so and exits 0 with no figures. It never fails on a timing: exit 0
 however slow, 1 when a claim failed or a callback went twice or never, 2 when the set-up failed.
 The results are also written to ``bench/results/claims-<date>.json`` (git-ignored).
@@ -50,7 +56,15 @@ from bench._claims_agents import PhaseName, agent_main
 from bench._claims_figures import AgentRun, PhaseFigures, check_claims, figures_of, median
 from bench._claims_fill import add_agents, fill_queue, reset_queue
 from bench._config import config_with_sms_senders
-from bench._webhook_servers import machine_busy_seconds
+from bench._webhook_servers import (
+    GunicornSettings,
+    RealAppEnv,
+    Server,
+    ServerError,
+    free_port,
+    machine_busy_seconds,
+    start_real,
+)
 from bench.worker import create_database, drop_database, plain_url, with_database
 from callbacks.models import Callback, CallbackEvent
 from config.catalog import load_catalog
@@ -66,6 +80,50 @@ TARGET_P99_MS = 50.0
 # Other processes busier than this during a phase make its figures doubtful: say so.
 DISTURBED_OTHER_CORES = 0.2
 AGENT_START_SECONDS = 120.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class _ServedOnPostgres(RealAppEnv):
+    """``hotline serve``'s environment with the benchmark's PostgreSQL database."""
+
+    postgres_url: str = ""
+
+    @property
+    def database_url(self) -> str:
+        return self.postgres_url
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far; 0 once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class Backends:
+    """CPU of the benchmark database's PostgreSQL backends (this process's own left out)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def sample(self) -> dict[int, float]:
+        with self.engine.connect() as connection:
+            pids = connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            return {int(pid): _cpu_seconds(int(pid)) for pid in pids}
+
+    @staticmethod
+    def used(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU between two samples; a backend started in between counts whole."""
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def log(message: str) -> None:
@@ -75,14 +133,14 @@ def log(message: str) -> None:
 class AgentPool:
     """The agent processes, started once and given one phase after the other."""
 
-    def __init__(self, database_url: str, agents: Sequence[StaffMember]) -> None:
+    def __init__(self, database_url: str, agents: Sequence[tuple[StaffMember, str]]) -> None:
         context = multiprocessing.get_context("spawn")
         self.pipes: list[Connection] = []
         self.processes: list[BaseProcess] = []
-        for agent in agents:
+        for agent, token in agents:
             ours, theirs = context.Pipe()
             process = context.Process(
-                target=agent_main, args=(theirs, database_url, agent), daemon=True
+                target=agent_main, args=(theirs, database_url, agent, token), daemon=True
             )
             process.start()
             theirs.close()
@@ -95,9 +153,9 @@ class AgentPool:
             if answer != "ready":
                 raise RuntimeError(str(answer))
 
-    def run(self, phase: PhaseName, start_at: float) -> list[AgentRun]:
+    def run(self, phase: PhaseName, start_at: float, base_url: str | None) -> list[AgentRun]:
         for pipe in self.pipes:
-            pipe.send((phase, start_at))
+            pipe.send((phase, start_at, base_url))
         runs = []
         for pipe in self.pipes:
             answer = pipe.recv()
@@ -119,12 +177,17 @@ class AgentPool:
 
 @dataclass
 class Round:
-    """One round: the real claims and the baseline's, each on a freshly reset queue."""
+    """One round: the real claims, the baseline's and the served app's, each on a freshly
+    reset queue."""
 
     number: int
     order: list[str]
     real: PhaseFigures
     baseline: PhaseFigures
+    http: PhaseFigures | None
+
+    def phases(self) -> list[PhaseFigures]:
+        return [self.real, self.baseline, *([self.http] if self.http else [])]
 
     @property
     def ratio(self) -> float:
@@ -133,23 +196,32 @@ class Round:
 
 
 def run_phase(
-    phase: PhaseName, engine: Engine, pool: AgentPool, callback_ids: list[int]
+    phase: PhaseName,
+    engine: Engine,
+    pool: AgentPool,
+    callback_ids: list[int],
+    server: Server | None = None,
 ) -> PhaseFigures:
     """Reset the queue, let every agent empty it together, check and measure."""
     reset_queue(engine)
+    backends = Backends(engine)
     start_at = time.monotonic() + 1.0
     time.sleep(max(0.0, start_at - time.monotonic()))
-    busy0 = machine_busy_seconds()
-    runs = pool.run(phase, start_at)
-    busy1 = machine_busy_seconds()
+    busy0, pg0 = machine_busy_seconds(), backends.sample()
+    server0 = server.cpu_seconds() if server is not None else 0.0
+    runs = pool.run(phase, start_at, server.base_url if server is not None else None)
+    busy1, pg1 = machine_busy_seconds(), backends.sample()
+    server1 = server.cpu_seconds() if server is not None else 0.0
     loadavg = os.getloadavg()[0]
+    if server is not None and server.process.poll() is not None:
+        raise ServerError(f"hotline serve died during the run:\n{server.log_tail()}")
     with engine.connect() as connection:
         holders: dict[int, int | None] = {
             row.id: row.claimed_by_id
             for row in connection.execute(select(Callback.id, Callback.claimed_by_id))
         }
         events = None
-        if phase == "real":
+        if phase != "baseline":
             events = list(
                 connection.execute(
                     select(CallbackEvent.callback_id).where(CallbackEvent.action == "claim")
@@ -157,7 +229,15 @@ def run_phase(
             )
     claims_by_agent = {run.agent_id: run.claimed for run in runs}
     check = check_claims(callback_ids, claims_by_agent, holders, events)
-    figures = figures_of(phase, runs, check, machine_busy_seconds=busy1 - busy0, loadavg_1m=loadavg)
+    figures = figures_of(
+        phase,
+        runs,
+        check,
+        machine_busy_seconds=busy1 - busy0,
+        loadavg_1m=loadavg,
+        postgres_cpu_seconds=Backends.used(pg0, pg1),
+        server_cpu_seconds=server1 - server0,
+    )
     _print_phase(figures)
     return figures
 
@@ -171,8 +251,10 @@ def _print_phase(f: PhaseFigures) -> None:
         f"    {f.name:<8} {f.claims:>6} claims in {f.seconds:6.2f} s  {f.claims_per_s:7.1f}"
         f" claims/s  p50 {_fmt(f.p50_ms)} p90 {_fmt(f.p90_ms)} p99 {_fmt(f.p99_ms)}"
         f" max {_fmt(f.max_ms)}  double claims {f.double_claims} ({f.check})"
-        f"  cpu cores: agents {f.agents_cpu_cores:.2f} postgres {f.postgres_cpu_cores:.2f}"
-        f" other {f.other_cpu_cores:.2f}  load {f.loadavg_1m:.2f}"
+        f"  cpu cores: agents {f.agents_cpu_cores:.2f}"
+        + (f" server {f.server_cpu_cores:.2f}" if f.server_cpu_cores else "")
+        + f" postgres {f.postgres_cpu_cores:.2f} other {f.other_cpu_cores:.2f}"
+        f" ({_fmt(f.cpu_ms_per_claim)} of ours a claim)  load {f.loadavg_1m:.2f}"
     )
     if f.errors:
         line += f"  ERRORS {f.errors}: {f.error_samples[:2]}"
@@ -183,39 +265,51 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
-def _targets(rounds: Sequence[Round]) -> list[dict[str, Any]]:
-    rates = [r.real.claims_per_s for r in rounds]
-    p99s = [r.real.p99_ms for r in rounds]
+def _spread(values: Sequence[float | int | None], unit: str = "") -> str:
+    return "rounds: " + ", ".join("-" if v is None else f"{v:g}{unit}" for v in values)
+
+
+def _speed_targets(phases: Sequence[PhaseFigures], label: str) -> list[dict[str, Any]]:
+    """Claims/s and p99 of one kind of phase, each judged on the median over the rounds."""
+    rates = [f.claims_per_s for f in phases]
+    p99s = [f.p99_ms for f in phases]
     known_p99 = [v for v in p99s if v is not None]
     p99 = median(known_p99) if known_p99 and len(known_p99) == len(p99s) else None
-    doubles = [r.real.double_claims for r in rounds]
-
-    def spread(values: Sequence[float | int | None], unit: str = "") -> str:
-        return "rounds: " + ", ".join("-" if v is None else f"{v:g}{unit}" for v in values)
-
     return [
         {
-            "target": f"claims/s >= {TARGET_CLAIMS_PER_SECOND:g}",
+            "target": f"{label}claims/s >= {TARGET_CLAIMS_PER_SECOND:g}",
             "value": median(rates),
             "met": median(rates) >= TARGET_CLAIMS_PER_SECOND,
             "rounds": rates,
-            "detail": spread(rates),
+            "detail": _spread(rates),
         },
         {
-            "target": f"claim latency p99 <= {TARGET_P99_MS:g} ms",
+            "target": f"{label}claim latency p99 <= {TARGET_P99_MS:g} ms",
             "value": p99,
             "met": p99 is not None and p99 <= TARGET_P99_MS,
             "rounds": p99s,
-            "detail": spread(p99s, " ms"),
-        },
-        {
-            "target": "double claims = 0 (every round)",
-            "value": sum(doubles),
-            "met": not any(doubles) and all(r.real.check.startswith("all ") for r in rounds),
-            "rounds": doubles,
-            "detail": spread(doubles),
+            "detail": _spread(p99s, " ms"),
         },
     ]
+
+
+def _targets(rounds: Sequence[Round]) -> list[dict[str, Any]]:
+    doubles = [sum(f.double_claims for f in r.phases()) for r in rounds]
+    targets = _speed_targets([r.real for r in rounds], "")
+    served = [r.http for r in rounds if r.http is not None]
+    if served:
+        targets += _speed_targets(served, "API: ")
+    targets.append(
+        {
+            "target": "double claims = 0 (every phase)",
+            "value": sum(doubles),
+            "met": not any(doubles)
+            and all(f.check.startswith("all ") for r in rounds for f in r.phases()),
+            "rounds": doubles,
+            "detail": _spread(doubles),
+        }
+    )
+    return targets
 
 
 def _migrate(database_url: str, workdir: Path) -> None:
@@ -269,8 +363,18 @@ def run_benchmark(args: argparse.Namespace, database_url: str, workdir: Path) ->
             f" {args.rounds} round(s) · load average {loadavg_start}",
             flush=True,
         )
-        pool = AgentPool(database_url, agents)
-        try:
+        with contextlib.ExitStack() as running:
+            server = None
+            if args.http:
+                env = _ServedOnPostgres(
+                    workdir=workdir, port=free_port(), postgres_url=database_url
+                )
+                server = start_real(env, GunicornSettings(workers=2 * (cores or 1), threads=1))
+                running.callback(server.stop)
+                server.wait_healthy()
+                log(f"served: hotline serve pid {server.pid}, {server.base_url}, 2 per core x 1")
+            pool = AgentPool(database_url, agents)
+            running.callback(pool.stop)
             rounds = []
             for number in range(1, args.rounds + 1):
                 # Alternate which phase goes first: neither always gets the warmer machine.
@@ -279,11 +383,19 @@ def run_benchmark(args: argparse.Namespace, database_url: str, workdir: Path) ->
                 )
                 print(f"  round {number} of {args.rounds}", flush=True)
                 phases = {p: run_phase(p, engine, pool, callback_ids) for p in order}
+                served = None
+                if server is not None:
+                    served = run_phase("http", engine, pool, callback_ids, server)
+                    order.append("http")
                 rounds.append(
-                    Round(number, list(order), real=phases["real"], baseline=phases["baseline"])
+                    Round(
+                        number,
+                        list(order),
+                        real=phases["real"],
+                        baseline=phases["baseline"],
+                        http=served,
+                    )
                 )
-        finally:
-            pool.stop()
     finally:
         engine.dispose()
     return _report(args, rounds, now, cores, server_version, loadavg_start)
@@ -298,7 +410,7 @@ def _report(
     loadavg_start: list[float],
 ) -> int:
     targets = _targets(rounds)
-    every = [f for r in rounds for f in (r.real, r.baseline)]
+    every = [f for r in rounds for f in r.phases()]
     errors = sum(f.errors for f in every)
     broken = [f for f in every if not f.check.startswith("all ")]
     disturbance = max(f.other_cpu_cores for f in every)
@@ -312,8 +424,14 @@ def _report(
             f"  round {one.number}: real {one.real.claims_per_s:.1f} claims/s p99"
             f" {_fmt(one.real.p99_ms)} · baseline {one.baseline.claims_per_s:.1f} claims/s p99"
             f" {_fmt(one.baseline.p99_ms)} · real/baseline {one.ratio:.2f}"
-            f" · other processes {one.real.other_cpu_cores:.2f} /"
-            f" {one.baseline.other_cpu_cores:.2f} cores"
+            + (
+                f" · API {one.http.claims_per_s:.1f} claims/s p99 {_fmt(one.http.p99_ms)}"
+                if one.http is not None
+                else ""
+            )
+            + " · other processes "
+            + " / ".join(f"{f.other_cpu_cores:.2f}" for f in one.phases())
+            + " cores"
         )
     for target in targets:
         print(
@@ -352,6 +470,7 @@ def _report(
                 "order": one.order,
                 "real": asdict(one.real),
                 "baseline": asdict(one.baseline),
+                "http": None if one.http is None else asdict(one.http),
                 "ratio": one.ratio,
             }
             for one in rounds
@@ -401,6 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--callbacks", type=_positive, default=10_000, help="queued callbacks")
     parser.add_argument("--agents", type=_positive, default=20, help="agent processes")
     parser.add_argument(
+        "--http",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also claim through the API of hotline serve on the same database",
+    )
+    parser.add_argument(
         "--rounds",
         type=_positive,
         default=3,
@@ -433,7 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted: stopping the agents", file=sys.stderr)
             return 130
-        except RuntimeError as exc:
+        except (RuntimeError, ServerError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 

@@ -20,7 +20,6 @@ def _run(
         empty_presses=1,
         errors=[],
         cpu_seconds=1.0,
-        backend_cpu_seconds=0.5,
     )
 
 
@@ -99,7 +98,9 @@ def test_phase_rate_runs_from_the_first_start_to_the_last_end() -> None:
         _run(11, [4, 5, 6, 7, 8], [0.001] * 5, start=100.5, end=102.0),
     ]
     check = check_claims(range(1, 9), {r.agent_id: r.claimed for r in runs}, {}, None)
-    figures = figures_of("real", runs, check, machine_busy_seconds=5.0, loadavg_1m=1.5)
+    figures = figures_of(
+        "real", runs, check, machine_busy_seconds=5.0, loadavg_1m=1.5, postgres_cpu_seconds=1.0
+    )
     assert figures.seconds == 2.0
     assert figures.claims == 8
     assert figures.claims_per_s == 4.0
@@ -109,3 +110,15 @@ def test_phase_rate_runs_from_the_first_start_to_the_last_end() -> None:
     assert figures.agents_cpu_cores == 1.0  # 2 s of agent CPU over 2 s
     assert figures.postgres_cpu_cores == 0.5
     assert figures.other_cpu_cores == 1.0  # 5 busy - 2 agents - 1 backends, over 2 s
+    assert figures.cpu_ms_per_claim == 375.0  # 3 s of ours over 8 claims
+    served = figures_of(
+        "http",
+        runs,
+        check,
+        machine_busy_seconds=5.0,
+        loadavg_1m=1.5,
+        postgres_cpu_seconds=1.0,
+        server_cpu_seconds=3.0,
+    )
+    assert served.server_cpu_cores == 1.5
+    assert served.other_cpu_cores == 0.0  # never below nothing
