@@ -21,6 +21,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/hotline db upgrade
 	$(BIN)/hotline customers import config/demo/customers.csv
+	$(BIN)/hotline user import config/demo/staff.csv
+	$(BIN)/hotline roster import config/demo/roster.toml
 	$(BIN)/hotline serve --with-worker --workers 2 --host $(HOST) --port $(PORT)
 
 test: $(STAMP)

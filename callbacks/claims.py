@@ -197,6 +197,12 @@ def apply_move(
     return outcome
 
 
+def release_lost_call(session: Session, callback: Callback, *, now: datetime, reason: str) -> None:
+    """Give a locked callback whose agent's call was never placed back to the queue."""
+    _move(session, callback, Move.CALL_LOST, actor=SYSTEM, now=now, reason=reason)
+    _unhold(callback)
+
+
 def locked_callback(session: Session, callback_id: int) -> Callback:
     """The callback, locked; raises ``UnknownCallback``."""
     return _locked(session, callback_id)

@@ -102,3 +102,14 @@ def events_of(session: Session, callback_id: int) -> Sequence[CallbackEvent]:
         .where(CallbackEvent.callback_id == callback_id)
         .order_by(CallbackEvent.at, CallbackEvent.id)
     ).all()
+
+
+def last_action(session: Session, callback_id: int) -> str | None:
+    """The callback's latest move (``Move`` value), or None: moves are written with the row
+    locked, so the highest id is the latest."""
+    return session.scalar(
+        select(CallbackEvent.action)
+        .where(CallbackEvent.callback_id == callback_id)
+        .order_by(CallbackEvent.id.desc())
+        .limit(1)
+    )

@@ -11,10 +11,16 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from config.dependencies import Dependencies
 from config.settings import Settings, SettingsError
 from config.wiring import build_dependencies
+from console.agents_api import bp as agents_api_bp
 from console.api import bp as api_bp
+from console.api_docs import bp as api_docs_bp
 from console.callbacks_api import bp as callbacks_api_bp
+from console.escalations_api import bp as escalations_api_bp
 from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
+from console.rosters_api import bp as rosters_api_bp
+from ivr.agent_calls import bp as agent_calls_bp
+from ivr.live_callers import bp as live_callers_bp
 from ivr.status_callbacks import bp as status_bp
 from ivr.webhooks import bp as ivr_bp
 
@@ -53,8 +59,14 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     install_request_metrics(app)
     app.register_blueprint(ivr_bp)
     app.register_blueprint(status_bp)
+    app.register_blueprint(live_callers_bp)
+    app.register_blueprint(agent_calls_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(callbacks_api_bp)
+    app.register_blueprint(escalations_api_bp)
+    app.register_blueprint(api_docs_bp)
+    app.register_blueprint(agents_api_bp)
+    app.register_blueprint(rosters_api_bp)
     app.register_blueprint(ops_bp)
     return app
 

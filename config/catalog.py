@@ -47,6 +47,8 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "closed": "product hours promise",
         "connecting_agent": "",
         "hold": "",
+        "queue_position": "position",
+        "queue_position_next": "",
         "agents_busy": "promise",
         "callback_keeps_place": "",
         "ask_sr_number": "",
@@ -99,8 +101,42 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "confirmation_callback": "due",
         "confirmation_email_answer": "",
         "confirmation_no_callback": "",
+        "escalation_update_due_subject": "sr_number due",
+        "escalation_update_due_body": "sr_number due escalation_id priority reason",
+        "escalation_update_missed_subject": "sr_number due",
+        "escalation_update_missed_body": "sr_number due escalation_id priority reason",
+        "escalation_report_subject": "region date count",
+        "escalation_report_line": (
+            "escalation_id sr_number status priority owner engineer age last_update next_update"
+            " missed"
+        ),
+        "escalation_report_empty": "",
+        "escalation_raised_subject": "sr_number",
+        "escalation_raised_body": "sr_number priority reason escalation_id",
         "escalation_re_escalated_subject": "sr_number priority",
         "escalation_re_escalated_body": "sr_number priority reason escalation_id",
+        "next_caller_whisper": "",
+        "next_caller_nobody_waiting": "",
+        "next_caller_no_key": "",
+        # The agent's leg of a callback call (``ivr.agent_calls``).
+        "agent_whisper_intro": "sr_number",
+        "agent_whisper_contact": "name company",
+        "agent_whisper_time_left": "time",
+        "agent_whisper_overdue": "time",
+        "agent_whisper_description": "description",
+        "agent_unknown": "",
+        "agent_time_moment": "",
+        "agent_press": "",
+        "agent_calling_customer": "",
+        "agent_released": "",
+        "agent_no_key": "",
+        "agent_reached": "",
+        "agent_not_reached_busy": "",
+        "agent_not_reached_no_answer": "",
+        "agent_not_reached_machine": "",
+        "agent_retry_scheduled": "",
+        "agent_unreachable": "",
+        "agent_callback_gone": "",
     }.items()
 }
 
@@ -217,10 +253,16 @@ class _Callbacks(_Strict):
     ring_seconds: int = Field(default=25, ge=5, le=60)
 
 
+class _Escalations(_Strict):
+    daily_report_at: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    update_reminder_minutes: int = Field(default=30, gt=0, le=1440)
+
+
 class _Config(_Strict):
     support_levels: list[str] = Field(min_length=1)
     sms: _Sms = _Sms()
     callbacks: _Callbacks = _Callbacks()
+    escalations: _Escalations = _Escalations()
     product_lines: list[_ProductLine] = Field(min_length=1)
     regions: list[_Region] = Field(min_length=1)
 
@@ -324,6 +366,8 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         ),
         callback_claim_expiry=timedelta(minutes=config.callbacks.claim_minutes),
         staff_ring_seconds=config.callbacks.ring_seconds,
+        escalation_report_at=time.fromisoformat(config.escalations.daily_report_at),
+        escalation_reminder_lead=timedelta(minutes=config.escalations.update_reminder_minutes),
     )
 
 

@@ -1,4 +1,5 @@
-"""The ``hotline`` command: serve, worker, database, customers, users and a terminal phone."""
+"""The ``hotline`` command: serve, worker, database, customers, users, rosters and a terminal
+phone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import click
 
+from config.cli_agent import answer
 from config.cli_queue import queue
+from config.cli_roster import roster
 from config.cli_support import refuse as _refuse
 from config.cli_support import settings_or_exit as _settings
 from config.cli_users import user
@@ -290,6 +293,8 @@ def customers_import(csv_file: Path) -> None:
 
 main.add_command(user)
 main.add_command(queue)
+main.add_command(answer)
+main.add_command(roster)
 
 
 # -- the terminal phone -----------------------------------------------------------------------

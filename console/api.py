@@ -1,129 +1,58 @@
-"""JSON API for agents' tools: service requests and the callback queue."""
+"""JSON API for agents' tools: service requests (the callback queue: ``console.callbacks_api``).
+
+How to add a route (the OpenAPI document at /api/v1/openapi.json follows by itself):
+1. Write its request and response models in console/api_models.py (pydantic; responses with
+   an ``of(view)`` constructor from the service's frozen dataclass).
+2. Stack ``@bp.<method>(rule)``, ``@roles_allowed(<roles>)``, ``@documented(response=...,
+   path=/query=/body=..., problems=(404, 409, ...))`` on a view taking ``path``/``query``/``body``.
+3. Return the response model, or ``problem(...)``/``status_problem(...)`` for an error.
+4. Add it to ENDPOINTS in tests/console/test_api_roles.py; test_openapi.py checks the rest.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from flask import Blueprint, Response, jsonify, request
-
-from callbacks.models import CallbackStatus
-from callbacks.queries import list_callbacks
 from config.dependencies import current
+from console.api_models import (
+    ServiceRequest,
+    ServiceRequestPath,
+)
 from console.auth import roles_allowed
+from console.openapi import API_PREFIX, documented
+from console.problems import http_error_problem, status_problem
 from db.transaction import read_transaction
 from intake.service_requests import service_request_detail
 from intake.staff import Role
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 
 # Who may read what (README, "API roles"). An SR holds the caller's name, number, address and
 # words: the people who work on it. The callback queue: the people who call back. Admins run
 # users and tokens (`hotline user ...`) and read no customer data through the API.
 SR_READERS = (Role.AGENT, Role.ENGINEER, Role.MANAGER)
-CALLBACK_QUEUE_READERS = (Role.AGENT, Role.MANAGER)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def _error(status: int, error: str, detail: str) -> Response:
-    response = jsonify(error=error, detail=detail)
-    response.status_code = status
-    return response
+@bp.app_errorhandler(NotFound)
+@bp.app_errorhandler(MethodNotAllowed)
+def _routing_problem(error: HTTPException) -> ResponseReturnValue:
+    """An unknown path or method under /api/v1 is a problem too; elsewhere Flask's own page."""
+    if request.path == API_PREFIX or request.path.startswith(API_PREFIX + "/"):
+        return http_error_problem(error)
+    return error.get_response()
 
 
 @bp.get("/service-requests/<sr_number>")
 @roles_allowed(*SR_READERS)
-def get_service_request(sr_number: str) -> Response:
+@documented(
+    response=ServiceRequest, path=ServiceRequestPath, problems=(404,), tags=("service requests",)
+)
+def get_service_request(path: ServiceRequestPath) -> ServiceRequest | Response:
     """One SR with its messages and confirmations."""
-    if not sr_number.isdigit():
-        return _error(400, "bad_request", "an SR number has digits only")
     with read_transaction(current().session_factory) as session:
-        sr = service_request_detail(session, sr_number)
+        sr = service_request_detail(session, path.sr_number)
     if sr is None:
-        return _error(404, "not_found", f"no service request {sr_number}")
-    body: dict[str, Any] = {
-        "sr_number": sr.number,
-        "region": sr.region,
-        "language": sr.language,
-        "customer_number": sr.customer_number,
-        "identified": sr.is_identified,
-        "company": sr.company,
-        "contact_name": sr.contact_name,
-        "callback_number": sr.callback_number,
-        "email": sr.email,
-        "product": sr.product,
-        "product_line": sr.product_line,
-        "sr_reference": sr.sr_reference,
-        "description": sr.description,
-        "recording_url": sr.recording_url,
-        "answer_channel": sr.answer_channel,
-        "status": sr.status,
-        "created_at": _iso(sr.created_at),
-        # Why the customer got no written confirmation; null once one is queued.
-        "unconfirmed_reason": sr.unconfirmed_reason,
-        "messages": [
-            {
-                "id": m.id,
-                "kind": m.kind,
-                "contact_name": m.contact_name,
-                "company": m.company,
-                "callback_number": m.callback_number,
-                "sr_reference": m.sr_reference,
-                "description": m.description,
-                "recording_consent": m.recording_consent,
-                "consent_prompt_version": m.consent_prompt_version,
-                "recording_url": m.recording_url,
-                "answer_channel": m.answer_channel,
-                "complete": m.is_complete,
-                "requested_at": _iso(m.requested_at),
-                "created_at": _iso(m.created_at),
-                "callback_due_at": _iso(m.callback_due_at),
-            }
-            for m in sr.messages
-        ],
-        "confirmations": [
-            {
-                "channel": c.channel,
-                "address": c.address,
-                "status": c.status,
-                "provider_status": c.provider_status,
-                "sent_at": _iso(c.sent_at),
-                "delivered_at": _iso(c.delivered_at),
-                "last_error": c.last_error,
-            }
-            for c in sr.confirmations
-        ],
-    }
-    return jsonify(body)
-
-
-@bp.get("/callbacks")
-@roles_allowed(*CALLBACK_QUEUE_READERS)
-def get_callbacks() -> Response:
-    """The callback queue in order, optionally filtered by ``status``."""
-    status = request.args.get("status")
-    allowed = [s.value for s in CallbackStatus]
-    if status is not None and status not in allowed:
-        return _error(400, "bad_request", f"status must be one of {', '.join(allowed)}")
-    with read_transaction(current().session_factory) as session:
-        rows = list_callbacks(session, status=status, now=current().clock.now())
-    return jsonify(
-        callbacks=[
-            {
-                "id": c.id,
-                "sr_number": c.sr_number,
-                "status": c.status,
-                "region": c.region,
-                "language": c.language,
-                "product_line": c.product_line,
-                "callback_number": c.callback_number,
-                "requested_at": _iso(c.requested_at),
-                "due_at": _iso(c.due_at),
-                "created_at": _iso(c.created_at),
-            }
-            for c in rows
-        ]
-    )
+        return status_problem(404, f"no service request {path.sr_number}")
+    return ServiceRequest.of(sr)

@@ -6,9 +6,10 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Response, g, jsonify, request
+from flask import Response, g, request
 
 from config.dependencies import current
+from console.problems import status_problem
 from db.transaction import read_transaction
 from intake.staff import Role, user_for_token
 
@@ -20,17 +21,19 @@ ROLES_ATTRIBUTE = "allowed_roles"
 
 
 def _unauthorized(reason: str) -> Response:
-    response = jsonify(error="unauthorized", detail=reason)
-    response.status_code = 401
+    response = status_problem(401, reason)
     response.headers["WWW-Authenticate"] = 'Bearer realm="hotline"'
     return response
 
 
 def _forbidden(role: Role, allowed: frozenset[Role]) -> Response:
     names = ", ".join(sorted(r.value for r in allowed))
-    response = jsonify(error="forbidden", detail=f"role {role.value} may not; allowed: {names}")
-    response.status_code = 403
-    return response
+    return status_problem(
+        403,
+        f"role {role.value} may not; allowed: {names}",
+        role=role.value,
+        allowed_roles=sorted(r.value for r in allowed),
+    )
 
 
 def roles_allowed(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:

@@ -1,20 +1,19 @@
-"""JSON API for agents working the callback queue: claim, release, call, record, reschedule.
+"""JSON API for agents working the callback queue: list, claim, release, record, reschedule.
 
-Each view parses its input, runs one service in one transaction and answers the callback as
-listed (``callbacks.queries.CallbackView``). A move the callback's state forbids answers 409
-with the current status and who holds it; a bad body answers 422 naming the field.
+Each view runs one service in one transaction and answers the callback as it now stands. A
+move the callback's state forbids answers 409 with the current status and who holds it; bad
+input answers 400 naming the field (``console.openapi.documented``), a well-formed request the
+callback cannot take (another_time without a time, a time in the past) 422.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
 
-from flask import Blueprint, Response, g, jsonify, request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from flask import Blueprint, Response, g
 from sqlalchemy.orm import Session
 
+from callbacks.calls import NoAgentPhone, start_callback_call
 from callbacks.claims import (
     Actor,
     CallbackConflict,
@@ -26,105 +25,33 @@ from callbacks.claims import (
     reschedule_callback,
 )
 from callbacks.lifecycle import Disposition
-from callbacks.queries import CallbackView, EventView, callback_history, callback_view
+from callbacks.queries import callback_history, callback_view, list_callbacks
 from config.dependencies import current
 from console.auth import roles_allowed
-from console.problems import problem
+from console.callback_models import (
+    Callback,
+    CallbackEvent,
+    CallbackList,
+    CallbackListQuery,
+    CallbackPath,
+    CallbackWithHistory,
+    ClaimedNext,
+    ClaimNextBody,
+    DispositionBody,
+    ReleaseBody,
+    RescheduleBody,
+)
+from console.openapi import API_PREFIX, documented
+from console.problems import problem, status_problem
 from db.transaction import read_transaction, transaction
 from intake.staff import Role, StaffMember
 
-bp = Blueprint("callbacks_api", __name__, url_prefix="/api/v1/callbacks")
+bp = Blueprint("callbacks_api", __name__, url_prefix=f"{API_PREFIX}/callbacks")
 
 # The people who call customers back, and the managers who keep the queue moving.
 WORKERS = (Role.AGENT, Role.MANAGER)
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ClaimNextBody(_Body):
-    """Which region's queue to take from (default: the agent's own)."""
-
-    region: str | None = Field(default=None, max_length=40)
-
-
-class ReleaseBody(_Body):
-    """Why the callback goes back to the queue."""
-
-    reason: str | None = Field(default=None, max_length=400)
-
-
-class DispositionBody(_Body):
-    """How the call to the customer went."""
-
-    disposition: Disposition
-    note: str | None = Field(default=None, max_length=400)
-    # Required for another_time: when the customer asked to be called.
-    call_again_at: AwareDatetime | None = None
-
-
-class RescheduleBody(_Body):
-    """When to call the customer instead, and why."""
-
-    at: AwareDatetime
-    reason: str | None = Field(default=None, max_length=400)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def callback_json(view: CallbackView) -> dict[str, Any]:
-    """A callback as the API answers it."""
-    return {
-        "id": view.id,
-        "sr_number": view.sr_number,
-        "status": view.status,
-        "region": view.region,
-        "language": view.language,
-        "product_line": view.product_line,
-        "callback_number": view.callback_number,
-        "contact_name": view.contact_name,
-        "company": view.company,
-        "description": view.description,
-        "requested_at": _iso(view.requested_at),
-        "due_at": _iso(view.due_at),
-        "time_left_seconds": int(view.time_left.total_seconds()),
-        "claimed_by": view.claimed_by,
-        "claim_expires_at": _iso(view.claim_expires_at),
-        "not_before": _iso(view.not_before),
-        "attempts": view.attempts,
-        "disposition": view.disposition,
-        "closed_at": _iso(view.closed_at),
-        "created_at": _iso(view.created_at),
-    }
-
-
-def _event_json(event: EventView) -> dict[str, Any]:
-    return {
-        "at": _iso(event.at),
-        "actor": event.actor,
-        "action": event.action,
-        "from_status": event.from_status,
-        "to_status": event.to_status,
-        "reason": event.reason,
-    }
-
-
-def _body(model: type[M]) -> M | Response:
-    """The request's JSON body as ``model``, or a 422 problem naming the first bad field."""
-    data = request.get_json(silent=True)
-    if data is None:
-        data = {}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "body"
-        return problem(422, "Invalid request body", f"{field}: {first['msg']}", field=field)
+TAGS = ("callbacks",)
+CONFLICT_TYPE = "/api/v1/problems/callback-conflict"
 
 
 def _me() -> StaffMember:
@@ -133,63 +60,72 @@ def _me() -> StaffMember:
     return member
 
 
-def _moved(callback_id: int, move: Callable[[Session], object]) -> Response:
+def _moved(callback_id: int, move: Callable[[Session], object]) -> Callback | Response:
     """Run ``move`` in one transaction and answer the callback as it now stands."""
-    deps = current()
     try:
-        with transaction(deps.session_factory) as session:
+        with transaction(current().session_factory) as session:
             move(session)
     except UnknownCallback:
-        return problem(404, "No such callback", f"no callback {callback_id}")
+        return status_problem(404, f"no callback {callback_id}")
     except CallbackConflict as exc:
-        return _conflict(exc)
+        return problem(
+            409,
+            "Callback not in a state for that",
+            exc.detail,
+            problem_type=CONFLICT_TYPE,
+            callback_id=exc.callback_id,
+            current_status=exc.status.value,
+            holder=exc.holder,
+        )
+    except NoAgentPhone as exc:
+        return problem(422, "No phone to ring", str(exc), field="phone")
     except ValueError as exc:
-        return problem(422, "Invalid request", str(exc))
-    return _answer(callback_id)
+        return status_problem(422, str(exc))
+    return _callback(callback_id)
 
 
-def _answer(callback_id: int, status: int = 200) -> Response:
+def _callback(callback_id: int) -> Callback | Response:
     deps = current()
     with read_transaction(deps.session_factory) as session:
         view = callback_view(session, callback_id, now=deps.clock.now())
     if view is None:
-        return problem(404, "No such callback", f"no callback {callback_id}")
-    response = jsonify(callback_json(view))
-    response.status_code = status
-    return response
+        return status_problem(404, f"no callback {callback_id}")
+    return Callback.of(view)
 
 
-def _conflict(exc: CallbackConflict) -> Response:
-    return problem(
-        409,
-        "Callback not in a state for that",
-        exc.detail,
-        callback_id=exc.callback_id,
-        current_status=exc.status.value,
-        holder=exc.holder,
-    )
+@bp.get("")
+@roles_allowed(*WORKERS)
+@documented(response=CallbackList, query=CallbackListQuery, tags=TAGS)
+def list_queue(query: CallbackListQuery) -> CallbackList:
+    """The callbacks in queue order with the time left to each promise (default: open ones)."""
+    deps = current()
+    status = None if query.status is None else query.status.value
+    with read_transaction(deps.session_factory) as session:
+        rows = list_callbacks(session, now=deps.clock.now(), status=status, region=query.region)
+    return CallbackList(callbacks=[Callback.of(r) for r in rows])
 
 
 @bp.get("/<int:callback_id>")
 @roles_allowed(*WORKERS)
-def get_callback(callback_id: int) -> Response:
+@documented(response=CallbackWithHistory, path=CallbackPath, problems=(404,), tags=TAGS)
+def get_callback(path: CallbackPath) -> CallbackWithHistory | Response:
     """One callback with its history of moves."""
     deps = current()
     with read_transaction(deps.session_factory) as session:
-        view = callback_view(session, callback_id, now=deps.clock.now())
-        history = callback_history(session, callback_id)
+        view = callback_view(session, path.callback_id, now=deps.clock.now())
+        history = callback_history(session, path.callback_id)
     if view is None:
-        return problem(404, "No such callback", f"no callback {callback_id}")
-    return jsonify({**callback_json(view), "history": [_event_json(e) for e in history]})
+        return status_problem(404, f"no callback {path.callback_id}")
+    return CallbackWithHistory(
+        **Callback.of(view).model_dump(), history=[CallbackEvent.of(e) for e in history]
+    )
 
 
 @bp.post("/claim-next")
 @roles_allowed(*WORKERS)
-def claim_next() -> Response:
-    """Take the next callback of the region's queue (204 when none is waiting)."""
-    body = _body(ClaimNextBody)
-    if isinstance(body, Response):
-        return body
+@documented(response=ClaimedNext, body=ClaimNextBody, problems=(422,), tags=TAGS)
+def claim_next(body: ClaimNextBody) -> ClaimedNext | Response:
+    """Take the next callback of the region's queue (the agent's own region by default)."""
     deps = current()
     me = _me()
     region = body.region or me.region
@@ -210,48 +146,65 @@ def claim_next() -> Response:
         )
         claimed = None if callback is None else callback.id
     if claimed is None:
-        return Response(status=204)
-    return _answer(claimed)
+        return ClaimedNext(callback=None)
+    answer = _callback(claimed)
+    return ClaimedNext(callback=answer) if isinstance(answer, Callback) else answer
 
 
 @bp.post("/<int:callback_id>/claim")
 @roles_allowed(*WORKERS)
-def claim(callback_id: int) -> Response:
+@documented(response=Callback, path=CallbackPath, problems=(404, 409), tags=TAGS)
+def claim(path: CallbackPath) -> Callback | Response:
     """Take this callback; 409 naming the holder when someone has it."""
-    deps = current()
-    me = _me()
+    deps, me = current(), _me()
     return _moved(
-        callback_id,
-        lambda session: claim_callback(
-            session, callback_id, by=me, now=deps.clock.now(), catalog=deps.catalog
+        path.callback_id,
+        lambda s: claim_callback(
+            s, path.callback_id, by=me, now=deps.clock.now(), catalog=deps.catalog
         ),
     )
 
 
 @bp.post("/<int:callback_id>/release")
 @roles_allowed(*WORKERS)
-def release(callback_id: int) -> Response:
-    """Give the callback back to the queue, in its place."""
-    body = _body(ReleaseBody)
-    if isinstance(body, Response):
-        return body
-    deps = current()
-    me = Actor.of(_me())
+@documented(response=Callback, path=CallbackPath, body=ReleaseBody, problems=(404, 409), tags=TAGS)
+def release(path: CallbackPath, body: ReleaseBody) -> Callback | Response:
+    """Give the callback back to the queue, in its place (the holder, or a manager)."""
+    deps, me = current(), Actor.of(_me())
     return _moved(
-        callback_id,
-        lambda session: release_callback(
-            session, callback_id, by=me, now=deps.clock.now(), reason=body.reason
+        path.callback_id,
+        lambda s: release_callback(
+            s, path.callback_id, by=me, now=deps.clock.now(), reason=body.reason
+        ),
+    )
+
+
+@bp.post("/<int:callback_id>/call")
+@roles_allowed(*WORKERS)
+@documented(response=Callback, status=202, path=CallbackPath, problems=(404, 409, 422), tags=TAGS)
+def call(path: CallbackPath) -> Callback | Response:
+    """Start the agent-first call: my phone rings (from the region's number) and I hear the
+    summary; pressing 1 dials the customer and bridges us, 2 releases the callback."""
+    deps, me = current(), _me()
+    return _moved(
+        path.callback_id,
+        lambda s: start_callback_call(
+            s, path.callback_id, by=me, now=deps.clock.now(), catalog=deps.catalog
         ),
     )
 
 
 @bp.post("/<int:callback_id>/disposition")
 @roles_allowed(*WORKERS)
-def disposition(callback_id: int) -> Response:
+@documented(
+    response=Callback,
+    path=CallbackPath,
+    body=DispositionBody,
+    problems=(404, 409, 422),
+    tags=TAGS,
+)
+def disposition(path: CallbackPath, body: DispositionBody) -> Callback | Response:
     """Record how the call went: closed, a retry queued, or unreachable after the last try."""
-    body = _body(DispositionBody)
-    if isinstance(body, Response):
-        return body
     if body.disposition is Disposition.ANOTHER_TIME and body.call_again_at is None:
         return problem(
             422,
@@ -259,13 +212,12 @@ def disposition(callback_id: int) -> Response:
             "another_time needs call_again_at",
             field="call_again_at",
         )
-    deps = current()
-    me = Actor.of(_me())
+    deps, me = current(), Actor.of(_me())
     return _moved(
-        callback_id,
-        lambda session: record_disposition(
-            session,
-            callback_id,
+        path.callback_id,
+        lambda s: record_disposition(
+            s,
+            path.callback_id,
             by=me,
             disposition=body.disposition,
             now=deps.clock.now(),
@@ -278,21 +230,25 @@ def disposition(callback_id: int) -> Response:
 
 @bp.post("/<int:callback_id>/reschedule")
 @roles_allowed(*WORKERS)
-def reschedule(callback_id: int) -> Response:
+@documented(
+    response=Callback,
+    path=CallbackPath,
+    body=RescheduleBody,
+    problems=(404, 409, 422),
+    tags=TAGS,
+)
+def reschedule(path: CallbackPath, body: RescheduleBody) -> Callback | Response:
     """Call the customer at another time: the callback is due then."""
-    body = _body(RescheduleBody)
-    if isinstance(body, Response):
-        return body
     deps = current()
     now = deps.clock.now()
     if body.at <= now:
         return problem(422, "Time in the past", "at must lie in the future", field="at")
     me = Actor.of(_me())
     return _moved(
-        callback_id,
-        lambda session: reschedule_callback(
-            session,
-            callback_id,
+        path.callback_id,
+        lambda s: reschedule_callback(
+            s,
+            path.callback_id,
             by=me,
             at=body.at,
             now=now,

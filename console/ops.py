@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from config.dependencies import current
 from db.transaction import read_transaction
 from db.work_health import backlog, last_heartbeat, worker_health
+from escalations.roster_watch import roster_covers
 
 log = logging.getLogger("hotline.ops")
 bp = Blueprint("ops", __name__)
@@ -85,13 +86,15 @@ def healthz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text: due work by kind, oldest due age, failures, webhook latency."""
+    """Prometheus text: due work by kind, oldest due age, failures, webhook latency, and the
+    rosters with nobody on duty."""
     deps = current()
     registry, _ = current_metrics()
     now = deps.clock.now()
     with read_transaction(deps.session_factory) as session:
         work = backlog(session, now=now)
         beat = last_heartbeat(session)
+        covers = roster_covers(session, catalog=deps.catalog, now=now)
     # Read from the database at scrape time, so plain metric families rather than live gauges
     # (live gauges would be per-process files in multiprocess mode).
     due = GaugeMetricFamily("hotline_work_due", "Work due now, by kind", labels=["kind"])
@@ -112,7 +115,16 @@ def metrics() -> Response:
         "Seconds since a worker ticked (-1: never)",
         value=-1 if beat is None else (now - beat).total_seconds(),
     )
-    body = generate_latest(registry) + generate_latest(_Snapshot([due, failed, oldest, tick]))
+    gap = GaugeMetricFamily(
+        "hotline_roster_gap",
+        "1 when nobody on the region's roster is on duty now (or it has none): an escalation"
+        " would ring only the fallback",
+        labels=["region", "kind"],
+    )
+    for cover in covers:
+        gap.add_metric([cover.region, cover.kind.value], 1 if cover.is_gap else 0)
+    families = [due, failed, oldest, tick, gap]
+    body = generate_latest(registry) + generate_latest(_Snapshot(families))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 

@@ -236,10 +236,21 @@ def _writer(factory: SessionFactory) -> Iterator[None]:
 @contextmanager
 def transaction(factory: SessionFactory) -> Iterator[Session]:
     """Open a session, commit when the block succeeds, roll back when it raises."""
-    with _writer(factory):
+    if _writer_lock(factory) is None:
         session = factory()
         try:
             with session.begin():
+                yield session
+        finally:
+            session.close()
+        return
+    # SQLite: the writer lock covers the transaction alone (BEGIN IMMEDIATE to COMMIT). The
+    # connection is checked out and the session made before it, and both are given back after
+    # it: every writer queues behind the one holding it, so its every microsecond counts.
+    with _engine(factory).connect() as connection:
+        session = factory(bind=connection)
+        try:
+            with _writer(factory), session.begin():
                 yield session
         finally:
             session.close()

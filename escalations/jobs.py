@@ -1,19 +1,31 @@
-"""The escalations' work for the worker: e-mail notices to staff."""
+"""The escalations' work for the worker: notices to staff, promised updates, daily reports
+and watching the rosters."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
-from db.jobs import DomainWork, JobSpec
-from db.transaction import SessionFactory, read_transaction
+from db.jobs import DomainWork, JobSpec, PeriodicSpec
+from db.transaction import SessionFactory, read_transaction, transaction
 from db.work import ClaimedWork, PermanentFailure
 from escalations.notices import NOTICE_KIND, notice_for
+from escalations.reports import daily_report
+from escalations.roster_watch import RosterCover, note_gaps
+from escalations.watch import REPORT_KIND, watch_escalations
 from intake.catalog import Catalog
 from intake.log_masks import mask_email
-from intake.ports import Mailer, SendRejected
+from intake.ports import Clock, Mailer, SendRejected
+from intake.staff import staff_by_ids
 
 log = logging.getLogger("hotline.worker")
+
+WATCH_KIND = "escalations.watch"
+WATCH_EVERY = timedelta(minutes=1)
+
+ROSTER_GAPS_KIND = "escalations.roster_gaps"
+# A gap in a roster is in the log within this long of its start.
+ROSTER_GAPS_EVERY = timedelta(minutes=1)
 
 
 def send_notice(
@@ -34,11 +46,109 @@ def send_notice(
     log.info("event=escalation_notice_sent key=%s to=%s", item.key, mask_email(notice.to))
 
 
+def watch(
+    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
+) -> None:
+    """Remind of promised updates, flag missed ones, queue the daily reports due by now."""
+    del item
+    with transaction(session_factory) as session:
+        seen = watch_escalations(session, now=clock.now(), catalog=catalog)
+    if seen.reminded or seen.missed or seen.reports:
+        log.info(
+            "event=escalations_watched reminded=%s missed=%s reports=%s",
+            seen.reminded,
+            seen.missed,
+            seen.reports,
+        )
+
+
+def send_daily_report(
+    item: ClaimedWork,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    catalog: Catalog,
+    mailer: Mailer,
+) -> None:
+    """E-mail one manager the region's report of the day (the row's key is its Message-ID)."""
+    payload = item.payload
+    with read_transaction(session_factory) as session:
+        user_id = int(payload["user_id"])
+        manager = staff_by_ids(session, {user_id}).get(user_id)
+        report = daily_report(
+            session,
+            region=str(payload["region"]),
+            day=str(payload["date"]),
+            now=clock.now(),
+            catalog=catalog,
+        )
+    if manager is None or not manager.email:
+        log.warning("event=daily_report_skipped key=%s reason=no_address", item.key)
+        return
+    try:
+        mailer.send_mail(
+            to=manager.email,
+            subject=report.subject,
+            body=report.body,
+            message_id=f"<{item.key}@hotline>",
+        )
+    except SendRejected as exc:
+        raise PermanentFailure(str(exc)) from exc
+    log.info("event=daily_report_sent key=%s to=%s", item.key, mask_email(manager.email))
+
+
+def check_roster_gaps(
+    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
+) -> None:
+    """Warn once of each roster gap that opened since the last check; note those closed."""
+    del item
+    with transaction(session_factory) as session:
+        report = note_gaps(session, catalog=catalog, now=clock.now())
+    for cover in report.opened:
+        log.warning(
+            "event=roster_gap region=%s kind=%s gap=%s fallback=%s",
+            cover.region,
+            cover.kind.value,
+            _gap_text(cover),
+            _fallback_name(cover),
+        )
+    for cover in report.closed:
+        log.info("event=roster_gap_closed region=%s kind=%s", cover.region, cover.kind.value)
+
+
+def _gap_text(cover: RosterCover) -> str:
+    if cover.plan is None:
+        return "no_roster"
+    if cover.gap is None:
+        return "now"
+    return f'"{cover.gap.describe()}"'
+
+
+def _fallback_name(cover: RosterCover) -> str:
+    if cover.plan is None or cover.plan.fallback is None:
+        return "none"
+    return cover.plan.fallback.name
+
+
+def _check_retry_delay(_attempt: int) -> timedelta:
+    """Never retried (one attempt): the next period's check takes its place."""
+    return ROSTER_GAPS_EVERY
+
+
 def _retry_delay(attempt: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** (attempt - 1), 600))
 
 
 WORK = DomainWork(
     "escalations",
-    jobs=(JobSpec(NOTICE_KIND, send_notice, _retry_delay),),
+    jobs=(
+        JobSpec(NOTICE_KIND, send_notice, _retry_delay),
+        JobSpec(REPORT_KIND, send_daily_report, _retry_delay),
+        JobSpec(WATCH_KIND, watch, _retry_delay, routine=True),
+        JobSpec(ROSTER_GAPS_KIND, check_roster_gaps, _check_retry_delay, routine=True),
+    ),
+    periodic=(
+        PeriodicSpec(WATCH_KIND, every=WATCH_EVERY, priority=60, max_attempts=1),
+        PeriodicSpec(ROSTER_GAPS_KIND, every=ROSTER_GAPS_EVERY, max_attempts=1),
+    ),
 )

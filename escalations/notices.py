@@ -42,9 +42,11 @@ def notify(
     recipients: Iterable[StaffMember],
     now: datetime,
     reason: str | None = None,
+    values: dict[str, str] | None = None,
 ) -> int:
     """Queue ``what`` (a prompt pair ``escalation_<what>_subject/_body``) for each recipient
-    with an e-mail address, once per ``occasion``; how many were queued."""
+    with an e-mail address, once per ``occasion``; how many were queued. ``values`` fill the
+    prompts' own fields besides the escalation's."""
     queued = 0
     for member in {m.id: m for m in recipients if m.email}.values():
         key = f"{NOTICE_KIND}:{escalation.id}:{what}:{occasion}:{member.id}"
@@ -53,6 +55,7 @@ def notify(
             "user_id": member.id,
             "what": what,
             "reason": reason or "",
+            "values": values or {},
         }
         if enqueue(
             session,
@@ -92,6 +95,9 @@ def notice_for(
         "reason": str(payload.get("reason") or "-"),
         "escalation_id": str(escalation.id),
     }
+    extra = payload.get("values")
+    if isinstance(extra, dict):
+        values.update({str(k): str(v) for k, v in extra.items()})
     return Notice(
         to=recipient.email,
         subject=prompts.text(f"escalation_{what}_subject", **values),

@@ -124,6 +124,10 @@ class CommunicationPlan(Base):
     participants: Mapped[list[str]] = mapped_column(JSON, default=list)
     next_update_due_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_update_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The due instant the engineer was last reminded of, and the last one flagged as missed:
+    # each due instant is reminded of and flagged once, however many workers look.
+    reminded_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    missed_for: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -17,7 +17,7 @@ from escalations.notices import engineer_and_managers, notify
 from escalations.records import Escalation, EscalationReason, EscalationStatus
 from intake.models import Role, User
 from intake.service_requests import find_service_request
-from intake.staff import StaffMember
+from intake.staff import StaffMember, region_staff
 
 OPEN = (EscalationStatus.RAISED, EscalationStatus.UNOWNED, EscalationStatus.ACCEPTED)
 
@@ -42,9 +42,9 @@ def raise_escalation(
     is_us_government: bool = False,
     call_sid: str | None = None,
     contact_number: str | None = None,
-) -> Escalation:
-    """Escalate the SR; an SR already escalated and still open keeps its one escalation, and
-    the new request is logged on it."""
+) -> tuple[Escalation, bool]:
+    """Escalate the SR, and whether that made a new escalation: an SR already escalated and
+    still open keeps its one escalation, and the new request is logged on it."""
     sr = find_service_request(session, sr_number)
     if sr is None:
         raise UnknownServiceRequest(f"no service request {sr_number}")
@@ -58,7 +58,7 @@ def raise_escalation(
     )
     if existing is not None:
         log(session, existing, "raised_again", by=by, now=now, reason=reason.value)
-        return existing
+        return existing, False
     escalation = Escalation(
         sr_number=sr_number,
         region=sr.region,
@@ -87,7 +87,16 @@ def raise_escalation(
         kind=raised_by_kind,
         us_government=is_us_government or None,
     )
-    return escalation
+    notify(
+        session,
+        escalation,
+        what="raised",
+        occasion="first",
+        recipients=region_staff(session, region=escalation.region, role=Role.MANAGER),
+        now=now,
+        reason=reason_text or reason.value,
+    )
+    return escalation, True
 
 
 def accept_escalation(

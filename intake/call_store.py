@@ -79,6 +79,16 @@ class MessageRecord:
 
 
 @dataclass(frozen=True)
+class OpenCall:
+    """A call that has neither ended nor been settled: what says whether it waits in a queue."""
+
+    call_sid: str
+    state: FlowState
+    outcome: str | None
+    last_activity_at: datetime
+
+
+@dataclass(frozen=True)
 class StoredCall:
     """A call as loaded, with its message if the caller began one."""
 
@@ -158,6 +168,19 @@ class CallStore:
         row = self._connection.execute(_statements().region, {"call_sid": call_sid}).first()
         return (row.region, row.language) if row is not None else None
 
+    def open_calls(self, region: str) -> list[OpenCall]:
+        """The region's calls not ended and not settled, oldest first (few: live calls only)."""
+        rows = self._connection.execute(_statements().open_calls, {"region": region})
+        return [
+            OpenCall(
+                call_sid=row.call_sid,
+                state=FlowState.from_json(row.flow),
+                outcome=row.outcome,
+                last_activity_at=row.last_activity_at,
+            )
+            for row in rows
+        ]
+
     def answered_step(self, call_sid: str, seq: int) -> Step:
         """The step stored as the answer to turn ``seq``."""
         stored = self._connection.execute(
@@ -212,6 +235,7 @@ class _Statements:
     load_locked: Select[Any]  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
     turn_step: Select[Any]
     region: Select[Any]
+    open_calls: Select[Any]  # region
     insert_call: Executable
     update_call: Executable  # only at the version read: b_call_sid, b_version
     insert_turn: Executable
@@ -237,6 +261,14 @@ def _statements() -> _Statements:
         region=select(calls.c.region, calls.c.language).where(
             calls.c.call_sid == bindparam("call_sid")
         ),
+        # Unsettled calls are found through ix_calls_unsettled; ended ones are nearly all settled.
+        open_calls=select(calls.c.call_sid, calls.c.flow, calls.c.outcome, calls.c.last_activity_at)
+        .where(
+            calls.c.is_settled.is_(False),
+            calls.c.ended_at.is_(None),
+            calls.c.region == bindparam("region"),
+        )
+        .order_by(calls.c.started_at, calls.c.call_sid),
         insert_call=insert(calls),
         update_call=update(calls).where(
             calls.c.call_sid == bindparam("b_call_sid"), calls.c.version == bindparam("b_version")

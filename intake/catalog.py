@@ -138,6 +138,10 @@ class Catalog:
     # How long an agent's or a duty manager's phone rings before we count it unanswered: below
     # the usual voicemail pickup (about 25-30 s), so a mailbox does not take the call.
     staff_ring_seconds: int = 25
+    # When (region's local time) each region's escalation managers get the daily report, and
+    # how long before a promised update the escalation engineer is reminded.
+    escalation_report_at: time = time(8, 0)
+    escalation_reminder_lead: timedelta = timedelta(minutes=30)
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 

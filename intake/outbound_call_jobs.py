@@ -31,10 +31,16 @@ log = logging.getLogger("hotline.worker")
 
 
 def place_call_once(
-    call_id: int, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+    call_id: int,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    dialer: Dialer,
+    public_base_url: str | None = None,
 ) -> CallOutcome:
     """Place a requested call unless an earlier attempt may have placed it.
 
+    A relative webhook URL (``/ivr/...``) is made absolute with ``public_base_url``.
     Raises ``SendError`` when Twilio did not take the call (the caller's job retries) and
     ``SendRejected`` when it never will; an uncertain outcome returns with an alert raised.
     """
@@ -47,8 +53,12 @@ def place_call_once(
         sid = dialer.place_call(
             to=begun.to,
             from_=begun.from_,
-            url=begun.url,
-            status_callback=begun.status_callback,
+            url=absolute_url(begun.url, public_base_url),
+            status_callback=(
+                None
+                if begun.status_callback is None
+                else absolute_url(begun.status_callback, public_base_url)
+            ),
             timeout_seconds=begun.timeout_seconds,
         )
     except SendUncertain as exc:
@@ -73,8 +83,25 @@ def place_call_once(
     return outcome
 
 
+def absolute_url(url: str, public_base_url: str | None) -> str:
+    """``url`` as Twilio must get it: a path is put after the public base URL.
+
+    Without a base URL (local mode, log-only dialer) the path stays as it is; production
+    always has one (``Settings.startup_problems``), and Twilio would reject a path (21205).
+    """
+    if public_base_url is None or not url.startswith("/"):
+        return url
+    # Concatenated, not urljoin'ed: the base may carry a path prefix (https://host/hotline).
+    return public_base_url.rstrip("/") + url
+
+
 def place_requested_call(
-    item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, dialer: Dialer
+    item: ClaimedWork,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    dialer: Dialer,
+    public_base_url: str | None,
 ) -> None:
     """The worker's handler for ``WORK_KIND``: a refusal retries, a rejection stops for good."""
     try:
@@ -83,6 +110,7 @@ def place_requested_call(
             session_factory=session_factory,
             clock=clock,
             dialer=dialer,
+            public_base_url=public_base_url,
         )
     except SendRejected as exc:
         raise PermanentFailure(str(exc)) from exc

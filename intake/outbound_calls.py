@@ -179,6 +179,54 @@ def give_up(session: Session, call_id: int, *, error: str, now: datetime) -> Cal
     return _outcome(call)
 
 
+@dataclass(frozen=True)
+class PlacedCall:
+    """A call Twilio (or the log-only dialer) took, as a phone it rings would see it."""
+
+    id: int
+    key: str
+    to: str
+    from_: str
+    url: str
+    # As placed: naming the attempt.
+    status_callback: str | None
+    call_sid: str | None
+    placed_at: datetime
+
+
+def next_placed_call(
+    session: Session, *, to: str, since: datetime, after_id: int = 0
+) -> PlacedCall | None:
+    """The first call placed to ``to`` at or after ``since`` (and after call ``after_id``).
+
+    For the terminal phone (``hotline answer``): without Twilio the log-only dialer rings
+    nobody, so the terminal takes the call the worker recorded as placed.
+    """
+    call = session.scalar(
+        select(OutboundCall)
+        .where(
+            OutboundCall.to_number == to,
+            OutboundCall.status == OutboundCallStatus.PLACED.value,
+            OutboundCall.placed_at >= since,
+            OutboundCall.id > after_id,
+        )
+        .order_by(OutboundCall.placed_at, OutboundCall.id)
+        .limit(1)
+    )
+    if call is None or call.placed_at is None:
+        return None
+    return PlacedCall(
+        id=call.id,
+        key=call.key,
+        to=call.to_number,
+        from_=call.from_number,
+        url=call.url,
+        status_callback=_with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
+        call_sid=call.call_sid,
+        placed_at=call.placed_at,
+    )
+
+
 def _locked(session: Session, call_id: int) -> OutboundCall:
     call = session.scalar(select(OutboundCall).where(OutboundCall.id == call_id).with_for_update())
     if call is None:

@@ -22,6 +22,7 @@ __all__ = [
     "UnknownToken",
     "UnknownUser",
     "add_user",
+    "find_member",
     "issue_token",
     "list_tokens",
     "region_staff",
@@ -29,7 +30,9 @@ __all__ = [
     "revoke_token",
     "set_active",
     "set_presence",
+    "set_work_details",
     "staff_by_ids",
+    "staff_member",
     "user_for_token",
 ]
 
@@ -166,6 +169,18 @@ def set_active(session: Session, *, name: str, active: bool) -> StaffMember:
     return _view(user)
 
 
+def set_work_details(
+    session: Session, *, name: str, phone: str | None = None, region: str | None = None
+) -> StaffMember:
+    """Give ``name`` a phone and a region (each left as it is when None)."""
+    user = _user(session, name)
+    if phone is not None:
+        user.phone = phone
+    if region is not None:
+        user.region = region
+    return _view(user)
+
+
 def set_presence(
     session: Session, *, user_id: int, presence: Presence, now: datetime
 ) -> StaffMember:
@@ -176,6 +191,11 @@ def set_presence(
     user.presence = presence.value
     user.presence_at = now
     return _view(user)
+
+
+def find_member(session: Session, name: str) -> StaffMember:
+    """The staff member named ``name``; raises ``UnknownUser``."""
+    return _view(_user(session, name))
 
 
 def staff_by_ids(session: Session, ids: set[int]) -> dict[int, StaffMember]:
@@ -207,6 +227,11 @@ def user_for_token(session: Session, token: str) -> StaffMember | None:
         )
     )
     return None if user is None else _view(user)
+
+
+def staff_member(session: Session, *, name: str) -> StaffMember:
+    """The staff member called ``name``; raises ``UnknownUser``."""
+    return _view(_user(session, name))
 
 
 def _user(session: Session, name: str) -> User:

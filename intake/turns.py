@@ -112,6 +112,12 @@ def take_turn(
             return Done(_replay(store, call, seq))
     facts = _look_up(reading.connection, call, message, inp, context)
     decision = decide(call.state, _answer(inp), facts)
+    call = _identified(call, decision)
+    # A turn that settles nothing knows its answer now: it is built here, before the write
+    # transaction, so the writer lock is held only for the statements themselves.
+    ready = None
+    if not _settles(call, message, decision):
+        ready = _answered(call, message, decision, facts, seq=seq, now=context.now)
 
     def write(session: Session) -> TurnResult:
         return _write(
@@ -124,6 +130,7 @@ def take_turn(
             seq=seq,
             greeting=greeting,
             context=context,
+            ready=ready,
         )
 
     return write
@@ -246,22 +253,49 @@ def _write(
     seq: int,
     greeting: Step | None,
     context: CallContext,
+    ready: tuple[CallRecord, Step] | None,
 ) -> TurnResult:
-    """Carry out ``decision``: message fields, the SR if due, the call, the answer given."""
+    """Carry out ``decision``: message fields, the SR if due (``ready`` is the call and step
+    already worked out when the turn settles nothing), the call, the answer given."""
     store = CallStore(session.connection())
     now = context.now
-    call = _identified(call, decision)
     message_id = _store_message(store, call, message, decision, facts, now=now)
-    # A call settled already (ended before this answer arrived, or taken as ended while the
-    # caller went on) brings what it stores now to its SR; a finished message makes the SR.
-    late = call.is_settled and message_id is not None and _changes_message(decision)
-    if decision.finish is not None or late:
+    if ready is None:
         assert message_id is not None
         row = session.get(Message, message_id)
         assert row is not None
         if decision.finish is not None:
             row.is_complete = decision.finish.is_complete
+        # A call settled already (ended before this answer arrived, or taken as ended while the
+        # caller went on) brings what it stores now to its SR; a finished message makes the SR.
         call = settle_message(session, call, row, context=context)
+        ready = _answered(call, message, decision, facts, seq=seq, now=now)
+    call, step = ready
+    store.save(before, call)
+    if greeting is not None:
+        store.add_turn(call.call_sid, 0, greeting, at=call.started_at)
+    store.add_turn(call.call_sid, seq, step, at=now)
+    return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
+
+
+def _settles(call: CallRecord, message: MessageRecord | None, decision: Decision) -> bool:
+    """Whether the turn makes (or updates) the SR: a finished message, or an answer that
+    arrived after the call was settled and changes its message."""
+    has_message = message is not None or decision.open_message is not None
+    late = call.is_settled and has_message and _changes_message(decision)
+    return decision.finish is not None or late
+
+
+def _answered(
+    call: CallRecord,
+    message: MessageRecord | None,
+    decision: Decision,
+    facts: Facts,
+    *,
+    seq: int,
+    now: datetime,
+) -> tuple[CallRecord, Step]:
+    """The call as this turn leaves it, and the step it answers with."""
     if decision.finish is not None:
         state, says = after_settling(decision, call.sr_number)
     else:
@@ -277,7 +311,7 @@ def _write(
     )
     step = question(state, asking, *says)
     waits = AGENT_CALL_LIMIT if step.kind is StepKind.AGENT else ABANDONED_AFTER
-    call = replace(
+    answered = replace(
         call,
         flow=state.to_json(),
         turn=seq + 1,
@@ -286,11 +320,7 @@ def _write(
         settle_after=now + waits,
         is_settled=call.is_settled or step.kind is StepKind.HANGUP,
     )
-    store.save(before, call)
-    if greeting is not None:
-        store.add_turn(call.call_sid, 0, greeting, at=call.started_at)
-    store.add_turn(call.call_sid, seq, step, at=now)
-    return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
+    return answered, step
 
 
 def _identified(call: CallRecord, decision: Decision) -> CallRecord:

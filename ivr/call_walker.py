@@ -2,8 +2,14 @@
 
 Used by ``hotline call`` (try the IVR without a Twilio account) and by the end-to-end tests.
 It implements the verbs the hotline answers with: Say, Play, Pause, Gather (keypad and speech),
-Redirect, Hangup, Enqueue with its wait URL and Leave, Dial, and Start/Recording; at the end of
-the call it posts the recording and call status callbacks Twilio would post.
+Redirect, Hangup, Enqueue with its wait URL and Leave, Dial (a number, or a queue), and
+Start/Recording; at the end of the call it posts the recording and call status callbacks Twilio
+would post.
+
+It also answers a call the hotline placed (``answer``: an agent's phone, used by ``hotline
+answer``); plays the person dialled by ``<Dial><Number url=...>`` through ``callee`` (a person,
+an answering machine, a busy line or no answer); and lets an agent's ``<Dial><Queue>`` take a
+caller walking the hold loop (``queue_callers``, ``dequeue``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,12 @@ Transport = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
 MAX_QUEUE_SECONDS = 3600
 # A rough length of one spoken announcement, to advance the simulated time in the queue.
 SAY_SECONDS = 5
+# How long a simulated conversation with a dialled person lasts.
+TALK_SECONDS = 60
+# What the dialled person's phone does (``CallWalker.callee``).
+CALLEE_OUTCOMES = ("human", "machine", "busy", "no-answer")
+# Answers by machine detection (AnsweredBy) for each outcome that picks up.
+_ANSWERED_BY = {"human": "human", "machine": "machine_start"}
 
 
 class WalkerError(Exception):
@@ -66,6 +78,19 @@ class CallWalker:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     # The body answered to each of ``requests``, in the same order.
     responses: list[str] = field(default_factory=list)
+    # The place in the queue Twilio reports while this caller is on hold.
+    queue_position: int = 1
+    # Finds the caller waiting in the named queue, for this walker's <Dial><Queue>; without it
+    # (the terminal phone) every queue dialled is empty.
+    queue_callers: Callable[[str], CallWalker | None] | None = None
+    # "inbound", or "outbound-api" for a call the hotline placed (``answer``).
+    direction: str = "inbound"
+    # Where an answered outbound call posts its status at the end; None: nowhere (an inbound
+    # call posts to ``/ivr/status``).
+    status_callback: str | None = None
+    # Plays the person a <Dial><Number> rings: given the number, one of ``CALLEE_OUTCOMES``.
+    # None: a <Dial> is not answered (the terminal phone cannot ring a real line).
+    callee: Callable[[str], str] | None = None
     _queue: dict[str, str] | None = None
     _queue_seconds: int = 0
 
@@ -82,7 +107,7 @@ class CallWalker:
             "CallSid": self.call_sid,
             "From": self.from_,
             "To": self.to,
-            "Direction": "inbound",
+            "Direction": self.direction,
             "ApiVersion": "2010-04-01",
             "CallStatus": "in-progress",
             **params,
@@ -101,6 +126,35 @@ class CallWalker:
         """Place the call; returns what the caller hears until the first question."""
         body = self.post(f"{self.base_url}/ivr/voice", {"CallStatus": "ringing"})
         return self._run_document(body)
+
+    def answer(self, url: str) -> list[str]:
+        """Pick up a call the hotline placed, whose TwiML is at ``url``; returns what is heard
+        until the first question."""
+        self.direction = "outbound-api"
+        return self._run_document(self.post(url, {"CallStatus": "in-progress"}))
+
+    def dequeue(self, *, by: str, url: str | None = None) -> list[str]:
+        """An agent's call ``by`` took this caller from the queue: the Queue noun's ``url`` is
+        fetched on this caller's side, then the queue's result is "bridged" (the talk itself,
+        and its end, are left out: the Enqueue action is posted at once)."""
+        if self.ended or self._queue is None:
+            raise WalkerError("the call is not waiting in a queue")
+        start = len(self.heard)
+        self.listening = None
+        self.heard.append("[connected to an agent]")
+        if url:
+            params = {**self._queue_params(), "DequeingCallSid": by}
+            self._parse(self.post(url, params))
+        self._leave_queue("bridged")
+        return self.heard[start:]
+
+    def not_answered(self, call_status: str = "no-answer") -> None:
+        """Let a call the hotline placed ring out (or be busy): only its status is posted."""
+        self.direction = "outbound-api"
+        self.ended = True
+        self.listening = None
+        if self.status_callback is not None:
+            self.post(self.status_callback, {"CallStatus": call_status, "CallDuration": "0"})
 
     def press(self, keys: str) -> list[str]:
         """Type ``keys`` on the keypad (a trailing # ends the entry)."""
@@ -220,7 +274,13 @@ class CallWalker:
         elif tag == "Enqueue":
             self._enqueue(verb)
             return True
+        elif tag == "Dial" and verb.find("Queue") is not None:
+            return self._dial_queue(verb)
         elif tag == "Dial":
+            number = verb.find("Number")
+            if number is not None and self.callee is not None:
+                self._dial_number(verb, number)
+                return True
             self.heard.append("[ringing the agent line: no answer in the terminal phone]")
             action = verb.get("action")
             if action:
@@ -232,6 +292,69 @@ class CallWalker:
             raise WalkerError(f"unsupported TwiML verb <{tag}>")
         return False
 
+    def _dial_queue(self, verb: ET.Element) -> bool:
+        """<Dial><Queue>: bridge the queue's waiting caller, or wait out the timeout."""
+        queue = verb.find("Queue")
+        assert queue is not None
+        name = (queue.text or "").strip()
+        caller = self.queue_callers(name) if self.queue_callers is not None else None
+        if caller is not None and caller._queue is not None and not caller.ended:
+            self.heard.append(f"[connected to the caller waiting in queue {name}]")
+            caller.dequeue(by=self.call_sid, url=queue.get("url"))
+            status = "completed"
+        else:
+            self.heard.append(f"[nobody joined queue {name}]")
+            self.seconds += int(verb.get("timeout") or 30)
+            status = "no-answer"
+        action = verb.get("action")
+        if not action:
+            return False  # Twilio goes on with the verbs after <Dial>
+        self._run_document(self.post(action, {"DialCallStatus": status}))
+        return True
+
+    # -- the dialled person -------------------------------------------------------------------
+
+    def _dial_number(self, dial: ET.Element, number: ET.Element) -> None:
+        """Ring ``number`` as ``callee`` says; screen its answer at the Number's url (with
+        AnsweredBy, as machineDetection does), talk or not, then post the Dial's action."""
+        assert self.callee is not None
+        to = (number.text or "").strip()
+        outcome = self.callee(to)
+        if outcome not in CALLEE_OUTCOMES:
+            raise WalkerError(f"a dialled phone does one of {CALLEE_OUTCOMES}, not {outcome!r}")
+        dial_status, duration = outcome, 0
+        if outcome in _ANSWERED_BY:
+            dial_status = "completed"
+            answered_by = _ANSWERED_BY[outcome]
+            bridged = True
+            url = number.get("url")
+            if url:
+                child = {
+                    "CallSid": "CA" + secrets.token_hex(16),
+                    "ParentCallSid": self.call_sid,
+                    "Direction": "outbound-dial",
+                    "From": dial.get("callerId") or self.from_,
+                    "To": to,
+                    "AnsweredBy": answered_by,
+                }
+                # An empty document bridges the calls; <Hangup> ends the dialled leg.
+                verbs = self._parse(self.post(url, child))
+                bridged = all(verb.tag != "Hangup" for verb in verbs)
+            if bridged:
+                self.heard.append(f"[connected to {to}: answered by {answered_by}]")
+                duration = TALK_SECONDS
+                self.seconds += TALK_SECONDS
+            else:
+                self.heard.append(f"[{to} answered by {answered_by}: hung up on]")
+        else:
+            self.heard.append(f"[{to}: {outcome}]")
+        action = dial.get("action")
+        if action:
+            params = {"DialCallStatus": dial_status, "DialCallDuration": str(duration)}
+            self._run_document(self.post(action, params))
+        elif not self.ended:
+            self._end_call()
+
     # -- the queue --------------------------------------------------------------------------
 
     def _queue_params(self) -> dict[str, str]:
@@ -239,8 +362,8 @@ class CallWalker:
         return {
             "QueueSid": "QU" + "0" * 32,
             "QueueTime": str(self._queue_seconds),
-            "CurrentQueueSize": "1",
-            "QueuePosition": "1",
+            "CurrentQueueSize": str(self.queue_position),
+            "QueuePosition": str(self.queue_position),
         }
 
     def _enqueue(self, verb: ET.Element) -> None:
@@ -298,10 +421,18 @@ class CallWalker:
                     "RecordingDuration": "30",
                 },
             )
-        self.post(
-            f"{self.base_url}/ivr/status",
-            {"CallStatus": "completed", "CallDuration": str(self.seconds), "SequenceNumber": "9"},
-        )
+        status_url = f"{self.base_url}/ivr/status"
+        if self.direction != "inbound":
+            status_url = self.status_callback or ""
+        if status_url:
+            self.post(
+                status_url,
+                {
+                    "CallStatus": "completed",
+                    "CallDuration": str(self.seconds),
+                    "SequenceNumber": "9",
+                },
+            )
 
 
 def requests_transport(timeout: float = 15.0) -> Transport:

@@ -160,19 +160,73 @@ def _cached(key: tuple[str | bool, ...], render: Callable[[], str]) -> str:
 _DOCUMENTS: dict[tuple[str | bool, ...], str] = {}
 
 
-def render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: str) -> str:
-    """Hold announcement with the callback key, or leave the queue after the maximum wait."""
-    key = ("queue_wait", leave, region.key, prompts.version, base)
-    return _cached(
-        key, lambda: _render_queue_wait(leave=leave, region=region, prompts=prompts, base=base)
-    )
+def render_queue_wait(
+    *,
+    leave: bool,
+    region: Region,
+    prompts: PromptSet,
+    base: str,
+    position: int | None = None,
+    announced_at: int | None = None,
+    queue_seconds: int = 0,
+) -> str:
+    """Hold announcement with the callback key, or leave the queue after the maximum wait.
 
-
-def _render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base: str) -> str:
-    response = VoiceResponse()
+    ``position``: the place in the queue to tell the caller first. The round ends by asking
+    the wait URL again with ``announced_at`` (when the caller last heard their place) and
+    ``queue_seconds`` (the time in the queue now) in its query.
+    """
     if leave:
-        response.leave()
-        return str(response)
+        return render_leave()
+    if position is not None:
+        # Said about once a minute per caller: not worth a place in the cache.
+        return _render_queue_wait(
+            region=region,
+            prompts=prompts,
+            base=base,
+            position=position,
+            said=announced_at,
+            at=queue_seconds,
+        )
+    key = ("queue_wait", region.key, prompts.version, base, announced_at is None)
+    template = _cached(
+        key,
+        lambda: _render_queue_wait(
+            region=region,
+            prompts=prompts,
+            base=base,
+            position=None,
+            said=None if announced_at is None else _SAID_MARKER,
+            at=_AT_MARKER,
+        ),
+    )
+    document = template.replace(_AT_MARKER, str(queue_seconds))
+    if announced_at is not None:
+        document = document.replace(_SAID_MARKER, str(announced_at))
+    return document
+
+
+_SAID_MARKER = "SAID0MARKER"
+_AT_MARKER = "AT0MARKER"
+
+
+def queue_wait_url(base: str, *, said: int | str | None, at: int | str) -> str:
+    """The hold loop's URL carrying when the caller last heard their place (``said``) and the
+    time in the queue when the round began (``at``), in seconds."""
+    params: dict[str, int | str] = {"at": at} if said is None else {"said": said, "at": at}
+    return f"{base}/ivr/queue/wait?{urlencode(params)}"
+
+
+def _render_queue_wait(
+    *,
+    region: Region,
+    prompts: PromptSet,
+    base: str,
+    position: int | None,
+    said: int | str | None,
+    at: int | str,
+) -> str:
+    response = VoiceResponse()
     gather = response.gather(
         input="dtmf",
         num_digits=1,
@@ -180,11 +234,18 @@ def _render_queue_wait(*, leave: bool, region: Region, prompts: PromptSet, base:
         method="POST",
         timeout=1,
     )
+    if position == 1:
+        _say(gather, prompts.text("queue_position_next"), region)
+    elif position is not None:
+        _say(gather, prompts.text("queue_position", position=str(position)), region)
     _say(gather, prompts.text("hold"), region)
     if region.agent_line.hold_music_url:
         gather.play(region.agent_line.hold_music_url)
     else:
         gather.pause(length=HOLD_PAUSE_SECONDS)
+    # The next round, with what this one knew: Twilio would ask the wait URL again by itself,
+    # but without our query.
+    response.redirect(queue_wait_url(base, said=said, at=at), method="POST")
     return str(response)
 
 

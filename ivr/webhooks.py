@@ -30,7 +30,7 @@ from intake.fallback import (
     record_fallback_number,
     why_asked_again,
 )
-from intake.hold import queue_wait, request_queue_callback
+from intake.hold import queue_wait, request_queue_callback, time_in_queue
 from intake.log_masks import mask_phone
 from intake.turns import greet, take_turn
 from ivr import twiml
@@ -164,14 +164,19 @@ def voice() -> Response:
 @bp.post("/queue/wait")
 @twilio_signed
 def queue_wait_view() -> Response:
-    """Hold loop of a caller waiting for an agent (Enqueue's waitUrl)."""
+    """Hold loop of a caller waiting for an agent (Enqueue's waitUrl, then its own redirect)."""
     deps = current()
     call_sid = request.form.get("CallSid", "")
     try:
-        seconds = int(request.form.get("QueueTime", "0") or 0)
+        seconds = time_in_queue(_form_int("QueueTime"), round_began_at=_arg_int("at"))
         with read_connection(deps.session_factory) as reader:
             wait = queue_wait(
-                reader, call_sid=call_sid, queue_seconds=seconds, catalog=deps.catalog
+                reader,
+                call_sid=call_sid,
+                queue_seconds=seconds,
+                catalog=deps.catalog,
+                position=_form_int("QueuePosition"),
+                announced_at=_arg_int("said"),
             )
     except Exception:
         log.exception("event=queue_wait_error call_sid=%s", call_sid)
@@ -187,8 +192,21 @@ def queue_wait_view() -> Response:
             region=region,
             prompts=deps.catalog.prompts_for(wait.language),
             base=_base(),
+            position=wait.position,
+            announced_at=wait.announced_at,
+            queue_seconds=seconds,
         )
     )
+
+
+def _form_int(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _arg_int(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 @bp.post("/queue/callback")

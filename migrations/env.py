@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 import callbacks.models  # noqa: F401  (register tables)
-import escalations.records  # noqa: F401
+import escalations.records
+import escalations.roster_records  # noqa: F401
 import intake.models  # noqa: F401
 from db.base import Base
 from db.engine import make_engine

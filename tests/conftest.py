@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 import callbacks.models  # noqa: F401  (register tables)
-import escalations.records  # noqa: F401
+import escalations.records
+import escalations.roster_records  # noqa: F401
 import intake.models  # noqa: F401
 from config.app import create_app
 from config.catalog import load_catalog

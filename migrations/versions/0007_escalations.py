@@ -82,6 +82,8 @@ def upgrade() -> None:
     sa.Column('participants', sa.JSON(), nullable=False),
     sa.Column('next_update_due_at', db.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('last_update_at', db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('reminded_for', db.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('missed_for', db.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', db.base.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['escalation_id'], ['escalations.id'], name=op.f('fk_escalation_communication_plans_escalation_id_escalations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_escalation_communication_plans')),

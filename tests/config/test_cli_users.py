@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from config import cli
 from db.transaction import transaction
-from intake.staff import user_for_token
+from intake.staff import Presence, UnknownUser, find_member, user_for_token
 
 
 @pytest.fixture
@@ -82,3 +82,50 @@ def test_a_staff_address_that_mail_cannot_reach_is_refused(hotline, email):
     result = hotline("user", "add", "anna", "--role", "agent", "--email", email)
     assert result.exit_code == 1
     assert f"error: --email {email!r} is not an e-mail address" in result.output
+
+
+def test_an_agent_is_added_with_a_phone_and_a_region_of_the_catalog(hotline, deps):
+    added = hotline(
+        "user", "add", "carla", "--role", "agent", "--phone", "+4969123456", "--region", "de"
+    )
+
+    assert added.exit_code == 0, added.output
+    assert added.output.startswith("added carla (agent, region de)\n")
+    with transaction(deps.session_factory) as session:
+        member = find_member(session, "carla")
+    assert (member.phone, member.region, member.presence) == ("+4969123456", "de", Presence.AWAY)
+
+
+def test_a_region_not_in_the_catalog_is_refused_naming_the_option_and_the_regions(hotline, deps):
+    refused = hotline("user", "add", "dora", "--role", "agent", "--region", "fr")
+
+    assert refused.exit_code == 1
+    assert "error: --region 'fr' is not a region of " in refused.output
+    assert "(one of: de, us)" in refused.output
+    with transaction(deps.session_factory) as session, pytest.raises(UnknownUser):
+        find_member(session, "dora")
+
+
+def test_an_existing_user_is_given_a_phone_and_a_region(hotline, deps):
+    hotline("user", "add", "emil", "--role", "agent")
+
+    assert hotline("user", "update", "emil").exit_code == 1
+    assert hotline("user", "update", "emil", "--phone", "069").exit_code == 1
+    assert hotline("user", "update", "emil", "--region", "xx").exit_code == 1
+    updated = hotline("user", "update", "emil", "--phone", "+4969123456", "--region", "de")
+
+    assert updated.exit_code == 0, updated.output
+    assert updated.output == "emil: phone +4969123456, region de\n"
+    assert hotline("user", "update", "nobody", "--region", "de").exit_code == 1
+
+
+def test_presence_is_set_from_the_terminal(hotline, deps):
+    hotline("user", "add", "fritz", "--role", "agent")
+
+    assert hotline("user", "presence", "fritz", "available").output == "fritz is available\n"
+    with transaction(deps.session_factory) as session:
+        assert find_member(session, "fritz").presence is Presence.AVAILABLE
+    assert hotline("user", "presence", "fritz", "lunch").exit_code == 2
+    unknown = hotline("user", "presence", "nobody", "busy")
+    assert unknown.exit_code == 1
+    assert "no user named 'nobody'" in unknown.output

@@ -54,7 +54,10 @@ def test_the_api_wants_a_bearer_token(client, headers):
     response = client.get("/api/v1/callbacks", headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="hotline"'
-    assert response.get_json()["error"] == "unauthorized"
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert (body["type"], body["title"], body["status"]) == ("about:blank", "Unauthorized", 401)
+    assert body["detail"].startswith("send Authorization: Bearer <token>")
 
 
 def test_an_unknown_token_is_refused(client, token):
@@ -123,9 +126,43 @@ def test_an_sr_that_could_not_be_confirmed_says_why_in_the_api(
     )
 
 
-def test_an_unknown_sr_is_404_and_a_malformed_one_400(client, token):
-    assert client.get("/api/v1/service-requests/10000016", headers=auth(token)).status_code == 404
-    assert client.get("/api/v1/service-requests/abc", headers=auth(token)).status_code == 400
+def test_an_unknown_sr_is_404_and_a_malformed_one_400_as_problems(client, token):
+    unknown = client.get("/api/v1/service-requests/10000016", headers=auth(token))
+    assert unknown.status_code == 404
+    assert unknown.mimetype == "application/problem+json"
+    assert unknown.get_json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no service request 10000016",
+    }
+    malformed = client.get("/api/v1/service-requests/abc", headers=auth(token))
+    assert malformed.status_code == 400
+    assert malformed.mimetype == "application/problem+json"
+    assert malformed.get_json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "sr_number: an SR number has digits only",
+        "field": "sr_number",
+    }
+
+
+def test_unknown_api_paths_and_methods_are_problems_and_other_paths_keep_flasks_page(client, token):
+    missing = client.get("/api/v1/no-such-thing", headers=auth(token))
+    assert missing.status_code == 404
+    assert missing.mimetype == "application/problem+json"
+    assert missing.get_json()["title"] == "Not Found"
+
+    wrong_method = client.delete("/api/v1/callbacks", headers=auth(token))
+    assert wrong_method.status_code == 405
+    assert wrong_method.mimetype == "application/problem+json"
+    assert wrong_method.get_json()["status"] == 405
+    assert set(wrong_method.headers["Allow"].split(", ")) >= {"GET"}
+
+    elsewhere = client.get("/no-such-page")
+    assert elsewhere.status_code == 404
+    assert elsewhere.mimetype == "text/html"
 
 
 def test_queued_callbacks_are_listed_with_their_sr_and_due_time(client, token, sr_number):
@@ -145,10 +182,11 @@ def test_queued_callbacks_are_listed_with_their_sr_and_due_time(client, token, s
 def test_an_unknown_callback_status_is_a_bad_request(client, token):
     response = client.get("/api/v1/callbacks?status=lost", headers=auth(token))
     assert response.status_code == 400
-    assert (
-        response.get_json()["detail"]
-        == "status must be one of queued, claimed, calling, done, unreachable, cancelled"
-    )
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert (body["title"], body["field"]) == ("Bad Request", "status")
+    for status in ("queued", "claimed", "calling", "done", "unreachable", "cancelled"):
+        assert f"'{status}'" in body["detail"]
 
 
 def test_health_answers_200_with_the_worker_state(client):

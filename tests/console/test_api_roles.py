@@ -11,13 +11,39 @@ from intake.staff import Role, add_user, issue_token, list_tokens, revoke_token,
 # (path, roles that may use it). A new endpoint fails the completeness test below until it is
 # listed here with its roles.
 CALLBACK_WORKERS = {Role.AGENT, Role.MANAGER}
+ESCALATION_STAFF = {Role.ENGINEER, Role.MANAGER}
+MANAGERS = {Role.MANAGER}
+E = "/api/v1/escalations"
+ESCALATION_ENDPOINTS = {
+    "escalations_api.list_escalations": ("GET", E, ESCALATION_STAFF, 200),
+    "escalations_api.get_escalation": ("GET", f"{E}/4242", ESCALATION_STAFF, 404),
+    "escalations_api.raise_one": ("POST", E, ESCALATION_STAFF, 400),
+    "escalations_api.accept": ("POST", f"{E}/4242/accept", MANAGERS, 404),
+    "escalations_api.engineer": ("POST", f"{E}/4242/engineer", MANAGERS, 400),
+    "escalations_api.action_plan": ("POST", f"{E}/4242/action-plan", ESCALATION_STAFF, 400),
+    "escalations_api.communication_plan": (
+        "POST",
+        f"{E}/4242/communication-plan",
+        ESCALATION_STAFF,
+        400,
+    ),
+    "escalations_api.update": ("POST", f"{E}/4242/updates", ESCALATION_STAFF, 400),
+    "escalations_api.vendors": ("POST", f"{E}/4242/vendors", ESCALATION_STAFF, 400),
+    "escalations_api.re_escalate_one": ("POST", f"{E}/4242/re-escalate", ESCALATION_STAFF, 400),
+    "escalations_api.conditions": ("POST", f"{E}/4242/conditions", ESCALATION_STAFF, 400),
+    "escalations_api.de_escalate_one": ("POST", f"{E}/4242/de-escalate", MANAGERS, 404),
+}
+ROSTER_KEEPERS = {Role.MANAGER, Role.ADMIN}
 ENDPOINTS = {
     "api.get_service_request": (
         "GET",
         "/api/v1/service-requests/10000016",
         {Role.AGENT, Role.ENGINEER, Role.MANAGER},
     ),
-    "api.get_callbacks": ("GET", "/api/v1/callbacks", CALLBACK_WORKERS),
+    "callbacks_api.list_queue": ("GET", "/api/v1/callbacks", CALLBACK_WORKERS),
+    "agents_api.put_presence": ("PUT", "/api/v1/agents/me/presence", CALLBACK_WORKERS),
+    "callbacks_api.call": ("POST", "/api/v1/callbacks/4242/call", CALLBACK_WORKERS),
+    "agents_api.post_next_caller": ("POST", "/api/v1/agents/me/next-caller", CALLBACK_WORKERS),
     "callbacks_api.get_callback": ("GET", "/api/v1/callbacks/4242", CALLBACK_WORKERS),
     "callbacks_api.claim_next": ("POST", "/api/v1/callbacks/claim-next", CALLBACK_WORKERS),
     "callbacks_api.claim": ("POST", "/api/v1/callbacks/4242/claim", CALLBACK_WORKERS),
@@ -32,20 +58,32 @@ ENDPOINTS = {
         "/api/v1/callbacks/4242/reschedule",
         CALLBACK_WORKERS,
     ),
+    "rosters_api.get_rosters": ("GET", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.put_roster": ("PUT", "/api/v1/rosters/de", ROSTER_KEEPERS),
+    "rosters_api.post_override": ("POST", "/api/v1/rosters/de/overrides", {Role.MANAGER}),
 }
 
 
+ENDPOINTS.update({name: row[:3] for name, row in ESCALATION_ENDPOINTS.items()})
+
 # What an admitted role gets from each view here: nothing numbered 4242 or 10000016 exists,
-# the users work no region, and the bodies sent are empty.
+# the users work no region, no region has a roster, and the bodies sent are empty.
 ADMITTED_STATUS = {
+    **{name: row[3] for name, row in ESCALATION_ENDPOINTS.items()},
     "api.get_service_request": 404,
-    "api.get_callbacks": 200,
+    "callbacks_api.list_queue": 200,
+    "agents_api.put_presence": 400,
+    "callbacks_api.call": 404,
+    "agents_api.post_next_caller": 409,
     "callbacks_api.get_callback": 404,
     "callbacks_api.claim_next": 422,
     "callbacks_api.claim": 404,
     "callbacks_api.release": 404,
-    "callbacks_api.disposition": 422,
-    "callbacks_api.reschedule": 422,
+    "callbacks_api.disposition": 400,
+    "callbacks_api.reschedule": 400,
+    "rosters_api.get_rosters": 200,
+    "rosters_api.put_roster": 400,
+    "rosters_api.post_override": 400,
 }
 
 
@@ -67,7 +105,8 @@ def test_every_api_endpoint_states_its_roles_and_is_listed_here(app):
     api_views = {
         rule.endpoint: app.view_functions[rule.endpoint]
         for rule in app.url_map.iter_rules()
-        if rule.rule.startswith("/api/v1/")
+        # The OpenAPI document and its docs page are public.
+        if rule.rule.startswith("/api/v1/") and not rule.endpoint.startswith("api_docs.")
     }
     assert set(api_views) == set(ENDPOINTS)
     for name, view in api_views.items():
@@ -85,9 +124,14 @@ def test_each_role_is_admitted_or_refused_by_each_endpoint(client, tokens, endpo
         assert response.status_code == ADMITTED_STATUS[endpoint], response.get_json()
     else:
         assert response.status_code == 403
+        assert response.mimetype == "application/problem+json"
         body = response.get_json()
-        assert body["error"] == "forbidden"
+        assert (body["title"], body["status"]) == ("Forbidden", 403)
         assert body["detail"].startswith(f"role {role.value} may not; allowed: ")
+        assert (body["role"], set(body["allowed_roles"])) == (
+            role.value,
+            {r.value for r in allowed},
+        )
 
 
 def test_a_revoked_token_is_refused_at_once_and_the_users_other_token_still_works(

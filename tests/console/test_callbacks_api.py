@@ -39,7 +39,7 @@ def post(client, token, path, body=None):
 def test_claim_next_takes_the_agents_regions_first_callback(client, team, queued):
     response = post(client, team["anna"], "/api/v1/callbacks/claim-next")
     assert response.status_code == 200
-    body = response.get_json()
+    body = response.get_json()["callback"]
     assert body["id"] == queued[0]
     assert body["status"] == "claimed"
     assert body["claimed_by"] == "anna"
@@ -48,17 +48,22 @@ def test_claim_next_takes_the_agents_regions_first_callback(client, team, queued
     assert body["description"] == "Server startet nicht"
 
 
-def test_claim_next_with_nobody_waiting_answers_204(client, team, queued):
-    assert post(client, team["anna"], "/api/v1/callbacks/claim-next").status_code == 200
-    assert post(client, team["ben"], "/api/v1/callbacks/claim-next").status_code == 200
-    assert post(client, team["anna"], "/api/v1/callbacks/claim-next").status_code == 204
+def claimed(response):
+    assert response.status_code == 200
+    return response.get_json()["callback"]
+
+
+def test_claim_next_with_nobody_waiting_answers_no_callback(client, team, queued):
+    assert claimed(post(client, team["anna"], "/api/v1/callbacks/claim-next")) is not None
+    assert claimed(post(client, team["ben"], "/api/v1/callbacks/claim-next")) is not None
+    assert claimed(post(client, team["anna"], "/api/v1/callbacks/claim-next")) is None
 
 
 def test_claim_next_takes_the_region_asked_for_and_refuses_an_unknown_one(client, team, queued):
     # mia works the US queue, which is empty; she may take from the German one when asked.
-    assert post(client, team["mia"], "/api/v1/callbacks/claim-next").status_code == 204
+    assert claimed(post(client, team["mia"], "/api/v1/callbacks/claim-next")) is None
     response = post(client, team["mia"], "/api/v1/callbacks/claim-next", {"region": "de"})
-    assert response.status_code == 200
+    assert claimed(response)["region"] == "de"
     bad = post(client, team["mia"], "/api/v1/callbacks/claim-next", {"region": "xx"})
     assert bad.status_code == 422
     assert bad.content_type == "application/problem+json"
@@ -112,19 +117,23 @@ def test_a_disposition_closes_and_the_history_tells_who_did_what(client, team, q
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "status"),
     [
-        ({"disposition": "lost"}, "disposition"),
-        ({}, "disposition"),
-        ({"disposition": "another_time"}, "call_again_at"),
-        ({"disposition": "busy", "colour": "red"}, "colour"),
-        ({"disposition": "another_time", "call_again_at": "2026-12-03T10:00:00"}, "call_again_at"),
+        ({"disposition": "lost"}, "disposition", 400),
+        ({}, "disposition", 400),
+        ({"disposition": "another_time"}, "call_again_at", 422),
+        ({"disposition": "busy", "colour": "red"}, "colour", 400),
+        (
+            {"disposition": "another_time", "call_again_at": "2026-12-03T10:00:00"},
+            "call_again_at",
+            400,
+        ),
     ],
 )
-def test_a_bad_disposition_body_names_the_field(client, team, queued, body, field):
+def test_a_bad_disposition_body_names_the_field(client, team, queued, body, field, status):
     post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/claim")
     response = post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/disposition", body)
-    assert response.status_code == 422
+    assert response.status_code == status
     assert response.get_json()["field"] == field
 
 
@@ -153,3 +162,31 @@ def test_an_unknown_callback_is_a_404_problem(client, team):
     response = post(client, team["anna"], "/api/v1/callbacks/999/claim")
     assert response.status_code == 404
     assert response.get_json()["detail"] == "no callback 999"
+
+
+def test_call_rings_the_holders_phone_first_and_refuses_others(client, team, queued, deps, clock):
+    from sqlalchemy import select
+
+    from intake.models import OutboundCall
+
+    post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/claim")
+    refused = post(client, team["ben"], f"/api/v1/callbacks/{queued[0]}/call")
+    assert refused.status_code == 409
+    assert refused.get_json()["holder"] == "anna"
+    response = post(client, team["anna"], f"/api/v1/callbacks/{queued[0]}/call")
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "calling"
+    with transaction(deps.session_factory) as session:
+        [call] = session.scalars(select(OutboundCall)).all()
+    assert call.key == f"callback:{queued[0]}:1"
+    assert call.to_number == "+4915199990001"  # anna's phone, not the customer's
+    assert call.from_number == "+498001006711"
+
+
+def test_an_agent_without_a_phone_is_told_so(client, deps, clock, queued):
+    with transaction(deps.session_factory) as session:
+        _, token = staff(session, "nophone", now=clock.now(), phone=None)
+    post(client, token, f"/api/v1/callbacks/{queued[0]}/claim")
+    response = post(client, token, f"/api/v1/callbacks/{queued[0]}/call")
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "phone"

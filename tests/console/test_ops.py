@@ -1,8 +1,9 @@
-"""Health and metrics: the worker's last tick, due work, failures and webhook latency."""
+"""Health and metrics: the worker's last tick, due work, failures, webhook latency and roster
+gaps."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from flask.testing import FlaskClient
 
@@ -10,6 +11,10 @@ from config.dependencies import Dependencies
 from config.worker import Worker
 from db.transaction import transaction
 from db.work import claim, enqueue, fail
+from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
+from escalations.routing import RosterKind
+from intake.models import Role
+from intake.staff import add_user
 from tests.support.fakes import FakeClock
 
 
@@ -64,3 +69,29 @@ def test_metrics_show_due_work_by_kind_oldest_due_age_failures_and_webhook_laten
     assert 'hotline_work_failed{kind="report.daily"} 1.0' in text
     assert "hotline_webhook_seconds_bucket{" in text
     assert "hotline_webhook_seconds_count{" in text
+
+
+def test_metrics_show_which_rosters_have_nobody_on_duty_now(
+    client: FlaskClient, deps: Dependencies, clock: FakeClock
+) -> None:
+    with transaction(deps.session_factory) as session:
+        add_user(session, name="anna", role=Role.MANAGER, now=clock.now(), phone="+4915110000001")
+        weekdays = ShiftSpec((0, 1, 2, 3, 4), time(8), time(18))
+        for region, kind in [("de", RosterKind.DUTY), ("us", RosterKind.US_GOVERNMENT)]:
+            replace_roster(
+                session,
+                RosterSpec(region, kind, ("anna",), "anna", (weekdays,)),
+                by="test",
+                now=clock.now(),
+            )
+
+    # Wednesday 10:00 UTC: 11:00 in Berlin, 05:00 in New York.
+    text = client.get("/metrics").get_data(as_text=True)
+    clock.advance(hours=8)  # 19:00 in Berlin, 13:00 in New York
+    later = client.get("/metrics").get_data(as_text=True)
+
+    assert 'hotline_roster_gap{kind="duty",region="de"} 0.0' in text
+    assert 'hotline_roster_gap{kind="duty",region="us"} 1.0' in text  # no roster
+    assert 'hotline_roster_gap{kind="us_government",region="us"} 1.0' in text
+    assert 'hotline_roster_gap{kind="duty",region="de"} 1.0' in later
+    assert 'hotline_roster_gap{kind="us_government",region="us"} 0.0' in later

@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import callbacks.models  # noqa: F401  (register tables)
-import escalations.records  # noqa: F401
+import escalations.records
+import escalations.roster_records  # noqa: F401
 import intake.models  # noqa: F401
 from config.migrate import alembic_config
 from db.base import Base

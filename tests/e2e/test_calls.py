@@ -63,9 +63,10 @@ def test_german_caller_waits_for_an_agent_then_leaves_a_message_and_hears_the_sr
     assert walker.dial() == [de.text("welcome"), de.text("menu")]
     assert walker.press("1") == [de.text("ask_customer_number")]
     heard = walker.press("4711002#")
-    assert heard[:3] == [
+    assert heard[:4] == [
         de.text("connecting_agent"),
         "[waiting in queue support-de]",
+        de.text("queue_position_next"),
         de.text("hold"),
     ]
     heard = wait_in_queue(walker)

@@ -58,7 +58,7 @@ def people(deps: Dependencies, clock: FakeClock) -> dict:
 
 def _raise(deps: Dependencies, sr: str, clock: FakeClock) -> int:
     with transaction(deps.session_factory) as session:
-        escalation = raise_escalation(
+        escalation, _ = raise_escalation(
             session,
             sr_number=sr,
             reason=EscalationReason.PRODUCTION_DOWN,
@@ -241,7 +241,10 @@ def test_re_escalation_raises_the_priority_and_tells_engineer_and_managers_once(
     assert escalation.priority == 2
     assert escalation.management_informed_at == clock.now()
     # mia and eva have e-mail addresses; max has none and is told nothing by e-mail.
-    assert sorted(k.rsplit(":", 1)[1] for k in notices) == sorted(
+    raised = [k for k in notices if ":raised:" in k]
+    assert [k.rsplit(":", 1)[1] for k in raised] == [str(people["mia"].id)]
+    re_escalated = [k for k in notices if ":re_escalated:" in k]
+    assert sorted(k.rsplit(":", 1)[1] for k in re_escalated) == sorted(
         [str(people["mia"].id), str(people["eva"].id)]
     )
 

@@ -19,7 +19,9 @@ from db.jobs import DomainWork, JobSpec, LocalSpec, PeriodicSpec, WorkDeclaratio
 from db.transaction import transaction
 from db.work import ClaimedWork, WorkItem, enqueue
 from escalations import jobs as escalations_jobs
+from escalations.jobs import WATCH_KIND
 from escalations.notices import NOTICE_KIND
+from escalations.watch import REPORT_KIND
 from intake import confirmations, outbound_calls
 from intake import jobs as intake_jobs
 from tests.support.fakes import FakeClock
@@ -29,7 +31,7 @@ KIND = "test.effect"
 TIDY = "test.tidy"
 INTAKE_KINDS = {confirmations.WORK_KIND, intake_jobs.SWEEP_KIND, outbound_calls.WORK_KIND}
 # Every kind the domains declare.
-ALL_KINDS = INTAKE_KINDS | {NOTICE_KIND}
+ALL_KINDS = INTAKE_KINDS | {NOTICE_KIND, REPORT_KIND, WATCH_KIND, escalations_jobs.ROSTER_GAPS_KIND}
 
 
 def no_delay(_attempt: int) -> timedelta:
@@ -57,7 +59,11 @@ def test_the_worker_runs_every_kind_the_domains_declare() -> None:
     assert callbacks_jobs.WORK.jobs == callbacks_jobs.WORK.periodic == ()
     work = domain_work()
     assert set(work.jobs) == ALL_KINDS
-    assert [p.kind for p in work.periodic] == [intake_jobs.SWEEP_KIND]
+    assert [p.kind for p in work.periodic] == [
+        intake_jobs.SWEEP_KIND,
+        WATCH_KIND,
+        escalations_jobs.ROSTER_GAPS_KIND,
+    ]
 
 
 def test_a_domains_kind_is_run_with_the_ports_its_handler_names(

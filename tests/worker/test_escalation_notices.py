@@ -23,7 +23,7 @@ def test_a_re_escalation_e_mails_the_engineer_and_the_managers_once(
         sr = submit_request(session, catalog=catalog, now=clock.now())
         mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@example.com")
         staff(session, "eva", now=clock.now(), role=Role.ENGINEER, email="eva@example.com")
-        escalation = raise_escalation(
+        escalation, _ = raise_escalation(
             session,
             sr_number=sr,
             reason=EscalationReason.NOT_SATISFIED,
@@ -46,7 +46,9 @@ def test_a_re_escalation_e_mails_the_engineer_and_the_managers_once(
     worker.shutdown()
 
     assert isinstance(deps.mailer, FakeMailer)
-    notices = [m for m in deps.mailer.sent if "eskaliert" in m.subject]
+    [raised] = [m for m in deps.mailer.sent if m.subject == f"SR {sr} wurde eskaliert"]
+    assert raised.to == "mia@example.com"
+    notices = [m for m in deps.mailer.sent if "erneut eskaliert" in m.subject]
     assert sorted(m.to for m in notices) == ["eva@example.com", "mia@example.com"]
     assert all(f"SR {sr}" in m.subject and "Priorität 2" in m.subject for m in notices)
     assert all("Keine Rückmeldung seit 2 Tagen" in m.body for m in notices)

@@ -13,7 +13,7 @@ from config.worker import Worker
 from db.transaction import SessionFactory, transaction
 from db.work import Alert, GivenUp, WorkItem
 from intake.models import OutboundCall, OutboundCallStatus
-from intake.outbound_call_jobs import call_given_up, place_call_once
+from intake.outbound_call_jobs import absolute_url, call_given_up, place_call_once
 from intake.outbound_calls import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
@@ -33,15 +33,22 @@ from tests.worker.conftest import MakeDeps
 CUSTOMER = "+4915112345678"
 
 
-def requested(session_factory: SessionFactory, clock: FakeClock, key: str = "callback:1:1") -> int:
+def requested(
+    session_factory: SessionFactory,
+    clock: FakeClock,
+    key: str = "callback:1:1",
+    *,
+    url: str = "http://hotline.test/ivr/agent",
+    status_callback: str = "http://hotline.test/ivr/status",
+) -> int:
     with transaction(session_factory) as session:
         return request_call(
             session,
             key=key,
             to=CUSTOMER,
             from_="+498001006711",
-            url="http://hotline.test/ivr/agent",
-            status_callback="http://hotline.test/ivr/status",
+            url=url,
+            status_callback=status_callback,
             timeout_seconds=60,
             now=clock.now(),
         )
@@ -189,6 +196,27 @@ def test_a_requested_call_is_placed_by_the_worker_once(
     assert (row.state, row.attempts, row.priority) == ("done", 1, WORK_PRIORITY)
 
 
+def test_relative_urls_are_placed_against_the_public_base_url(
+    make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
+) -> None:
+    deps = make_deps(dialer=twilio_senders, public_base_url="https://hotline.example/")
+    requested(
+        deps.session_factory,
+        clock,
+        url="/ivr/agent/next-caller?agent=7&region=de",
+        status_callback="/ivr/status/agent",
+    )
+    worker = Worker(deps)
+
+    worker.run_once()
+    worker.shutdown()
+
+    [call] = mock_twilio.calls
+    assert call.url == "https://hotline.example/ivr/agent/next-caller?agent=7&region=de"
+    assert call.status_callback is not None
+    assert call.status_callback.startswith("https://hotline.example/ivr/status/agent?")
+
+
 def test_a_refused_call_is_placed_by_the_worker_after_its_backoff(
     make_deps: MakeDeps, clock: FakeClock, twilio_senders: TwilioSenders, mock_twilio: MockTwilio
 ) -> None:
@@ -267,3 +295,56 @@ def test_a_call_whose_work_gives_up_mid_request_is_uncertain_with_an_alert(
         assert (call.status, call.last_error) == (OutboundCallStatus.UNCERTAIN, expired)
     [alert] = alerts(session_factory)
     assert alert.kind == UNCERTAIN_ALERT
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "expected"),
+    [
+        (
+            "/ivr/agent/callback?callback=1",
+            "https://h.example",
+            "https://h.example/ivr/agent/callback?callback=1",
+        ),
+        (
+            "/ivr/agent/callback",
+            "https://h.example/hotline/",
+            "https://h.example/hotline/ivr/agent/callback",
+        ),
+        ("https://elsewhere.example/x", "https://h.example", "https://elsewhere.example/x"),
+        ("/ivr/agent/callback", None, "/ivr/agent/callback"),  # local mode, log-only dialer
+    ],
+)
+def test_a_webhook_path_is_placed_after_the_public_base_url(url, base, expected) -> None:
+    assert absolute_url(url, base) == expected
+
+
+def test_a_call_requested_with_paths_is_placed_with_absolute_urls(
+    session_factory: SessionFactory,
+    clock: FakeClock,
+    twilio_senders: TwilioSenders,
+    mock_twilio: MockTwilio,
+) -> None:
+    with transaction(session_factory) as session:
+        call_id = request_call(
+            session,
+            key="callback:9:1",
+            to=CUSTOMER,
+            from_="+498001006711",
+            url="/ivr/agent/callback?callback=9&call=1",
+            status_callback="/ivr/agent/callback/status?callback=9&call=1",
+            timeout_seconds=25,
+            now=clock.now(),
+        )
+    place_call_once(
+        call_id,
+        session_factory=session_factory,
+        clock=clock,
+        dialer=twilio_senders,
+        public_base_url="https://hotline.example/x",
+    )
+    [call] = mock_twilio.calls
+    assert call.url == "https://hotline.example/x/ivr/agent/callback?callback=9&call=1"
+    assert call.status_callback == (
+        f"https://hotline.example/x/ivr/agent/callback/status?callback=9&call=1"
+        f"&outbound_call={call_id}&attempt=1"
+    )

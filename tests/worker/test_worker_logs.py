@@ -20,6 +20,7 @@ from db.work import ClaimedWork, enqueue
 from intake.jobs import SWEEP_KIND
 from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE, wait_in_queue
 from tests.support.fakes import FakeClock
+from tests.support.rosters import cover_every_region
 from tests.worker.conftest import MakeDeps
 
 
@@ -56,9 +57,12 @@ def test_an_idle_tick_and_sweep_log_nothing_at_info_or_above(
     make_deps: MakeDeps, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    worker = Worker(make_deps())
+    deps = make_deps()
+    cover_every_region(deps.session_factory, deps.catalog, now=deps.clock.now())
+    worker = Worker(deps)
     worker.enqueue_periodic()
-    assert worker.tick() == 1  # the sweep, finding no quiet call
+    # The sweep (no quiet call), the escalations' watch (nothing due), the roster check (no gap).
+    assert worker.tick() == 3
     assert worker.tick() == 0
     worker.shutdown()
 
@@ -71,7 +75,9 @@ def test_an_idle_in_process_worker_logs_nothing_at_info_after_it_started(
 ) -> None:
     # A real APScheduler, which logs "Running job" and "executed successfully" at INFO.
     caplog.set_level(logging.DEBUG)
-    worker = Worker(make_deps(clock=SystemClock()))
+    deps = make_deps(clock=SystemClock())
+    cover_every_region(deps.session_factory, deps.catalog, now=deps.clock.now())
+    worker = Worker(deps)
     worker.enqueue_periodic()
     ticked = threading.Event()
 
