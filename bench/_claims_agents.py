@@ -10,7 +10,7 @@ with nothing, timing every press, and reports an ``AgentRun``. The phases:
             ``SELECT id ... WHERE region, status = 'queued' ORDER BY <queue order> LIMIT 1
             FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` of that row, in one transaction;
   http      ``POST /api/v1/callbacks/claim-next`` with the agent's token to ``hotline serve``
-            (one kept-alive connection per agent): 200 with the callback, 204 when none is left.
+            (one kept-alive connection per agent): ``{"callback": ...}``, null when none is left.
 """
 
 from __future__ import annotations
@@ -115,11 +115,10 @@ class _Agent:
         )
         response = self.http.getresponse()
         body = response.read()
-        if response.status == 204:
-            return None
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
-        return int(json.loads(body)["id"])
+        callback = json.loads(body)["callback"]  # null when nobody is waiting
+        return None if callback is None else int(callback["id"])
 
     def _connect(self, base_url: str) -> None:
         if self.http is not None:
