@@ -48,6 +48,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.worker
+	$(BIN)/python -m bench.claims
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

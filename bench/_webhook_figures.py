@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -52,7 +53,9 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    # The smallest value with at least ``fraction`` of all at or below it: rank ceil(f * n),
+    # rounded first so that 0.07 * 100 (7.000000000000001 in floats) is rank 7, not 8.
+    rank = max(1, min(len(ordered), math.ceil(round(fraction * len(ordered), 9))))
     return ordered[rank - 1]
 
 

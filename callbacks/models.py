@@ -62,6 +62,8 @@ class Callback(Base):
     __table_args__ = (
         Index("ix_callbacks_queue", "status", "requested_at"),
         Index("ix_callbacks_claim_order", "region", "status", "due_at", "requested_at"),
+        # Expired claims (claiming takes them over, the worker returns them to the queue).
+        Index("ix_callbacks_claim_expiry", "status", "claim_expires_at"),
     )
 
 

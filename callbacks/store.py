@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
@@ -24,31 +24,56 @@ def locked(session: Session, callback_id: int) -> Callback | None:
     return session.scalar(select(Callback).where(Callback.id == callback_id).with_for_update())
 
 
-def claimable(now: datetime) -> object:
-    """The condition for a callback an agent may claim now: queued and not held back, or
-    claimed by someone whose claim has expired."""
-    return or_(
-        and_(
-            Callback.status == CallbackStatus.QUEUED.value,
-            or_(Callback.not_before.is_(None), Callback.not_before <= now),
-        ),
-        and_(
-            Callback.status == CallbackStatus.CLAIMED.value,
-            Callback.claim_expires_at <= now,
-        ),
-    )
-
-
 def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Callback | None:
     """The region's next callback in queue order (earliest promise, then first call), locked;
-    rows other claimers hold right now are skipped, not waited for."""
-    return session.scalar(
-        select(Callback)
-        .where(Callback.region == region, claimable(now))  # type: ignore[arg-type]
+    rows other claimers hold right now are skipped, not waited for.
+
+    Claimable are the queued callbacks not held back (``not_before``) and the claims that have
+    expired. One statement, each kind's head found by an index in queue order and locked
+    (``ix_callbacks_claim_order`` for the queue, ``ix_callbacks_claim_expiry`` for expired
+    claims), the earlier of the two returned: a single condition over both kinds made
+    PostgreSQL read and sort the region's whole table on every claim (10 ms at 10 000 rows).
+    When both heads exist the later one stays locked until the claimer commits (other claimers
+    skip it meanwhile, as they skip any row being claimed).
+    """
+    return session.scalar(_NEXT_CLAIMABLE, {"region": region, "now": now})
+
+
+def _head(*conditions: ColumnElement[bool]) -> Select[int, datetime, datetime]:
+    """The region's first row meeting ``conditions`` in queue order, locked (SKIP LOCKED)."""
+    return (
+        select(Callback.id, Callback.due_at, Callback.requested_at)
+        .where(Callback.region == bindparam("region"), *conditions)
         .order_by(Callback.due_at, Callback.requested_at, Callback.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
+
+
+def _next_claimable() -> Select[Callback]:
+    """The statement behind ``lock_next_claimable``, built once (building it took longer than
+    PostgreSQL takes to run it); ``region`` and ``now`` are bound at each claim."""
+    queued = _head(
+        Callback.status == CallbackStatus.QUEUED.value,
+        or_(Callback.not_before.is_(None), Callback.not_before <= bindparam("now")),
+    ).cte("queued_head")
+    expired = _head(
+        Callback.status == CallbackStatus.CLAIMED.value,
+        Callback.claim_expires_at <= bindparam("now"),
+    ).cte("expired_head")
+    heads = union_all(select(queued), select(expired)).subquery("heads")
+    first = (
+        select(heads.c.id)
+        .order_by(heads.c.due_at, heads.c.requested_at, heads.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    # Locked again (ours already: no wait) so that the row is read as it stands now, not as the
+    # statement's snapshot saw it: a change committed meanwhile is in the version locked.
+    return select(Callback).where(Callback.id == first).with_for_update()
+
+
+_NEXT_CLAIMABLE = _next_claimable()
 
 
 def lock_expired_claims(session: Session, *, now: datetime, limit: int = 500) -> Sequence[Callback]:

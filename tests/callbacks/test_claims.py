@@ -172,6 +172,52 @@ def test_an_expired_claim_is_taken_over_by_the_next_claimer(
     assert actions == [("anna", "claim"), ("system", "expire"), ("ben", "claim")]
 
 
+def test_claim_next_takes_over_an_expired_claim_in_its_place_in_the_queue(
+    deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
+) -> None:
+    first, second, third = _queue(deps, catalog, clock, 3)
+    with transaction(deps.session_factory) as session:
+        claim_callback(session, first, by=team["anna"], now=clock.now(), catalog=catalog)
+        claim_callback(session, third, by=team["anna"], now=clock.now(), catalog=catalog)
+    clock.advance(minutes=11)  # both of anna's claims expired, nobody returned them yet
+    got = []
+    for agent in ("ben", "ben", "ben"):
+        with transaction(deps.session_factory) as session:
+            callback = claim_next_callback(
+                session, by=team[agent], region="de", now=clock.now(), catalog=catalog
+            )
+            assert callback is not None
+            got.append(callback.id)
+    assert got == [first, second, third]  # queue order, expired claims and queued alike
+    with transaction(deps.session_factory) as session:
+        actions = [(e.actor, e.action) for e in callback_history(session, third)]
+    assert actions == [("anna", "claim"), ("system", "expire"), ("ben", "claim")]
+    assert _row(deps, third).claimed_by_id == team["ben"].id
+
+
+def test_claim_next_leaves_a_claim_that_has_not_expired(
+    deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
+) -> None:
+    first, second = _queue(deps, catalog, clock, 2)
+    with transaction(deps.session_factory) as session:
+        claim_callback(session, first, by=team["anna"], now=clock.now(), catalog=catalog)
+    clock.advance(minutes=9)
+    with transaction(deps.session_factory) as session:
+        callback = claim_next_callback(
+            session, by=team["ben"], region="de", now=clock.now(), catalog=catalog
+        )
+        assert callback is not None
+        assert callback.id == second
+    with transaction(deps.session_factory) as session:
+        assert (
+            claim_next_callback(
+                session, by=team["ben"], region="de", now=clock.now(), catalog=catalog
+            )
+            is None
+        )
+    assert _row(deps, first).claimed_by_id == team["anna"].id
+
+
 def test_only_the_holder_or_a_manager_releases(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
