@@ -61,10 +61,13 @@ def _me() -> StaffMember:
 
 
 def _moved(callback_id: int, move: Callable[[Session], object]) -> Callback | Response:
-    """Run ``move`` in one transaction and answer the callback as it now stands."""
+    """Run ``move`` and read the callback as it now stands, in one transaction."""
+    deps = current()
     try:
-        with transaction(current().session_factory) as session:
+        with transaction(deps.session_factory) as session:
             move(session)
+            session.flush()
+            view = callback_view(session, callback_id, now=deps.clock.now())
     except UnknownCallback:
         return status_problem(404, f"no callback {callback_id}")
     except CallbackConflict as exc:
@@ -81,13 +84,6 @@ def _moved(callback_id: int, move: Callable[[Session], object]) -> Callback | Re
         return problem(422, "No phone to ring", str(exc), field="phone")
     except ValueError as exc:
         return status_problem(422, str(exc))
-    return _callback(callback_id)
-
-
-def _callback(callback_id: int) -> Callback | Response:
-    deps = current()
-    with read_transaction(deps.session_factory) as session:
-        view = callback_view(session, callback_id, now=deps.clock.now())
     if view is None:
         return status_problem(404, f"no callback {callback_id}")
     return Callback.of(view)
@@ -144,11 +140,12 @@ def claim_next(body: ClaimNextBody) -> ClaimedNext | Response:
         callback = claim_next_callback(
             session, by=me, region=region, now=deps.clock.now(), catalog=deps.catalog
         )
-        claimed = None if callback is None else callback.id
-    if claimed is None:
-        return ClaimedNext(callback=None)
-    answer = _callback(claimed)
-    return ClaimedNext(callback=answer) if isinstance(answer, Callback) else answer
+        view = None
+        if callback is not None:
+            # Read back in the claim's own transaction: one round of BEGIN/COMMIT fewer.
+            session.flush()
+            view = callback_view(session, callback.id, now=deps.clock.now())
+    return ClaimedNext(callback=None if view is None else Callback.of(view))
 
 
 @bp.post("/<int:callback_id>/claim")
