@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,10 +54,9 @@ from sqlalchemy import Engine, create_engine, select, text
 from bench._claims_agents import PhaseName, agent_main
 from bench._claims_figures import AgentRun, PhaseFigures, check_claims, figures_of, median
 from bench._claims_fill import add_agents, fill_queue, reset_queue
-from bench._config import config_with_sms_senders
+from bench._served_pg import ServedOnPostgres, migrate
 from bench._webhook_servers import (
     GunicornSettings,
-    RealAppEnv,
     Server,
     ServerError,
     free_port,
@@ -81,17 +79,6 @@ TARGET_P99_MS = 50.0
 DISTURBED_OTHER_CORES = 0.2
 AGENT_START_SECONDS = 120.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@dataclass(frozen=True)
-class _ServedOnPostgres(RealAppEnv):
-    """``hotline serve``'s environment with the benchmark's PostgreSQL database."""
-
-    postgres_url: str = ""
-
-    @property
-    def database_url(self) -> str:
-        return self.postgres_url
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -312,26 +299,6 @@ def _targets(rounds: Sequence[Round]) -> list[dict[str, Any]]:
     return targets
 
 
-def _migrate(database_url: str, workdir: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
-    env.update(
-        HOTLINE_DATABASE_URL=database_url,
-        HOTLINE_CONFIG=str(config_with_sms_senders(workdir)),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-    )
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "hotline"), "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"hotline db upgrade failed ({done.returncode}):\n{done.stderr[-2000:]}")
-
-
 def _require_empty(engine: Engine) -> None:
     with engine.connect() as connection:
         for table in ("callbacks", "users"):
@@ -346,7 +313,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str, workdir: Path) ->
     now = datetime.now(UTC)
     cores = os.cpu_count() or 0
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
-    _migrate(database_url, workdir)
+    migrate(database_url, workdir)
     engine = create_engine(normalize_url(database_url), pool_size=2)
     try:
         _require_empty(engine)
@@ -366,9 +333,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str, workdir: Path) ->
         with contextlib.ExitStack() as running:
             server = None
             if args.http:
-                env = _ServedOnPostgres(
-                    workdir=workdir, port=free_port(), postgres_url=database_url
-                )
+                env = ServedOnPostgres(workdir=workdir, port=free_port(), postgres_url=database_url)
                 server = start_real(env, GunicornSettings(workers=2 * (cores or 1), threads=1))
                 running.callback(server.stop)
                 server.wait_healthy()

@@ -394,18 +394,20 @@ class Fleet:
     processes: list[WorkerProcess] = field(default_factory=list)
     serial: int = 0
 
-    def start(self, *, concurrency: int, batch: int) -> WorkerProcess:
+    def start(self, *, concurrency: int | None = None, batch: int | None = None) -> WorkerProcess:
+        """One more ``hotline worker``; ``None`` leaves that option at the worker's default."""
         self.serial += 1
+        options = [
+            *(["--concurrency", str(concurrency)] if concurrency is not None else []),
+            *(["--batch", str(batch)] if batch is not None else []),
+        ]
         log_path = self.log_dir / f"worker-{self.serial}.log"
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "hotline"),
                     "worker",
-                    "--concurrency",
-                    str(concurrency),
-                    "--batch",
-                    str(batch),
+                    *options,
                     *self.extra_args,
                 ],
                 cwd=ROOT,
