@@ -2,19 +2,25 @@
 
 Shared by the claim and agent-ring benchmarks: ``migrate`` runs ``hotline db upgrade`` on the
 database, ``ServedOnPostgres`` is ``hotline serve``'s environment on it (``start_real`` starts it),
-optionally with the Twilio credentials of a local mock instead of a closed port.
+optionally with the Twilio credentials of a local mock instead of a closed port; and the bits of
+their command lines (the PostgreSQL probe, SIGTERM as Ctrl-C, a positive count).
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import contextlib
+import re
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from bench._config import config_with_sms_senders
-from bench._webhook_servers import RealAppEnv
+from bench._webhook_servers import RealAppEnv, base_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,11 +52,10 @@ class ServedOnPostgres(RealAppEnv):
 
 def migrate(database_url: str, workdir: Path) -> None:
     """``hotline db upgrade`` on ``database_url``; raises RuntimeError with its stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
+    env = base_environ()
     env.update(
         HOTLINE_DATABASE_URL=database_url,
         HOTLINE_CONFIG=str(config_with_sms_senders(workdir)),
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     done = subprocess.run(
         [str(Path(sys.executable).parent / "hotline"), "db", "upgrade"],
@@ -63,3 +68,39 @@ def migrate(database_url: str, workdir: Path) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"hotline db upgrade failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+
+def postgres_reachable(url: str, prog: str) -> bool:
+    """Whether PostgreSQL answers at ``url``; when not, says so (the benchmark is skipped)."""
+    import psycopg
+
+    try:
+        psycopg.connect(
+            re.sub(r"^postgresql\+\w+://", "postgresql://", url), connect_timeout=3
+        ).close()
+    except psycopg.Error as exc:
+        print(f"{prog}: PostgreSQL not reachable at {url} ({exc}); skipped, no figures.")
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so servers, workers and the database are cleaned up."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def positive(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number

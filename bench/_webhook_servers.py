@@ -135,7 +135,7 @@ class RealAppEnv:
         return f"sqlite:///{self.database_path}"
 
     def environ(self) -> dict[str, str]:
-        env = _base_environ()
+        env = base_environ()
         env.update(
             HOTLINE_DATABASE_URL=self.database_url,
             HOTLINE_CONFIG=str(config_with_sms_senders(self.workdir)),
@@ -148,7 +148,7 @@ class RealAppEnv:
         return env
 
 
-def _base_environ() -> dict[str, str]:
+def base_environ() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "TWILIO_"))}
     # The checkout first: an editable install made before a package was added misses it.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -198,7 +198,7 @@ def start_real(env: RealAppEnv, settings: GunicornSettings, name: str = "hotline
 def start_bare(workdir: Path, port: int, auth_token: str, settings: GunicornSettings) -> Server:
     """The bare Flask baseline on gunicorn with the same worker class, workers and threads."""
     base_url = f"http://127.0.0.1:{port}"
-    environ = _base_environ()
+    environ = base_environ()
     environ.update(TWILIO_AUTH_TOKEN=auth_token, HOTLINE_PUBLIC_BASE_URL=base_url)
     command = [
         str(BIN / "gunicorn"),

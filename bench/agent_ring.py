@@ -46,7 +46,13 @@ from sqlalchemy import Engine, create_engine, select, text
 from bench._claims_figures import median
 from bench._claims_fill import add_agents, fill_queue
 from bench._ring_figures import Press, creates_by_callback, ratio, ring_times, spread_ms
-from bench._served_pg import ServedOnPostgres, migrate
+from bench._served_pg import (
+    ServedOnPostgres,
+    migrate,
+    positive,
+    postgres_reachable,
+    terminate_as_interrupt,
+)
 from bench._webhook_servers import (
     GunicornSettings,
     Server,
@@ -363,36 +369,25 @@ def run_benchmark(args: argparse.Namespace, database_url: str, workdir: Path) ->
         return _report(args, rounds, header)
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.agent_ring", description=(__doc__ or "").split("\n")[0]
     )
-    parser.add_argument("--agents", type=_positive, default=20)
-    parser.add_argument("--presses", type=_positive, default=70, help="presses a round")
-    parser.add_argument("--rounds", type=_positive, default=3, help="the target uses the median")
+    parser.add_argument("--agents", type=positive, default=20)
+    parser.add_argument("--presses", type=positive, default=70, help="presses a round")
+    parser.add_argument("--rounds", type=positive, default=3, help="the target uses the median")
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between presses")
     parser.add_argument(
-        "--floor-calls", type=_positive, default=50, help="direct SDK creates a round"
+        "--floor-calls", type=positive, default=50, help="direct SDK creates a round"
     )
     args = parser.parse_args(argv)
 
-    import psycopg
-
-    try:
-        psycopg.connect(plain_url(ADMIN_URL), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        print(f"bench.agent_ring: PostgreSQL not reachable at {ADMIN_URL} ({exc}); skipped.")
+    if not postgres_reachable(ADMIN_URL, "bench.agent_ring"):
         return 0
 
     name = f"hotline_bench_ring_{os.getpid()}"
     with (
+        terminate_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="bench-ring-") as workdir,
         contextlib.ExitStack() as stack,
     ):

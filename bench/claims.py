@@ -36,17 +36,15 @@ import json
 import multiprocessing
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, select, text
@@ -54,7 +52,13 @@ from sqlalchemy import Engine, create_engine, select, text
 from bench._claims_agents import PhaseName, agent_main
 from bench._claims_figures import AgentRun, PhaseFigures, check_claims, figures_of, median
 from bench._claims_fill import add_agents, fill_queue, reset_queue
-from bench._served_pg import ServedOnPostgres, migrate
+from bench._served_pg import (
+    ServedOnPostgres,
+    migrate,
+    positive,
+    postgres_reachable,
+    terminate_as_interrupt,
+)
 from bench._webhook_servers import (
     GunicornSettings,
     Server,
@@ -63,7 +67,7 @@ from bench._webhook_servers import (
     machine_busy_seconds,
     start_real,
 )
-from bench.worker import create_database, drop_database, plain_url, with_database
+from bench.worker import create_database, drop_database, with_database
 from callbacks.models import Callback, CallbackEvent
 from config.catalog import load_catalog
 from config.settings import DEFAULT_CONFIG
@@ -452,27 +456,6 @@ def _report(
     return 1 if errors or broken else 0
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the agents and the database are cleaned up."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
-    return number
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.claims", description=(__doc__ or "").split("\n")[0]
@@ -482,8 +465,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an empty, or migrated but empty, PostgreSQL database to use (kept); default: a"
         f" database of its own on {DEFAULT_SERVER.rsplit('/', 1)[0]}, created and dropped",
     )
-    parser.add_argument("--callbacks", type=_positive, default=10_000, help="queued callbacks")
-    parser.add_argument("--agents", type=_positive, default=20, help="agent processes")
+    parser.add_argument("--callbacks", type=positive, default=10_000, help="queued callbacks")
+    parser.add_argument("--agents", type=positive, default=20, help="agent processes")
     parser.add_argument(
         "--http",
         action=argparse.BooleanOptionalAction,
@@ -492,23 +475,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive,
         default=3,
         help="repeat both phases this often; targets are judged on the median round",
     )
     args = parser.parse_args(argv)
 
-    import psycopg
-
-    probe = args.database_url or DEFAULT_SERVER
-    try:
-        psycopg.connect(plain_url(probe), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        print(f"bench.claims: PostgreSQL not reachable at {probe} ({exc}); skipped, no figures.")
+    if not postgres_reachable(args.database_url or DEFAULT_SERVER, "bench.claims"):
         return 0
 
     with (
-        _terminate_as_interrupt(),
+        terminate_as_interrupt(),
         tempfile.TemporaryDirectory(prefix="bench-claims-") as workdir,
         contextlib.ExitStack() as stack,
     ):

@@ -39,8 +39,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
+from bench._served_pg import positive, terminate_as_interrupt
 from bench._webhook_big_db import (
     BIG_DB_CALLS,
     TARGET_BIG_DB_RATIO,
@@ -421,29 +421,8 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, started: list[Server]
     return 1 if errors else 0
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C, so the servers are stopped either way."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _callers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -461,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="scale every phase's duration")
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive,
         default=3,
         help="repeat every phase this often; targets are judged on the median round",
     )
@@ -473,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--big-db-calls",
-        type=_positive,
+        type=positive,
         default=BIG_DB_CALLS,
         help="earlier calls in that database, 10 turns each",
     )
@@ -484,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     status = 0
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             status = run_benchmark(args, workdir, started)
     except ServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
