@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from callbacks import store
 from callbacks.lifecycle import Disposition, Forbidden, Move, Outcome, decide_move
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
+from callbacks.notices import enqueue_unreachable_notice
 from callbacks.promises import retry_at, warn_at
 from intake.catalog import Catalog
 from intake.staff import Role, StaffMember, staff_by_ids
@@ -130,7 +131,7 @@ def record_disposition(
         catalog=catalog,
     )
     callback.disposition = disposition.value
-    _after(callback, outcome, now=now, catalog=catalog, call_again_at=call_again_at)
+    _after(session, callback, outcome, now=now, catalog=catalog, call_again_at=call_again_at)
     return callback
 
 
@@ -159,7 +160,7 @@ def reschedule_callback(
         now=now,
         reason=_joined(f"was due {was_due.isoformat()}", reason),
     )
-    _after(callback, outcome, now=now, catalog=catalog, call_again_at=at)
+    _after(session, callback, outcome, now=now, catalog=catalog, call_again_at=at)
     return callback
 
 
@@ -190,7 +191,7 @@ def apply_move(
     )
     if disposition is not None:
         callback.disposition = disposition.value
-    _after(callback, outcome, now=now, catalog=catalog)
+    _after(session, callback, outcome, now=now, catalog=catalog)
     if outcome.status is CallbackStatus.CLAIMED and callback.claimed_by_id is not None:
         # Reached: the agent has the claim time again to record how the call went.
         callback.claim_expires_at = now + catalog.callback_claim_expiry
@@ -279,6 +280,7 @@ def _move(
 
 
 def _after(
+    session: Session,
     callback: Callback,
     outcome: Outcome,
     *,
@@ -292,6 +294,10 @@ def _after(
         _unhold(callback)
     if status in (CallbackStatus.DONE, CallbackStatus.UNREACHABLE):
         callback.closed_at = now
+    if status is CallbackStatus.UNREACHABLE:
+        # Every way a callback runs out of attempts (an agent's disposition, a call leg's
+        # outcome) passes here: the customer's notice is promised in the closing transaction.
+        enqueue_unreachable_notice(session, callback.id, now=now)
     if status is CallbackStatus.QUEUED and outcome.is_retry:
         if call_again_at is not None:
             # The customer's own time is a new promise, warned of and breached like the first.

@@ -95,6 +95,33 @@ def add_event(session: Session, event: CallbackEvent) -> None:
     session.add(event)
 
 
+def add_note(
+    session: Session,
+    callback: Callback,
+    *,
+    action: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """Record something that happened to a callback without moving it (a warning, a breach,
+    a notice sent): an event whose status stays what it was."""
+    status = str(callback.status)
+    add_event(
+        session,
+        CallbackEvent(
+            callback_id=callback.id,
+            at=now,
+            user_id=None,
+            actor=actor,
+            action=action,
+            from_status=status,
+            to_status=status,
+            reason=None if reason is None else reason[:500],
+        ),
+    )
+
+
 def events_of(session: Session, callback_id: int) -> Sequence[CallbackEvent]:
     """A callback's history, oldest first."""
     return session.scalars(

@@ -148,6 +148,16 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "escalation_severity_raised": "sr_number",
         "escalation_recorded": "promise",
         "escalation_recorded_no_number": "",
+        "callback_warning_sms": "sr_number company region due minutes",
+        "callback_warning_email_subject": "sr_number company region due minutes",
+        "callback_warning_email_body": "sr_number company region due minutes",
+        "callback_breach_sms": "sr_number company region due minutes",
+        "callback_breach_email_subject": "sr_number company region due minutes",
+        "callback_breach_email_body": "sr_number company region due minutes",
+        "callback_company_unknown": "",
+        "callback_unreachable_sms": "sr_number number",
+        "callback_unreachable_email_subject": "sr_number number",
+        "callback_unreachable_email_body": "sr_number number",
     }.items()
 }
 

@@ -30,3 +30,12 @@ def spoken_digits(e164: str, *, country: str) -> str:
     else:
         formatted = phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
     return "".join(c for c in formatted if c.isdigit() or c == "+")
+
+
+def written_number(e164: str) -> str:
+    """``e164`` grouped for reading in a text (``+49 800 1006711``); as given when unparseable."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return e164
+    return str(phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL))
