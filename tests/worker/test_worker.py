@@ -118,7 +118,7 @@ def test_after_the_last_attempt_work_fails_with_an_alert_and_is_never_dropped(
         if attempt < confirmations.MAX_ATTEMPTS:
             clock.advance(confirmations.retry_delay(attempt))
     clock.advance(hours=2)
-    assert worker.run_once() <= 3  # at most the periodic checks: sweep, escalations, rosters
+    assert worker.run_once() <= len(worker.periodic)  # at most the periodic checks
     worker.shutdown()
 
     assert messenger.sent == []
@@ -152,7 +152,8 @@ def test_a_permanent_failure_fails_at_once_with_an_alert(
         row = work_for(session, key)
         assert (row.state, row.attempts) == ("failed", 1)
         assert confirmation(session, sr_number).status == ConfirmationStatus.FAILED
-    assert [a.subject for a in alerts(deps)] == [key]
+    # (The callback, an hour past due, also raised its own: no manager to tell of the breach.)
+    assert [a.subject for a in alerts(deps) if a.kind.startswith("work_failed")] == [key]
 
 
 def test_any_job_kind_raising_permanent_failure_is_not_retried(

@@ -61,8 +61,9 @@ def test_an_idle_tick_and_sweep_log_nothing_at_info_or_above(
     cover_every_region(deps.session_factory, deps.catalog, now=deps.clock.now())
     worker = Worker(deps)
     worker.enqueue_periodic()
-    # The sweep (no quiet call), the escalations' watch (nothing due), the roster check (no gap).
-    assert worker.tick() == 3
+    # The sweep (no quiet call), the callbacks' and the escalations' watch (nothing due), the
+    # roster check (no gap).
+    assert worker.tick() == len(worker.periodic) == 4
     assert worker.tick() == 0
     worker.shutdown()
 
