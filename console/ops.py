@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry, Histogram, Metric, generate_lat
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from callbacks.queries import queue_figures
 from config.dependencies import current
+from console.queue_metrics import CallbackQueueCollector
 from db.transaction import read_transaction
 from db.work_health import backlog, last_heartbeat, worker_health
 from escalations.roster_watch import roster_covers
@@ -86,8 +88,8 @@ def healthz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text: due work by kind, oldest due age, failures, webhook latency, and the
-    rosters with nobody on duty."""
+    """Prometheus text: due work by kind, oldest due age, failures, webhook latency, the
+    rosters with nobody on duty, and the callback queue per region."""
     deps = current()
     registry, _ = current_metrics()
     now = deps.clock.now()
@@ -95,6 +97,9 @@ def metrics() -> Response:
         work = backlog(session, now=now)
         beat = last_heartbeat(session)
         covers = roster_covers(session, catalog=deps.catalog, now=now)
+        queue = CallbackQueueCollector(
+            queue_figures(session, now=now), (region.key for region in deps.catalog.regions)
+        )
     # Read from the database at scrape time, so plain metric families rather than live gauges
     # (live gauges would be per-process files in multiprocess mode).
     due = GaugeMetricFamily("hotline_work_due", "Work due now, by kind", labels=["kind"])
@@ -123,7 +128,7 @@ def metrics() -> Response:
     )
     for cover in covers:
         gap.add_metric([cover.region, cover.kind.value], 1 if cover.is_gap else 0)
-    families = [due, failed, oldest, tick, gap]
+    families = [due, failed, oldest, tick, gap, *queue.collect()]
     body = generate_latest(registry) + generate_latest(_Snapshot(families))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 

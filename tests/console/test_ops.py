@@ -15,6 +15,7 @@ from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
 from intake.models import Role
 from intake.staff import add_user
+from tests.support.callback_rows import queued_callback
 from tests.support.fakes import FakeClock
 
 
@@ -95,3 +96,24 @@ def test_metrics_show_which_rosters_have_nobody_on_duty_now(
     assert 'hotline_roster_gap{kind="us_government",region="us"} 1.0' in text
     assert 'hotline_roster_gap{kind="duty",region="de"} 1.0' in later
     assert 'hotline_roster_gap{kind="us_government",region="us"} 0.0' in later
+
+
+def test_metrics_show_each_regions_callbacks_waiting_at_risk_breached_and_the_oldest_wait(
+    client: FlaskClient, deps: Dependencies, clock: FakeClock
+) -> None:
+    # 24x7 promises: due 30 minutes after the call, at risk from 10 minutes before.
+    for minutes_later in (0, 15, 10):  # called at 10:00, 10:15 and 10:25
+        clock.advance(minutes=minutes_later)
+        with transaction(deps.session_factory) as session:
+            queued_callback(session, catalog=deps.catalog, now=clock.now())
+    clock.advance(minutes=10)  # 10:35
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'hotline_callbacks_waiting{region="de"} 3.0' in text
+    assert 'hotline_callbacks_at_risk{region="de"} 2.0' in text  # from 10:20 and from 10:35
+    assert 'hotline_callbacks_breached{region="de"} 1.0' in text  # due 10:30
+    assert 'hotline_callbacks_oldest_wait_seconds{region="de"} 2100.0' in text
+    # A region with nobody waiting shows zeros rather than no series at all.
+    for name in ("waiting", "at_risk", "breached", "oldest_wait_seconds"):
+        assert f'hotline_callbacks_{name}{{region="us"}} 0.0' in text
