@@ -15,17 +15,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
+from callbacks import jobs as callbacks_jobs
 from db.base import Base
 from db.engine import make_engine
 from db.transaction import SessionFactory, make_session_factory, transaction
-from db.work import WorkItem
+from db.work import WorkItem, enqueue
 from db.work_health import last_heartbeat
 from intake import confirmations
 from intake.catalog import Catalog
-from intake.models import Confirmation, Message
+from intake.models import Confirmation, Message, Role
+from tests.support.callback_rows import queued_callback, staff
 from tests.support.intake_rows import confirmation, submit_request, work_for
 from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockTwilio
 from tests.support.regions import config_with_sms_senders
+from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +49,9 @@ def spawn(database_url: str, real_twilio_clock_mock: MockTwilio, tmp_path: Path)
     # With Twilio credentials every region must name its SMS sender, or the worker won't start.
     config = config_with_sms_senders(tmp_path / "config")
 
-    def start(*args: str, database: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        *args: str, database: str | None = None, env_extra: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "HOTLINE_DATABASE_URL": database or database_url,
@@ -56,6 +61,7 @@ def spawn(database_url: str, real_twilio_clock_mock: MockTwilio, tmp_path: Path)
             "TWILIO_API_BASE_URL": real_twilio_clock_mock.base_url,
             "HOTLINE_LOG_LEVEL": "INFO",
             "HOTLINE_CONFIG": str(config),
+            **(env_extra or {}),
         }
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
@@ -229,6 +235,62 @@ def test_two_worker_processes_on_postgresql_send_each_of_thousands_of_confirmati
     assert len(by_worker) == 2, by_worker
     ran = [int(log_of(w).rsplit("ran ", 1)[1].split()[0]) for w in workers]
     assert sum(ran) >= rows
+
+
+def test_two_worker_processes_on_postgresql_tell_each_manager_of_each_warning_and_breach_once(
+    session_factory: SessionFactory,
+    catalog: Catalog,
+    real_twilio_clock_mock: MockTwilio,
+    spawn: Spawn,
+    is_postgres: bool,
+    smtp_sink: SmtpSink,
+) -> None:
+    if not is_postgres:
+        pytest.skip("several worker processes scale out on PostgreSQL")
+    from config.dependencies import SystemClock
+
+    now = SystemClock().now()
+    managers = {"mia": "+4915199990002", "max": "+4915199990003"}
+    with transaction(session_factory) as session:
+        for name, phone in managers.items():
+            staff(
+                session,
+                name,
+                now=now,
+                role=Role.MANAGER,
+                phone=phone,
+                email=f"{name}@example.com",
+            )
+        # 24x7 promises: called 25 minutes ago (at risk, due in 5), 40 minutes ago (breached).
+        for minutes_ago in [25] * 20 + [40] * 20:
+            queued_callback(session, catalog=catalog, now=now - timedelta(minutes=minutes_ago))
+        # Several watch periods' rows due at once: both processes watch at the same time.
+        for period in range(6):
+            enqueue(
+                session,
+                kind=callbacks_jobs.WATCH_KIND,
+                key=f"{callbacks_jobs.WATCH_KIND}:test-{period}",
+                due_at=now,
+                now=now,
+                priority=50,
+                max_attempts=1,
+            )
+
+    smtp = {"HOTLINE_SMTP_URL": smtp_sink.url}
+    workers = [
+        spawn("--once", "--concurrency", "4", "--batch", "5", env_extra=smtp) for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=180) == 0, log_of(worker)
+
+    texts = Counter(
+        (m.to, m.body) for m in real_twilio_clock_mock.messages if m.to in managers.values()
+    )
+    mails = Counter((m["To"], m["Subject"]) for m in smtp_sink.messages)
+    # 40 callbacks, each warned of or breached, told to 2 managers by SMS and by e-mail.
+    assert len(texts) == len(mails) == 40 * 2, log_of(workers[0]) + log_of(workers[1])
+    assert set(texts.values()) == set(mails.values()) == {1}
+    assert sum("Rückrufversprechen gebrochen" in body for _, body in texts) == 20 * 2
 
 
 def test_a_worker_process_without_its_database_keeps_retrying_and_says_so(
