@@ -2,9 +2,10 @@
 
 ``callbacks.watch`` runs every 15 s (one row per period, whichever worker inserts it): it returns
 claims nobody worked to the queue, records broken promises, warns of callbacks still unclaimed
-near their due time, each step in its own short transaction. The notices it queues, and the
-customer's notice when a callback closes unreachable, are sent with no transaction open; the
-outcome is recorded on the callback's history together with the work row's end.
+near their due time and releases callbacks whose agent's call was lost, each step in its own
+short transaction. The notices it queues, and the customer's notice when a callback closes
+unreachable, are sent with no transaction open; the outcome is recorded on the callback's
+history together with the work row's end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from callbacks.calls import settle_lost_calls
 from callbacks.claims import expire_claims
 from callbacks.notices import (
     CUSTOMER_NOTICE_KIND,
@@ -56,7 +58,8 @@ RECONCILE_MARGIN = timedelta(minutes=2)
 def watch_promises(
     item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
 ) -> None:
-    """Expire unworked claims, record broken promises, warn of callbacks at risk."""
+    """Expire unworked claims, record broken promises, warn of callbacks at risk, and return
+    callbacks whose agent's call was lost to the queue."""
     del item
     with transaction(session_factory) as session:
         expired = expire_claims(session, now=clock.now())
@@ -66,17 +69,16 @@ def watch_promises(
     warned = _in_batches(
         session_factory, clock, lambda s, now: warn_unclaimed_callbacks(s, now=now, catalog=catalog)
     )
-    # Agent calls whose status callbacks never came are settled by ``callbacks.calls`` (being
-    # written alongside). Enable this call site once that module is on main:
-    #   from callbacks.calls import settle_lost_calls
-    #   with transaction(session_factory) as session:
-    #       settle_lost_calls(session, now=clock.now())
-    if expired or breached or warned:
+    # Agent calls that were never placed, or may not have been: back to the queue.
+    with transaction(session_factory) as session:
+        lost = settle_lost_calls(session, now=clock.now())
+    if expired or breached or warned or lost:
         log.info(
-            "event=callback_promises_watched expired=%s breached=%s warned=%s",
+            "event=callback_promises_watched expired=%s breached=%s warned=%s lost_calls=%s",
             len(expired),
             len(breached),
             len(warned),
+            len(lost),
         )
 
 

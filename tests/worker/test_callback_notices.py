@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
+from callbacks.calls import call_key, start_callback_call
 from callbacks.claims import SYSTEM, claim_callback, record_disposition
 from callbacks.lifecycle import Disposition
 from callbacks.models import Callback
@@ -19,7 +20,8 @@ from config.mailer import SmtpMailer
 from config.worker import Worker
 from db.transaction import transaction
 from db.work import Alert, WorkItem
-from intake.models import Role
+from intake.models import OutboundCall, Role
+from intake.outbound_calls import record_not_placed
 from intake.ports import SendRejected
 from ivr.twilio_rest import TwilioSenders
 from tests.support.callback_rows import queued_callback, staff
@@ -363,6 +365,34 @@ def test_the_watch_returns_unworked_claims_to_the_queue(
     worker.shutdown()
 
     assert [a for a, _ in history(deps, callback_id)][:2] == ["claim", "expire"]
+    with transaction(deps.session_factory) as session:
+        callback = session.get(Callback, callback_id)
+        assert callback is not None
+        assert callback.status == "queued"
+
+
+def test_the_watch_returns_a_callback_whose_agents_call_was_never_placed_to_the_queue(
+    make_deps: MakeDeps, clock: FakeClock
+) -> None:
+    deps = make_deps()
+    [callback_id] = queue(deps, clock)
+    with transaction(deps.session_factory) as session:
+        ben, _ = staff(session, "ben", now=clock.now())
+        claim_callback(session, callback_id, by=ben, now=clock.now(), catalog=deps.catalog)
+        start_callback_call(session, callback_id, by=ben, now=clock.now(), catalog=deps.catalog)
+    with transaction(deps.session_factory) as session:
+        call_id = session.scalar(
+            select(OutboundCall.id).where(OutboundCall.key == call_key(callback_id, 1))
+        )
+        assert call_id is not None
+        record_not_placed(session, call_id, error="21211 invalid To", final=True, now=clock.now())
+    worker = Worker(deps)
+
+    clock.advance(seconds=15)
+    run(worker)
+    worker.shutdown()
+
+    assert [a for a, _ in history(deps, callback_id)][-1] == "call_lost"
     with transaction(deps.session_factory) as session:
         callback = session.get(Callback, callback_id)
         assert callback is not None
