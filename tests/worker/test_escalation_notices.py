@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from config.worker import Worker
 from db.transaction import transaction
-from escalations.history import SYSTEM, Actor
+from escalations.history import SYSTEM
 from escalations.records import EscalationReason
-from escalations.services import accept_escalation, assign_engineer, raise_escalation, re_escalate
+from escalations.services import re_escalate
 from intake.catalog import Catalog
-from intake.models import Role
-from tests.support.callback_rows import staff
+from tests.support.escalation_rows import accepted_escalation
 from tests.support.fakes import FakeClock, FakeMailer
-from tests.support.intake_rows import submit_request
 from tests.worker.conftest import MakeDeps
 
 
@@ -20,19 +18,10 @@ def test_a_re_escalation_e_mails_the_engineer_and_the_managers_once(
 ) -> None:
     deps = make_deps()
     with transaction(deps.session_factory) as session:
-        sr = submit_request(session, catalog=catalog, now=clock.now())
-        mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@example.com")
-        staff(session, "eva", now=clock.now(), role=Role.ENGINEER, email="eva@example.com")
-        escalation, _ = raise_escalation(
-            session,
-            sr_number=sr,
-            reason=EscalationReason.NOT_SATISFIED,
-            by=SYSTEM,
-            raised_by_kind="staff",
-            now=clock.now(),
+        escalation = accepted_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.NOT_SATISFIED
         )
-        accept_escalation(session, escalation.id, by=mia, now=clock.now())
-        assign_engineer(session, escalation.id, engineer="eva", by=Actor.of(mia), now=clock.now())
+        sr = escalation.sr_number
         re_escalate(
             session,
             escalation.id,

@@ -7,15 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from config.worker import Worker
 from db.transaction import transaction
-from escalations.history import SYSTEM, Actor
+from escalations.history import Actor
 from escalations.plans import CommunicationKind, set_communication_plan
-from escalations.records import EscalationReason
-from escalations.services import accept_escalation, assign_engineer, raise_escalation
 from intake.catalog import Catalog
-from intake.models import Role
-from tests.support.callback_rows import staff
+from tests.support.escalation_rows import accepted_escalation
 from tests.support.fakes import FakeClock, FakeMailer
-from tests.support.intake_rows import submit_request
 from tests.worker.conftest import MakeDeps
 
 # 05:00 in Berlin: three hours before the daily report at 08:00 local time.
@@ -24,26 +20,14 @@ EARLY = datetime(2026, 12, 3, 4, 0, tzinfo=UTC)
 
 def _accepted_escalation(deps, catalog: Catalog, clock: FakeClock) -> int:
     with transaction(deps.session_factory) as session:
-        sr = submit_request(session, catalog=catalog, now=clock.now())
-        mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@example.com")
-        staff(session, "eva", now=clock.now(), role=Role.ENGINEER, email="eva@example.com")
-        escalation, _ = raise_escalation(
-            session,
-            sr_number=sr,
-            reason=EscalationReason.PRODUCTION_DOWN,
-            by=SYSTEM,
-            raised_by_kind="staff",
-            now=clock.now(),
-        )
-        accept_escalation(session, escalation.id, by=mia, now=clock.now())
-        assign_engineer(session, escalation.id, engineer="eva", by=Actor.of(mia), now=clock.now())
+        escalation = accepted_escalation(session, catalog=catalog, now=clock.now())
         set_communication_plan(
             session,
             escalation.id,
             kind=CommunicationKind.EMAIL,
             every=timedelta(hours=2),
             participants=["Erika Mustermann"],
-            by=Actor.of(mia),
+            by=Actor.of(escalation.owner),
             now=clock.now(),
         )
         return escalation.id

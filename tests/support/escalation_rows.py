@@ -1,0 +1,46 @@
+"""An escalation as staff carry it: raised, accepted by a duty manager, an engineer assigned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from escalations.history import SYSTEM, Actor
+from escalations.records import EscalationReason
+from escalations.services import accept_escalation, assign_engineer, raise_escalation
+from intake.catalog import Catalog
+from intake.models import Role
+from intake.staff import StaffMember
+from tests.support.callback_rows import staff
+from tests.support.intake_rows import submit_request
+
+
+@dataclass(frozen=True)
+class AcceptedEscalation:
+    """The escalation, its SR, and the duty manager who owns it (mia; eva is the engineer)."""
+
+    id: int
+    sr_number: str
+    owner: StaffMember
+
+
+def accepted_escalation(
+    session: Session,
+    *,
+    catalog: Catalog,
+    now: datetime,
+    reason: EscalationReason = EscalationReason.PRODUCTION_DOWN,
+) -> AcceptedEscalation:
+    """A German SR escalated by staff, accepted by mia, with eva as its engineer; both have
+    e-mail addresses."""
+    sr = submit_request(session, catalog=catalog, now=now)
+    mia, _ = staff(session, "mia", now=now, role=Role.MANAGER, email="mia@example.com")
+    staff(session, "eva", now=now, role=Role.ENGINEER, email="eva@example.com")
+    escalation, _ = raise_escalation(
+        session, sr_number=sr, reason=reason, by=SYSTEM, raised_by_kind="staff", now=now
+    )
+    accept_escalation(session, escalation.id, by=mia, now=now)
+    assign_engineer(session, escalation.id, engineer="eva", by=Actor.of(mia), now=now)
+    return AcceptedEscalation(escalation.id, sr, mia)
