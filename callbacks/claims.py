@@ -60,9 +60,17 @@ class CallbackConflict(Exception):
 def claim_callback(
     session: Session, callback_id: int, *, by: StaffMember, now: datetime, catalog: Catalog
 ) -> Callback:
-    """``by`` takes the callback, first come first served; a claim that expired is taken over."""
+    """``by`` takes the callback, first come first served; a claim that expired is taken over.
+
+    The holder claiming again (a double click, a retried request) keeps the claim as it is.
+    """
     callback = _locked(session, callback_id)
     _expire_if_due(session, callback, now=now)
+    if (
+        CallbackStatus(callback.status) is CallbackStatus.CLAIMED
+        and callback.claimed_by_id == by.id
+    ):
+        return callback
     _move(session, callback, Move.CLAIM, actor=Actor.of(by), now=now)
     _hold(callback, by, now=now, catalog=catalog)
     return callback

@@ -88,6 +88,22 @@ def test_a_second_claimer_is_refused_with_the_holders_name(
     assert "anna" in refused.value.detail
 
 
+def test_the_holder_claiming_again_changes_nothing(
+    deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
+) -> None:
+    [callback_id] = _queue(deps, catalog, clock)
+    with transaction(deps.session_factory) as session:
+        claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
+    claimed_at = clock.now()
+    clock.advance(minutes=1)
+    with transaction(deps.session_factory) as session:
+        claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
+        events = callback_history(session, callback_id)
+    row = _row(deps, callback_id)
+    assert (row.claimed_by_id, row.claimed_at) == (team["anna"].id, claimed_at)
+    assert [e.action for e in events] == ["claim"]
+
+
 def test_claim_next_takes_the_earliest_promise_first_then_the_first_caller(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
