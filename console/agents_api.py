@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from config.dependencies import current
-from console.auth import roles_allowed
+from console.auth import roles_allowed, signed_in
 from console.openapi import API_PREFIX, documented
 from console.problems import problem
 from db.transaction import transaction
@@ -55,7 +55,7 @@ def put_presence(body: PresenceBody) -> AgentPresence:
     deps = current()
     with transaction(deps.session_factory) as session:
         member = set_presence(
-            session, user_id=g.user.id, presence=body.presence, now=deps.clock.now()
+            session, user_id=signed_in().id, presence=body.presence, now=deps.clock.now()
         )
     return AgentPresence(name=member.name, presence=member.presence, region=member.region)
 
@@ -71,7 +71,7 @@ def post_next_caller() -> NextCallerCall | Response:
     try:
         with transaction(deps.session_factory) as session:
             call = request_next_caller(
-                session, user_id=g.user.id, catalog=deps.catalog, now=deps.clock.now()
+                session, user_id=signed_in().id, catalog=deps.catalog, now=deps.clock.now()
             )
     except AgentNotReady as exc:
         extra: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from flask import Response, g, request
 from config.dependencies import current
 from console.problems import status_problem
 from db.transaction import read_transaction
-from intake.staff import Role, user_for_token
+from intake.staff import Role, StaffMember, user_for_token
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,3 +67,10 @@ def roles_allowed(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R | Re
         return wrapper
 
     return decorate
+
+
+def signed_in() -> StaffMember:
+    """The staff member whose token opened this request (set by ``roles_allowed``)."""
+    member = g.user
+    assert isinstance(member, StaffMember)
+    return member

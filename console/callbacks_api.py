@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
 from callbacks.calls import NoAgentPhone, start_callback_call
@@ -27,7 +27,7 @@ from callbacks.claims import (
 from callbacks.lifecycle import Disposition
 from callbacks.queries import callback_history, callback_view, list_callbacks
 from config.dependencies import current
-from console.auth import roles_allowed
+from console.auth import roles_allowed, signed_in
 from console.callback_models import (
     Callback,
     CallbackEvent,
@@ -44,7 +44,7 @@ from console.callback_models import (
 from console.openapi import API_PREFIX, documented
 from console.problems import problem, status_problem
 from db.transaction import read_transaction, transaction
-from intake.staff import Role, StaffMember
+from intake.staff import Role
 
 bp = Blueprint("callbacks_api", __name__, url_prefix=f"{API_PREFIX}/callbacks")
 
@@ -52,12 +52,6 @@ bp = Blueprint("callbacks_api", __name__, url_prefix=f"{API_PREFIX}/callbacks")
 WORKERS = (Role.AGENT, Role.MANAGER)
 TAGS = ("callbacks",)
 CONFLICT_TYPE = "/api/v1/problems/callback-conflict"
-
-
-def _me() -> StaffMember:
-    member = g.user
-    assert isinstance(member, StaffMember)
-    return member
 
 
 def _moved(callback_id: int, move: Callable[[Session], object]) -> Callback | Response:
@@ -123,7 +117,7 @@ def get_callback(path: CallbackPath) -> CallbackWithHistory | Response:
 def claim_next(body: ClaimNextBody) -> ClaimedNext | Response:
     """Take the next callback of the region's queue (the agent's own region by default)."""
     deps = current()
-    me = _me()
+    me = signed_in()
     region = body.region or me.region
     if region is None:
         return problem(
@@ -153,7 +147,7 @@ def claim_next(body: ClaimNextBody) -> ClaimedNext | Response:
 @documented(response=Callback, path=CallbackPath, problems=(404, 409), tags=TAGS)
 def claim(path: CallbackPath) -> Callback | Response:
     """Take this callback; 409 naming the holder when someone has it."""
-    deps, me = current(), _me()
+    deps, me = current(), signed_in()
     return _moved(
         path.callback_id,
         lambda s: claim_callback(
@@ -167,7 +161,7 @@ def claim(path: CallbackPath) -> Callback | Response:
 @documented(response=Callback, path=CallbackPath, body=ReleaseBody, problems=(404, 409), tags=TAGS)
 def release(path: CallbackPath, body: ReleaseBody) -> Callback | Response:
     """Give the callback back to the queue, in its place (the holder, or a manager)."""
-    deps, me = current(), Actor.of(_me())
+    deps, me = current(), Actor.of(signed_in())
     return _moved(
         path.callback_id,
         lambda s: release_callback(
@@ -182,7 +176,7 @@ def release(path: CallbackPath, body: ReleaseBody) -> Callback | Response:
 def call(path: CallbackPath) -> Callback | Response:
     """Start the agent-first call: my phone rings (from the region's number) and I hear the
     summary; pressing 1 dials the customer and bridges us, 2 releases the callback."""
-    deps, me = current(), _me()
+    deps, me = current(), signed_in()
     return _moved(
         path.callback_id,
         lambda s: start_callback_call(
@@ -209,7 +203,7 @@ def disposition(path: CallbackPath, body: DispositionBody) -> Callback | Respons
             "another_time needs call_again_at",
             field="call_again_at",
         )
-    deps, me = current(), Actor.of(_me())
+    deps, me = current(), Actor.of(signed_in())
     return _moved(
         path.callback_id,
         lambda s: record_disposition(
@@ -240,7 +234,7 @@ def reschedule(path: CallbackPath, body: RescheduleBody) -> Callback | Response:
     now = deps.clock.now()
     if body.at <= now:
         return problem(422, "Time in the past", "at must lie in the future", field="at")
-    me = Actor.of(_me())
+    me = Actor.of(signed_in())
     return _moved(
         path.callback_id,
         lambda s: reschedule_callback(

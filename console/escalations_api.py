@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from sqlalchemy.orm import Session
 
 from config.dependencies import current
-from console.auth import roles_allowed
+from console.auth import roles_allowed, signed_in
 from console.escalation_models import (
     ActionPlanBody,
     CommunicationPlanBody,
@@ -55,7 +55,7 @@ from escalations.services import (
     re_escalate,
     record_condition,
 )
-from intake.staff import Role, StaffMember
+from intake.staff import Role
 
 bp = Blueprint("escalations_api", __name__, url_prefix=f"{API_PREFIX}/escalations")
 
@@ -66,12 +66,6 @@ TAGS = ("escalations",)
 REFUSED_TYPE = "/api/v1/problems/escalation-refused"
 # What a change may answer besides the escalation: unknown, refused by its state, unworkable.
 CHANGE_PROBLEMS = (404, 409, 422)
-
-
-def _me() -> StaffMember:
-    member = g.user
-    assert isinstance(member, StaffMember)
-    return member
 
 
 def _answer(escalation_id: int) -> EscalationWithHistory | Response:
@@ -142,7 +136,7 @@ def raise_one(body: RaiseBody) -> EscalationWithHistory | Response:
                 sr_number=body.sr_number,
                 reason=body.reason,
                 reason_text=body.reason_text,
-                by=Actor.of(_me()),
+                by=Actor.of(signed_in()),
                 raised_by_kind="staff",
                 now=deps.clock.now(),
             )
@@ -155,7 +149,7 @@ def raise_one(body: RaiseBody) -> EscalationWithHistory | Response:
 def _change(
     path: EscalationPath, change: Callable[[Session, Actor], object]
 ) -> EscalationWithHistory | Response:
-    me = Actor.of(_me())
+    me = Actor.of(signed_in())
     return _changed(path.escalation_id, lambda session: change(session, me))
 
 
@@ -166,7 +160,7 @@ def _change(
 )
 def accept(path: EscalationPath) -> EscalationWithHistory | Response:
     """Take the escalation as duty manager; 409 "already accepted by <name>" when taken."""
-    me, now = _me(), current().clock.now()
+    me, now = signed_in(), current().clock.now()
     return _changed(
         path.escalation_id, lambda s: accept_escalation(s, path.escalation_id, by=me, now=now)
     )

@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, g
+from flask import Blueprint, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from config.dependencies import current
 from config.roster_file import OverrideIn, RosterBody, hours_text
-from console.auth import roles_allowed
+from console.auth import roles_allowed, signed_in
 from console.openapi import API_PREFIX, documented
 from console.problems import problem
 from db.transaction import read_transaction, transaction
@@ -31,7 +31,7 @@ from escalations.rosters import (
 )
 from escalations.routing import WEEKDAY_NAMES, Gap, RosterKind, gaps, who_to_ring
 from intake.catalog import Region
-from intake.staff import Role, StaffMember
+from intake.staff import Role
 
 bp = Blueprint("rosters_api", __name__, url_prefix=f"{API_PREFIX}/rosters")
 
@@ -177,12 +177,6 @@ def _answer(region: Region) -> Rosters:
     )
 
 
-def _me() -> StaffMember:
-    member = g.user
-    assert isinstance(member, StaffMember)
-    return member
-
-
 @bp.get("/<region_key>")
 @roles_allowed(*ROSTER_KEEPERS)
 @documented(response=Rosters, path=RegionPath, problems=(404,), tags=TAGS)
@@ -206,7 +200,9 @@ def put_roster(path: RegionPath, body: RosterBody) -> Rosters | Response:
     deps = current()
     try:
         with transaction(deps.session_factory) as session:
-            replace_roster(session, body.spec(region.key), by=_me().name, now=deps.clock.now())
+            replace_roster(
+                session, body.spec(region.key), by=signed_in().name, now=deps.clock.now()
+            )
     except RosterRejected as exc:
         return _refused(exc)
     return _answer(region)
@@ -235,7 +231,7 @@ def post_override(path: RegionPath, body: OverrideBody) -> Rosters | Response:
                 region=region.key,
                 kind=body.kind,
                 override=body.spec(),
-                by=_me().name,
+                by=signed_in().name,
                 now=deps.clock.now(),
             )
     except UnknownRoster as exc:
