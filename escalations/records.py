@@ -12,7 +12,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UtcDateTime
@@ -73,8 +73,48 @@ class Escalation(Base):
     customer_agreed_by: Mapped[str | None] = mapped_column(String(200))  # who at the customer
     customer_agreed_how: Mapped[str | None] = mapped_column(String(200))  # e-mail, phone call...
     de_escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Who the duty managers' ring chain rings, in order (the roster's plan when it started:
+    # ``[{"user_id", "name", "phone"}]``), and the number of the latest ring (0: none yet).
+    ring_plan: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    ring_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RingOutcome(enum.StrEnum):
+    """How one ring of a duty manager's phone ended."""
+
+    ACCEPTED = "accepted"  # pressed 1 and the escalation became theirs
+    PASSED = "passed"  # pressed 2: the next person at once
+    NO_ANSWER = "no_answer"  # no answer, no key, or hung up before choosing
+    BUSY = "busy"
+    MACHINE = "machine"  # voicemail (machine detection)
+    NOT_PLACED = "not_placed"  # the call could not be placed (or may not have been)
+    TOO_LATE = "too_late"  # answered after the escalation was accepted or flagged
+
+
+class EscalationRing(Base):
+    """One ring of one duty manager's phone for an escalation, recorded before it is placed.
+
+    ``outcome`` is written once: a duplicated or late report of the same ring changes nothing.
+    """
+
+    __tablename__ = "escalation_rings"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    escalation_id: Mapped[int] = mapped_column(
+        ForeignKey("escalations.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    rung_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("escalation_id", "seq"),)
 
 
 class EscalationEvent(Base):

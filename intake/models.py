@@ -285,6 +285,8 @@ class OutboundCall(Base):
     url: Mapped[str] = mapped_column(String(500))
     status_callback: Mapped[str | None] = mapped_column(String(500))
     timeout_seconds: Mapped[int] = mapped_column(Integer)
+    # Ask Twilio to tell a person from a machine (AnsweredBy on the answer webhook).
+    machine_detection: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=OutboundCallStatus.PENDING)
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
