@@ -36,6 +36,7 @@ from db.transaction import SessionFactory, transaction
 from db.work import ClaimedWork, GivenUp, PermanentFailure, complete
 from intake.catalog import Catalog
 from intake.log_masks import mask_address, mask_text
+from intake.notice_sending import Outgoing, send_once
 from intake.ports import (
     Clock,
     Mailer,
@@ -43,7 +44,6 @@ from intake.ports import (
     SendError,
     SendRejected,
     SendUncertain,
-    SentMessage,
 )
 
 log = logging.getLogger("hotline.worker")
@@ -51,8 +51,6 @@ log = logging.getLogger("hotline.worker")
 WATCH_KIND = "callbacks.watch"
 # A warning or a breach is noticed within this long; claims expire at most this late.
 WATCH_EVERY = timedelta(seconds=15)
-# Twilio stamps messages with its own clock: look a little before the notice was decided.
-RECONCILE_MARGIN = timedelta(minutes=2)
 
 
 def watch_promises(
@@ -153,14 +151,22 @@ def _deliver(
     messenger: Messenger,
     mailer: Mailer,
 ) -> bool:
-    """Send once in effect: an SMS retried after an attempt of unknown fate is looked for among
-    those sent first; an e-mail is sent again with the same Message-ID (no provider to ask)."""
-    if notice.channel == "sms" and item.attempts > 1:
-        found = _already_sent(notice, messenger)
-        if found is not None:
-            return _record_sent(item, notice, found.sid, session_factory, clock)
+    """Send once in effect (``intake.notice_sending``), and record it on the callback."""
     try:
-        provider_id = _send(notice, item, messenger, mailer)
+        provider_id = send_once(
+            Outgoing(
+                channel=notice.channel,
+                address=notice.address,
+                sms_from=notice.sms_from,
+                subject=notice.subject,
+                body=notice.body,
+                sent_since=notice.sent_since,
+                message_id=item.key,
+            ),
+            attempt=item.attempts,
+            messenger=messenger,
+            mailer=mailer,
+        )
     except SendError as exc:
         outcome = (
             "rejected"
@@ -194,40 +200,6 @@ def _deliver(
         item.attempts,
     )
     return completed
-
-
-def _send(
-    notice: OutgoingNotice, item: ClaimedWork, messenger: Messenger, mailer: Mailer
-) -> str | None:
-    if notice.channel == "sms":
-        sent = messenger.send_sms(
-            to=notice.address, from_=notice.sms_from, body=notice.body, status_callback=None
-        )
-        return sent.sid
-    mailer.send_mail(
-        to=notice.address, subject=notice.subject, body=notice.body, message_id=item.key
-    )
-    return None
-
-
-def _already_sent(notice: OutgoingNotice, messenger: Messenger) -> SentMessage | None:
-    """An earlier attempt may have gone out: the same text to the same number since the notice
-    was decided (texts are rendered from stored values, so a retry's text is the same)."""
-    since = notice.sent_since - RECONCILE_MARGIN
-    matches = [
-        m
-        for m in messenger.messages_sent_to(to=notice.address, since=since)
-        if m.body == notice.body
-    ]
-    found = min(matches, key=lambda m: (m.created_at is None, m.created_at, m.sid), default=None)
-    log.info(
-        "event=callback_notice_reconciled notice=%s sr=%s found=%s action=%s",
-        notice.notice.value,
-        notice.sr_number,
-        found.sid if found is not None else "no",
-        "none" if found is not None else "send",
-    )
-    return found
 
 
 def _record_sent(

@@ -158,6 +158,28 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "callback_unreachable_sms": "sr_number number",
         "callback_unreachable_email_subject": "sr_number number",
         "callback_unreachable_email_body": "sr_number number",
+        # The duty manager's call of an escalation (``ivr.manager_calls``).
+        "manager_whisper_intro": "sr_number",
+        "manager_whisper_company": "company",
+        "manager_whisper_us_government": "",
+        "manager_reason_production_down": "",
+        "manager_reason_business_impact": "",
+        "manager_reason_not_satisfied": "",
+        "manager_reason_other": "",
+        "manager_whisper_waiting": "time",
+        "manager_press": "",
+        "manager_accepted": "",
+        "manager_passed": "",
+        "manager_taken": "name",
+        "manager_no_key": "",
+        "manager_gone": "",
+        # How the ring chain ended, told to the customer and to the roster.
+        "escalation_accepted_customer_sms": "sr_number name number",
+        "escalation_accepted_customer_email_subject": "sr_number name number",
+        "escalation_accepted_customer_email_body": "sr_number name number",
+        "escalation_unowned_staff_sms": "sr_number escalation_id company region",
+        "escalation_unowned_staff_email_subject": "sr_number escalation_id company region",
+        "escalation_unowned_staff_email_body": "sr_number escalation_id company region",
     }.items()
 }
 
@@ -281,6 +303,8 @@ class _Escalations(_Strict):
     update_reminder_minutes: int = Field(default=30, gt=0, le=1440)
     # The duty manager's call back promised to a customer who escalates by phone.
     callback_minutes: int = Field(default=15, gt=0, le=1440)
+    # How many times the duty managers' chain is rung through before it is flagged unowned.
+    ring_rounds: int = Field(default=2, ge=1, le=10)
 
 
 class _Config(_Strict):
@@ -399,6 +423,7 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         escalation_report_at=time.fromisoformat(config.escalations.daily_report_at),
         escalation_reminder_lead=timedelta(minutes=config.escalations.update_reminder_minutes),
         escalation_callback_promise=timedelta(minutes=config.escalations.callback_minutes),
+        escalation_ring_rounds=config.escalations.ring_rounds,
     )
 
 

@@ -65,7 +65,7 @@ def build_dependencies(
         dialer=dialer,
         mailer=mailer or mailer_from_url(settings.smtp_url, clock=clock),
         scheduler=CallbackQueue(catalog),
-        escalations=EscalationDesk(),
+        escalations=EscalationDesk(catalog),
         public_base_url=public_base_url or settings.public_base_url,
         spool=Spool(settings.spool_dir),
     )

@@ -45,13 +45,13 @@ from escalations.plans import (
 )
 from escalations.queries import escalation_detail
 from escalations.queries import list_escalations as list_rows
+from escalations.ringing import raise_and_ring
 from escalations.services import (
     UnknownServiceRequest,
     UnknownStaff,
     accept_escalation,
     assign_engineer,
     de_escalate,
-    raise_escalation,
     re_escalate,
     record_condition,
 )
@@ -126,13 +126,15 @@ def get_escalation(path: EscalationPath) -> EscalationWithHistory | Response:
 @roles_allowed(*STAFF)
 @documented(response=EscalationWithHistory, body=RaiseBody, problems=(422,), tags=TAGS)
 def raise_one(body: RaiseBody) -> EscalationWithHistory | Response:
-    """Escalate an SR; the region's managers are told by e-mail. An SR already escalated keeps
-    its one escalation: the request joins it (a ``raised_again`` event)."""
+    """Escalate an SR: the region's managers are told by e-mail and its duty managers rung one
+    after another until one accepts. An SR already escalated keeps its one escalation: the
+    request joins it (a ``raised_again`` event)."""
     deps = current()
     try:
         with transaction(deps.session_factory) as session:
-            escalation, _ = raise_escalation(
+            escalation, _ = raise_and_ring(
                 session,
+                catalog=deps.catalog,
                 sr_number=body.sr_number,
                 reason=body.reason,
                 reason_text=body.reason_text,

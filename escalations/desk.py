@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from escalations.history import Actor
 from escalations.records import Escalation, EscalationReason, SeverityRaise
-from escalations.services import UnknownServiceRequest, raise_escalation
+from escalations.ringing import raise_and_ring
+from escalations.services import UnknownServiceRequest
+from intake.catalog import Catalog
 from intake.ports import EscalationReceipt, EscalationRequest, SeverityRaiseRequest
 from intake.service_requests import find_service_request
 
@@ -29,10 +31,14 @@ def customer(caller_number: str | None) -> Actor:
 class EscalationDesk:
     """Raises customers' escalations and records severity raises (the port of ``intake``)."""
 
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
     def raise_escalation(
         self, session: Session, request: EscalationRequest, *, now: datetime
     ) -> EscalationReceipt:
-        """Escalate the SR for this call once; the region's managers are e-mailed."""
+        """Escalate the SR for this call once; the region's managers are e-mailed and its duty
+        managers rung."""
         raised = session.scalar(select(Escalation).where(Escalation.call_sid == request.call_sid))
         if raised is not None:
             return EscalationReceipt(raised.id, is_new=False)
@@ -44,8 +50,9 @@ class EscalationDesk:
             )
             if answer is not None
         }
-        escalation, is_new = raise_escalation(
+        escalation, is_new = raise_and_ring(
             session,
+            catalog=self._catalog,
             sr_number=request.sr_number,
             reason=EscalationReason(request.reason),
             by=customer(request.caller_number),

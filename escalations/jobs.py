@@ -1,5 +1,5 @@
-"""The escalations' work for the worker: notices to staff, promised updates, daily reports
-and watching the rosters."""
+"""The escalations' work for the worker: notices to staff and customers, promised updates,
+daily reports, backing up the duty managers' ring chain and watching the rosters."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from datetime import timedelta
 
 from db.jobs import DomainWork, JobSpec, PeriodicSpec
 from db.transaction import SessionFactory, read_transaction, transaction
-from db.work import ClaimedWork, PermanentFailure
+from db.work import ClaimedWork, PermanentFailure, complete
 from escalations.notices import NOTICE_KIND, notice_for
 from escalations.reports import daily_report
+from escalations.ring_notices import (
+    RING_NOTICE_KIND,
+    NoWayToTell,
+    record_not_told,
+    record_told,
+    ring_notice,
+)
+from escalations.ringing import settle_stalled_rings
 from escalations.roster_watch import RosterCover, note_gaps
 from escalations.watch import REPORT_KIND, watch_escalations
 from intake.catalog import Catalog
-from intake.log_masks import mask_email
-from intake.ports import Clock, Mailer, SendRejected
+from intake.log_masks import mask_address, mask_email
+from intake.notice_sending import send_once
+from intake.ports import Clock, Mailer, Messenger, SendRejected
 from intake.staff import staff_by_ids
 
 log = logging.getLogger("hotline.worker")
@@ -49,10 +58,15 @@ def send_notice(
 def watch(
     item: ClaimedWork, *, session_factory: SessionFactory, clock: Clock, catalog: Catalog
 ) -> None:
-    """Remind of promised updates, flag missed ones, queue the daily reports due by now."""
+    """Remind of promised updates, flag missed ones, queue the daily reports due by now, and
+    move on ring chains whose latest call was never placed or never reported on."""
     del item
     with transaction(session_factory) as session:
         seen = watch_escalations(session, now=clock.now(), catalog=catalog)
+    with transaction(session_factory) as session:
+        moved = settle_stalled_rings(session, now=clock.now(), catalog=catalog)
+    if moved:
+        log.warning("event=escalation_rings_stalled escalations=%s", moved)
     if seen.reminded or seen.missed or seen.reports:
         log.info(
             "event=escalations_watched reminded=%s missed=%s reports=%s",
@@ -60,6 +74,48 @@ def watch(
             seen.missed,
             seen.reports,
         )
+
+
+def send_ring_notice(
+    item: ClaimedWork,
+    *,
+    session_factory: SessionFactory,
+    clock: Clock,
+    catalog: Catalog,
+    messenger: Messenger,
+    mailer: Mailer,
+) -> bool:
+    """Tell the customer who accepted their escalation, or a roster member that nobody did;
+    noted on the escalation's history together with the work row's end."""
+    with read_transaction(session_factory) as session:
+        notice = ring_notice(session, item.payload, key=item.key, catalog=catalog)
+    if notice is None:
+        log.info("event=escalation_notice_skipped key=%s reason=no_longer_applies", item.key)
+        return False
+    if isinstance(notice, NoWayToTell):
+        log.warning("event=escalation_notice_impossible key=%s reason=%r", item.key, notice.reason)
+        with transaction(session_factory) as session:
+            now = clock.now()
+            record_not_told(session, notice, what=str(item.payload["what"]), now=now)
+            return complete(session, item_id=item.id, worker_id=item.claimed_by, now=now)
+    try:
+        provider_id = send_once(
+            notice.outgoing, attempt=item.attempts, messenger=messenger, mailer=mailer
+        )
+    except SendRejected as exc:
+        raise PermanentFailure(str(exc)) from exc
+    with transaction(session_factory) as session:
+        now = clock.now()
+        record_told(session, notice, provider_id=provider_id, now=now)
+        completed = complete(session, item_id=item.id, worker_id=item.claimed_by, now=now)
+    log.info(
+        "event=escalation_notice_sent key=%s to=%s channel=%s provider_id=%s",
+        item.key,
+        mask_address(notice.outgoing.address),
+        notice.outgoing.channel,
+        provider_id or "-",
+    )
+    return completed
 
 
 def send_daily_report(
@@ -143,6 +199,7 @@ WORK = DomainWork(
     "escalations",
     jobs=(
         JobSpec(NOTICE_KIND, send_notice, _retry_delay),
+        JobSpec(RING_NOTICE_KIND, send_ring_notice, _retry_delay),
         JobSpec(REPORT_KIND, send_daily_report, _retry_delay),
         JobSpec(WATCH_KIND, watch, _retry_delay, routine=True),
         JobSpec(ROSTER_GAPS_KIND, check_roster_gaps, _check_retry_delay, routine=True),

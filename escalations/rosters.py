@@ -209,6 +209,23 @@ def ring_plan_for(
     return who_to_ring(roster, now, catalog.region(roster.region).zone)
 
 
+def roster_people_for(
+    session: Session, *, region: str, is_us_government: bool
+) -> tuple[Person, ...]:
+    """Everyone on the roster an escalation of ``region`` rings (members in order, then the
+    fallback), whoever is on duty: those told when nobody accepted it."""
+    roster = choose_roster(
+        (stored.roster for stored in all_rosters(session)),
+        region=region,
+        is_us_government=is_us_government,
+    )
+    if roster is None:
+        return ()
+    if roster.fallback is None or roster.fallback in roster.members:
+        return roster.members
+    return (*roster.members, roster.fallback)
+
+
 # -- checking a roster ------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from escalations.history import Actor, locked, log, move
 from escalations.lifecycle import Condition, EscalationMove
 from escalations.notices import engineer_and_managers, notify
 from escalations.records import Escalation, EscalationReason, EscalationStatus
+from escalations.ring_notices import tell_customer_accepted
 from intake.models import Role, User
 from intake.service_requests import find_service_request
 from intake.staff import StaffMember, region_staff
@@ -115,13 +116,20 @@ def raise_escalation(
 
 
 def accept_escalation(
-    session: Session, escalation_id: int, *, by: StaffMember, now: datetime
+    session: Session,
+    escalation_id: int,
+    *,
+    by: StaffMember,
+    now: datetime,
+    via: str | None = None,
 ) -> Escalation:
-    """``by`` owns the escalation; a second accept is refused "already accepted by <name>"."""
+    """``by`` owns the escalation; a second accept is refused "already accepted by <name>".
+    The customer is told who has it (``customer_notices``); ``via`` says how it was accepted."""
     escalation = locked(session, escalation_id)
-    move(session, escalation, EscalationMove.ACCEPT, by=Actor.of(by), now=now)
+    move(session, escalation, EscalationMove.ACCEPT, by=Actor.of(by), now=now, via=via)
     escalation.owner_id = by.id
     escalation.accepted_at = now
+    tell_customer_accepted(session, escalation, now=now)
     return escalation
 
 

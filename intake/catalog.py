@@ -147,6 +147,8 @@ class Catalog:
     escalation_reminder_lead: timedelta = timedelta(minutes=30)
     # A customer who escalates by phone is called back by a duty manager within this long.
     escalation_callback_promise: timedelta = timedelta(minutes=15)
+    # The duty managers' chain is rung through this many times, then flagged unowned.
+    escalation_ring_rounds: int = 2
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 

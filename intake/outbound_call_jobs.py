@@ -60,6 +60,7 @@ def place_call_once(
                 else absolute_url(begun.status_callback, public_base_url)
             ),
             timeout_seconds=begun.timeout_seconds,
+            machine_detection=begun.machine_detection,
         )
     except SendUncertain as exc:
         with transaction(session_factory) as session:

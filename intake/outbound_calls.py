@@ -66,8 +66,11 @@ def request_call(
     status_callback: str | None,
     timeout_seconds: int,
     now: datetime,
+    machine_detection: bool = False,
 ) -> int:
-    """Record the intent to place the call ``key`` and its work row (once per key); its id."""
+    """Record the intent to place the call ``key`` and its work row (once per key); its id.
+
+    ``machine_detection``: Twilio tells a person from a machine (AnsweredBy on ``url``)."""
     existing = session.scalar(select(OutboundCall.id).where(OutboundCall.key == key))
     if existing is not None:
         return existing
@@ -78,6 +81,7 @@ def request_call(
         url=url,
         status_callback=status_callback,
         timeout_seconds=timeout_seconds,
+        machine_detection=machine_detection,
         status=OutboundCallStatus.PENDING.value,
         attempts=0,
         created_at=now,
@@ -107,6 +111,7 @@ class CallToPlace:
     url: str
     status_callback: str | None
     timeout_seconds: int
+    machine_detection: bool = False
 
 
 def begin_placing(session: Session, call_id: int, *, now: datetime) -> CallToPlace | CallOutcome:
@@ -131,6 +136,7 @@ def begin_placing(session: Session, call_id: int, *, now: datetime) -> CallToPla
         url=call.url,
         status_callback=_with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
         timeout_seconds=call.timeout_seconds,
+        machine_detection=call.machine_detection,
     )
 
 

@@ -65,9 +65,17 @@ class Dialer(Protocol):
     """Places outbound calls."""
 
     def place_call(
-        self, *, to: str, from_: str, url: str, status_callback: str | None, timeout_seconds: int
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str | None,
+        timeout_seconds: int,
+        machine_detection: bool = False,
     ) -> str:
-        """Start a call whose TwiML comes from ``url``; returns the call SID."""
+        """Start a call whose TwiML comes from ``url``; returns the call SID. With
+        ``machine_detection`` Twilio tells ``url`` who answered (AnsweredBy)."""
         ...
 
 

@@ -167,7 +167,14 @@ class TwilioSenders:
         return [m for m in found if m.created_at is None or m.created_at >= cutoff]
 
     def place_call(
-        self, *, to: str, from_: str, url: str, status_callback: str | None, timeout_seconds: int
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str | None,
+        timeout_seconds: int,
+        machine_detection: bool = False,
     ) -> str:
         """Start the call at Twilio and return its SID; raises ``SendError`` subclasses."""
         # calls.create is not idempotent (Twilio has no idempotency key for it), so an uncertain
@@ -180,6 +187,7 @@ class TwilioSenders:
                 status_callback=status_callback,
                 status_callback_event=list(CALL_STATUS_EVENTS),
                 timeout=timeout_seconds,
+                **({"machine_detection": "Enable"} if machine_detection else {}),
             )
         return str(call.sid)
 
@@ -226,7 +234,14 @@ class LogOnlySenders:
         ]
 
     def place_call(
-        self, *, to: str, from_: str, url: str, status_callback: str | None, timeout_seconds: int
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str | None,
+        timeout_seconds: int,
+        machine_detection: bool = False,
     ) -> str:
         """Log the call as not placed and return a made-up SID."""
         sid = _log_sid("CAlog")

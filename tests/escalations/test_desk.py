@@ -47,7 +47,7 @@ def test_the_phone_menus_reasons_are_the_escalation_reasons():
 def test_a_customers_escalation_is_raised_once_per_call_and_the_managers_are_told(deps, clock, sr):
     with transaction(deps.session_factory) as session:
         mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@example.com")
-    desk = EscalationDesk()
+    desk = EscalationDesk(deps.catalog)
     with transaction(deps.session_factory) as session:
         first = desk.raise_escalation(session, request(sr), now=clock.now())
     with transaction(deps.session_factory) as session:
@@ -63,7 +63,12 @@ def test_a_customers_escalation_is_raised_once_per_call_and_the_managers_are_tol
         )
         assert (escalation.call_sid, escalation.contact_number) == (CALL_SID, "+4930123456")
         events = session.scalars(select(EscalationEvent)).all()
-        assert [(e.action, e.actor) for e in events] == [("raised", f"customer {GERMAN_MOBILE}")]
+        # No roster here: nobody to ring, so it is flagged unowned at once.
+        assert [(e.action, e.actor) for e in events] == [
+            ("raised", f"customer {GERMAN_MOBILE}"),
+            ("ringing_started", "system"),
+            ("flag_unowned", "system"),
+        ]
         # Only the answers given go into the history.
         assert events[0].detail["checks"] == {"impact_as_recorded": True}
         notices = session.scalars(
@@ -79,7 +84,7 @@ def test_a_withheld_caller_is_named_the_customer():
 
 def test_an_unknown_sr_is_not_escalated(deps, clock):
     with pytest.raises(UnknownServiceRequest), transaction(deps.session_factory) as session:
-        EscalationDesk().raise_escalation(session, request("10000024"), now=clock.now())
+        EscalationDesk(deps.catalog).raise_escalation(session, request("10000024"), now=clock.now())
 
 
 def severity(sr: str) -> SeverityRaiseRequest:
@@ -93,7 +98,7 @@ def severity(sr: str) -> SeverityRaiseRequest:
 
 
 def test_a_severity_raise_is_recorded_once_per_call_and_is_no_escalation(deps, clock, sr):
-    desk = EscalationDesk()
+    desk = EscalationDesk(deps.catalog)
     with transaction(deps.session_factory) as session:
         assert desk.raise_severity(session, severity(sr), now=clock.now()) is True
     with transaction(deps.session_factory) as session:
@@ -111,4 +116,4 @@ def test_a_severity_raise_is_recorded_once_per_call_and_is_no_escalation(deps, c
 
 def test_a_severity_raise_on_an_unknown_sr_is_refused(deps, clock):
     with pytest.raises(UnknownServiceRequest), transaction(deps.session_factory) as session:
-        EscalationDesk().raise_severity(session, severity("10000024"), now=clock.now())
+        EscalationDesk(deps.catalog).raise_severity(session, severity("10000024"), now=clock.now())

@@ -88,9 +88,18 @@ class FakeDialer:
     placed: list[dict[str, object]] = field(default_factory=list)
 
     def place_call(
-        self, *, to: str, from_: str, url: str, status_callback: str | None, timeout_seconds: int
+        self,
+        *,
+        to: str,
+        from_: str,
+        url: str,
+        status_callback: str | None,
+        timeout_seconds: int,
+        machine_detection: bool = False,
     ) -> str:
         if to == "+15005550001":
             raise SendError("invalid number")
-        self.placed.append({"to": to, "from": from_, "url": url})
+        self.placed.append(
+            {"to": to, "from": from_, "url": url, "machine_detection": machine_detection}
+        )
         return f"CA{len(self.placed):032d}"

@@ -39,7 +39,13 @@ CALLBACK_KINDS = {
 ALL_KINDS = (
     INTAKE_KINDS
     | CALLBACK_KINDS
-    | {NOTICE_KIND, REPORT_KIND, WATCH_KIND, escalations_jobs.ROSTER_GAPS_KIND}
+    | {
+        NOTICE_KIND,
+        REPORT_KIND,
+        WATCH_KIND,
+        escalations_jobs.ROSTER_GAPS_KIND,
+        escalations_jobs.RING_NOTICE_KIND,
+    }
 )
 
 
