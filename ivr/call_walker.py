@@ -127,11 +127,14 @@ class CallWalker:
         body = self.post(f"{self.base_url}/ivr/voice", {"CallStatus": "ringing"})
         return self._run_document(body)
 
-    def answer(self, url: str) -> list[str]:
+    def answer(self, url: str, *, answered_by: str | None = None) -> list[str]:
         """Pick up a call the hotline placed, whose TwiML is at ``url``; returns what is heard
-        until the first question."""
+        until the first question. ``answered_by``: what machine detection says (AnsweredBy)."""
         self.direction = "outbound-api"
-        return self._run_document(self.post(url, {"CallStatus": "in-progress"}))
+        params = {"CallStatus": "in-progress"}
+        if answered_by is not None:
+            params["AnsweredBy"] = answered_by
+        return self._run_document(self.post(url, params))
 
     def dequeue(self, *, by: str, url: str | None = None) -> list[str]:
         """An agent's call ``by`` took this caller from the queue: the Queue noun's ``url`` is

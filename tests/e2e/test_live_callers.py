@@ -3,48 +3,24 @@ worker placing the call on a local Twilio, the agent answering it with the signe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from config.dependencies import Dependencies
 from config.settings import LOCAL_AUTH_TOKEN
-from config.wiring import build_dependencies
 from config.worker import Worker
 from db.transaction import transaction
 from intake.models import Call
 from intake.staff import Presence, Role, add_user, set_presence
 from ivr.call_walker import CallWalker
-from ivr.twilio_rest import TwilioSenders
 from tests.conftest import BASE_URL
-from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockTwilio
 
 AGENT_PHONE = "+4969123456"
 
 
 @pytest.fixture
-def mock_twilio(clock) -> Iterator[MockTwilio]:
-    with MockTwilio(clock=clock.now) as mock:
-        yield mock
-
-
-@pytest.fixture
-def deps(settings, catalog, clock, messenger, mailer, mock_twilio) -> Iterator[Dependencies]:
+def deps(twilio_deps) -> Dependencies:
     """The app's and the worker's dependencies, calls placed on the local Twilio."""
-    with TwilioSenders(
-        TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, api_base_url=mock_twilio.base_url, timeout_seconds=5
-    ) as senders:
-        deps = build_dependencies(
-            settings,
-            catalog=catalog,
-            clock=clock,
-            messenger=messenger,
-            dialer=senders,
-            mailer=mailer,
-            public_base_url=BASE_URL,
-        )
-        yield deps
-        deps.engine.dispose()
+    return twilio_deps
 
 
 @pytest.fixture
