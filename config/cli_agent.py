@@ -1,4 +1,5 @@
-"""``hotline answer``: an agent's phone in the terminal, for the calls the hotline places.
+"""``hotline answer``: a staff member's phone in the terminal, for the calls the hotline places
+(an agent's callback call, a duty manager's escalation ring).
 
 Without Twilio credentials the worker logs outbound calls instead of placing them (the
 log-only dialer) and records them as placed; this command takes the next such call to the
@@ -23,6 +24,9 @@ POLL_SECONDS = 0.5
 RINGING_GRACE = timedelta(seconds=25)
 CUSTOMER_CHOICES = {"h": "human", "m": "machine", "b": "busy", "n": "no-answer"}
 PHONE_CHOICES = {"a": None, "n": "no-answer", "b": "busy"}
+# A call placed with machine detection (a duty manager's ring) can reach a voicemail too.
+VOICEMAIL = "m"
+MACHINE = "machine_start"
 
 
 def _customer(number: str) -> str:
@@ -36,7 +40,9 @@ def _customer(number: str) -> str:
 
 
 @click.command()
-@click.option("--as", "name", required=True, metavar="NAME", help="The agent whose phone rings.")
+@click.option(
+    "--as", "name", required=True, metavar="NAME", help="The staff member whose phone rings."
+)
 @click.option("--url", default=None, help="Base URL of the running server.")
 @click.option(
     "--wait",
@@ -107,17 +113,23 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
     if call.call_sid:
         walker.call_sid = call.call_sid  # the SID the dialer was given, as Twilio would send
     try:
+        choices = sorted({*PHONE_CHOICES, *((VOICEMAIL,) if call.machine_detection else ())})
+        voicemail = ", [m]ailbox answers" if call.machine_detection else ""
         picked = click.prompt(
-            f"ring ring: a call from {call.from_} ({call.key}): [a]nswer, [n]o answer, [b]usy",
-            type=click.Choice(sorted(PHONE_CHOICES)),
+            f"ring ring: a call from {call.from_} ({call.key}): [a]nswer, [n]o answer, [b]usy"
+            f"{voicemail}",
+            type=click.Choice(choices),
             default="a",
         )
-        unanswered = PHONE_CHOICES[picked]
-        if unanswered is not None:
+        unanswered = PHONE_CHOICES.get(picked)
+        if picked != VOICEMAIL and unanswered is not None:
             walker.not_answered(unanswered)
             click.echo(f"[not answered: {unanswered}]")
             return
-        walker.answer(call.url)
+        answered_by = (
+            MACHINE if picked == VOICEMAIL else "human" if call.machine_detection else None
+        )
+        walker.answer(call.url, answered_by=answered_by)
         show_heard()
         while not walker.ended and walker.listening is not None:
             try:

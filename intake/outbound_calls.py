@@ -198,6 +198,7 @@ class PlacedCall:
     status_callback: str | None
     call_sid: str | None
     placed_at: datetime
+    machine_detection: bool = False
 
 
 def next_placed_call(
@@ -230,6 +231,7 @@ def next_placed_call(
         status_callback=_with_attempt(call.status_callback, call_id=call.id, attempt=call.attempts),
         call_sid=call.call_sid,
         placed_at=call.placed_at,
+        machine_detection=call.machine_detection,
     )
 
 

@@ -19,13 +19,17 @@ from config import cli
 from config.app import create_app
 from config.wiring import build_dependencies
 from db.transaction import transaction
+from escalations.history import SYSTEM
+from escalations.records import Escalation, EscalationReason, EscalationRing
+from escalations.ringing import raise_and_ring, ring_key
 from intake.models import OutboundCall
 from intake.outbound_call_jobs import place_call_once
 from ivr.twilio_rest import LogOnlySenders
 from tests.support.callback_rows import queued_callback, staff
 from tests.support.calls import read_one
 from tests.support.fakes import FakeDialer, FakeMailer, FakeMessenger
-from tests.support.intake_rows import GERMAN_MOBILE
+from tests.support.intake_rows import GERMAN_MOBILE, submit_request
+from tests.support.rosters import cover_every_region
 
 
 @pytest.fixture
@@ -126,3 +130,62 @@ def test_answer_gives_up_when_no_call_comes(database_url, deps, clock) -> None:
     result = hotline(database_url, "answer", "--as", "anna", "--wait", "0.2")
     assert result.exit_code == 1
     assert "no call to" in result.output
+
+
+@pytest.fixture
+def ringing(deps, catalog, clock) -> int:
+    """A customer's escalation whose first ring (to duty-de, on duty all week) the worker
+    placed with the log-only dialer: the escalation's id."""
+    clock.set(datetime.now(UTC))
+    cover_every_region(deps.session_factory, catalog, now=clock.now())
+    with transaction(deps.session_factory) as session:
+        sr = submit_request(session, catalog=catalog, now=clock.now())
+        escalation, _ = raise_and_ring(
+            session,
+            catalog=catalog,
+            now=clock.now(),
+            sr_number=sr,
+            reason=EscalationReason.BUSINESS_IMPACT,
+            by=SYSTEM,
+            raised_by_kind="staff",
+        )
+        escalation_id = escalation.id
+    with transaction(deps.session_factory) as session:
+        call_id = session.scalar(
+            select(OutboundCall.id).where(OutboundCall.key == ring_key(escalation_id, 1))
+        )
+    assert call_id is not None
+    place_call_once(
+        call_id,
+        session_factory=deps.session_factory,
+        clock=clock,
+        dialer=LogOnlySenders(clock=clock),
+        public_base_url=None,
+    )
+    return escalation_id
+
+
+def test_a_duty_manager_answers_in_the_terminal_and_accepts_the_escalation(
+    database_url, server, ringing, deps, catalog
+) -> None:
+    de = catalog.prompts_for("de-DE")
+    result = hotline(
+        database_url, "answer", "--as", "duty-de", "--url", server, "--wait", "5", keys="a\n1\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "[m]ailbox answers" in result.output
+    assert de.text("manager_reason_business_impact") in result.output
+    assert de.text("manager_accepted") in result.output
+    escalation = read_one(deps, Escalation)
+    assert escalation.status == "accepted"
+
+
+def test_a_duty_managers_mailbox_passes_the_escalation_on(
+    database_url, server, ringing, deps
+) -> None:
+    result = hotline(database_url, "answer", "--as", "duty-de", "--url", server, keys="m\n")
+    assert result.exit_code == 0, result.output
+    with transaction(deps.session_factory) as session:
+        outcomes = session.scalars(select(EscalationRing.outcome).order_by(EscalationRing.seq))
+        # The only person on the roster is rung again: the next ring of the chain.
+        assert list(outcomes) == ["machine", None]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from db.transaction import transaction
-from intake.models import Role
+from escalations.ringing import ring_key
+from intake.models import OutboundCall, Role
 from tests.support.callback_rows import staff
 from tests.support.intake_rows import submit_request
+from tests.support.rosters import cover_every_region
 
 
 @pytest.fixture
@@ -112,3 +115,25 @@ def test_an_unknown_engineer_is_named(client, people, sr):
     response = call(client, people["mia"], f"/{esc}/engineer", {"engineer": "nobody"})
     assert response.status_code == 422
     assert response.get_json()["field"] == "engineer"
+
+
+def test_a_staff_escalation_rings_the_duty_manager_on_the_roster(
+    client, people, sr, deps, catalog, clock
+) -> None:
+    cover_every_region(deps.session_factory, catalog, now=clock.now())
+    raised = call(client, people["eva"], "", {"sr_number": sr, "reason": "business_impact"})
+    assert raised.status_code == 200
+    body = raised.get_json()
+    assert body["status"] == "raised"
+    assert [e["action"] for e in body["events"]] == ["raised", "ringing_started", "ring"]
+    assert body["events"][-1]["detail"] == {"seq": 1, "round": 1, "to": "duty-de"}
+    with transaction(deps.session_factory) as session:
+        ring = session.scalar(
+            select(OutboundCall).where(OutboundCall.key == ring_key(body["id"], 1))
+        )
+        assert ring is not None
+        assert (ring.to_number, ring.from_number, ring.machine_detection) == (
+            "+4915120000000",
+            "+498001006711",
+            True,
+        )

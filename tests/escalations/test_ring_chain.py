@@ -152,6 +152,7 @@ def test_only_the_current_ring_moves_the_chain() -> None:
     for facts, report, _ in CASES:
         decided = ring_decision(facts, report)
         if decided.advance:
-            assert facts.is_current and facts.status is RAISED
+            assert facts.is_current
+            assert facts.status is RAISED
         if decided.outcome is not None and decided.outcome is not RingOutcome.ACCEPTED:
             assert facts.is_current
