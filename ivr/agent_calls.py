@@ -25,41 +25,19 @@ from callbacks.calls import (
 )
 from config.dependencies import current
 from db.transaction import transaction
-from intake.call_input import CALL_SID_LIMIT, DIGITS_LIMIT
-from ivr import agent_twiml
+from intake.call_input import DIGITS_LIMIT
+from ivr import agent_twiml, call_legs
 from ivr.signature import public_url, twilio_signed
 
 log = logging.getLogger("hotline.ivr")
 bp = Blueprint("ivr_agent", __name__, url_prefix="/ivr/agent/callback")
 
-STATUS_LIMIT = 20
-
-
-def _xml(body: str) -> Response:
-    return Response(body, mimetype="text/xml")
-
-
-@bp.errorhandler(Exception)
-def _any_failure(error: Exception) -> Response:
-    """Logged with the CallSid; the agent hears an apology, never an HTML page."""
-    log.exception(
-        "event=agent_leg_error call_sid=%s path=%s",
-        request.form.get("CallSid", "-"),
-        request.path,
-    )
-    if request.path.endswith("/status"):
-        return Response("status callback failed\n", status=500, mimetype="text/plain")
-    return _xml(agent_twiml.render_failure())
-
-
-def _query_int(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
+bp.register_error_handler(Exception, call_legs.failure_handler(log, "agent_leg_error"))
 
 
 def _apply(report: LegReport) -> tuple[LegResult, str]:
     """Apply ``report`` to the call the URL names, in one transaction; the result and query."""
-    callback_id, call_seq = _query_int("callback"), _query_int("call")
+    callback_id, call_seq = call_legs.query_int("callback"), call_legs.query_int("call")
     if callback_id is None or call_seq is None:
         return LegResult(Reply.GONE), ""
     deps = current()
@@ -73,7 +51,7 @@ def _apply(report: LegReport) -> tuple[LegResult, str]:
         call_seq,
         type(report).__name__,
         result.reply.value,
-        request.form.get("CallSid", "-")[:CALL_SID_LIMIT],
+        call_legs.call_sid(),
     )
     return result, leg_query(callback_id, call_seq)
 
@@ -82,7 +60,7 @@ def _render(result: LegResult, query: str, *, heard_nothing: bool = False) -> Re
     deps = current()
     region = deps.catalog.region(result.region) if result.region is not None else None
     prompts = deps.catalog.prompts_for(region.language) if region is not None else None
-    return _xml(
+    return call_legs.xml(
         agent_twiml.render_leg(
             result,
             region=region,
@@ -99,7 +77,7 @@ def _render(result: LegResult, query: str, *, heard_nothing: bool = False) -> Re
 @twilio_signed
 def answer() -> Response:
     """The agent picked up (or said nothing): the summary and "press 1 or 2", counted."""
-    tries = _query_int("try") or 1
+    tries = call_legs.query_int("try") or 1
     result, query = _apply(AgentAnswered(tries=tries))
     return _render(result, query, heard_nothing=True)
 
@@ -109,7 +87,7 @@ def answer() -> Response:
 def key() -> Response:
     """1 dials the customer, 2 releases the callback; anything else asks again."""
     digits = request.form.get("Digits", "")[:DIGITS_LIMIT]
-    result, query = _apply(AgentKey(digits=digits, tries=_query_int("try") or 1))
+    result, query = _apply(AgentKey(digits=digits, tries=call_legs.query_int("try") or 1))
     return _render(result, query)
 
 
@@ -117,7 +95,7 @@ def key() -> Response:
 @twilio_signed
 def screen() -> Response:
     """The customer answered: a person is bridged to the agent, a machine is hung up on."""
-    answered_by = request.form.get("AnsweredBy", "unknown")[:STATUS_LIMIT] or "unknown"
+    answered_by = request.form.get("AnsweredBy", "unknown")[: call_legs.STATUS_LIMIT] or "unknown"
     result, query = _apply(CustomerAnswered(answered_by=answered_by))
     return _render(result, query)
 
@@ -126,7 +104,7 @@ def screen() -> Response:
 @twilio_signed
 def dialed() -> Response:
     """The Dial to the customer ended: reached (record how it went) or not (retry or close)."""
-    dial_status = request.form.get("DialCallStatus", "")[:STATUS_LIMIT]
+    dial_status = request.form.get("DialCallStatus", "")[: call_legs.STATUS_LIMIT]
     result, query = _apply(DialEnded(dial_status=dial_status))
     return _render(result, query)
 
@@ -135,6 +113,6 @@ def dialed() -> Response:
 @twilio_signed
 def status() -> Response:
     """The agent's call ended without a key (no answer, busy, hung up): the claim is released."""
-    call_status = request.form.get("CallStatus", "")[:STATUS_LIMIT]
+    call_status = request.form.get("CallStatus", "")[: call_legs.STATUS_LIMIT]
     _apply(AgentLegEnded(call_status=call_status))
     return Response(status=204)

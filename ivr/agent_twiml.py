@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlencode
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks.calls import AGENT_LEG_PATH, CallSummary, LegResult, Reply
 from callbacks.lifecycle import Disposition
 from callbacks.models import CallbackStatus
 from intake.catalog import PromptSet, Region
+from ivr import call_legs
+from ivr.call_legs import say
 from ivr.prompts import spoken_digits
 
 GATHER_TIMEOUT_SECONDS = 5
@@ -27,13 +28,7 @@ NOT_REACHED_PROMPTS = {
 
 def leg_url(base: str, step: str, query: str, **more: int) -> str:
     """The absolute URL of one webhook of the agent's leg (``step`` "" is the answer)."""
-    path = f"{AGENT_LEG_PATH}/{step}" if step else AGENT_LEG_PATH
-    extra = f"&{urlencode(more)}" if more else ""
-    return f"{base}{path}?{query}{extra}"
-
-
-def _say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
-    node.say(text, voice=region.voice, language=region.language)
+    return call_legs.leg_url(base, AGENT_LEG_PATH, step, query, **more)
 
 
 def spoken_time(left: timedelta, prompts: PromptSet) -> str:
@@ -101,15 +96,15 @@ def render_leg(
         )
         if result.summary is not None:
             for text in summary_texts(result.summary, prompts):
-                _say(gather, text, region)
+                say(gather, text, region)
         elif reply is Reply.ASK_AGAIN:
-            _say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
-        _say(gather, prompts.text("agent_press"), region)
+            say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
+        say(gather, prompts.text("agent_press"), region)
         # Silence falls through <Gather>: the answer URL asks again, counting the tries.
         response.redirect(leg_url(base, "", query, **{"try": result.tries + 1}), method="POST")
         return str(response)
     if reply is Reply.DIAL_CUSTOMER:
-        _say(response, prompts.text("agent_calling_customer"), region)
+        say(response, prompts.text("agent_calling_customer"), region)
         dial = response.dial(
             caller_id=region.numbers[0],
             action=leg_url(base, "dialed", query),
@@ -125,7 +120,7 @@ def render_leg(
         )
         return str(response)
     for text in _closing_texts(result, prompts):
-        _say(response, text, region)
+        say(response, text, region)
     response.hangup()
     return str(response)
 
@@ -148,16 +143,8 @@ def _closing_texts(result: LegResult, prompts: PromptSet) -> list[str]:
 
 def _goodbye(response: VoiceResponse, region: Region | None, prompts: PromptSet | None) -> str:
     if region is not None and prompts is not None:
-        _say(response, prompts.text("agent_callback_gone"), region)
+        say(response, prompts.text("agent_callback_gone"), region)
     else:
         response.say(GONE_TEXT, language="en-US")
-    response.hangup()
-    return str(response)
-
-
-def render_failure() -> str:
-    """The agent's answer when anything failed: sorry, hang up (the status callback settles)."""
-    response = VoiceResponse()
-    response.say("Sorry, we have a technical problem. Goodbye.", language="en-US")
     response.hangup()
     return str(response)

@@ -15,41 +15,19 @@ from config.dependencies import current
 from db.transaction import transaction
 from escalations.ring_chain import ManagerAnswered, ManagerKey, ManagerLegEnded, Reply, RingReport
 from escalations.ringing import MANAGER_LEG_PATH, RingResult, report_ring, ring_query
-from intake.call_input import CALL_SID_LIMIT, DIGITS_LIMIT
-from ivr import manager_twiml
+from intake.call_input import DIGITS_LIMIT
+from ivr import call_legs, manager_twiml
 from ivr.signature import public_url, twilio_signed
 
 log = logging.getLogger("hotline.ivr")
 bp = Blueprint("ivr_manager", __name__, url_prefix=MANAGER_LEG_PATH)
 
-STATUS_LIMIT = 20
-
-
-def _xml(body: str) -> Response:
-    return Response(body, mimetype="text/xml")
-
-
-@bp.errorhandler(Exception)
-def _any_failure(error: Exception) -> Response:
-    """Logged with the CallSid; the manager hears an apology, never an HTML page."""
-    log.exception(
-        "event=manager_leg_error call_sid=%s path=%s",
-        request.form.get("CallSid", "-")[:CALL_SID_LIMIT],
-        request.path,
-    )
-    if request.path.endswith("/status"):
-        return Response("status callback failed\n", status=500, mimetype="text/plain")
-    return _xml(manager_twiml.render_failure())
-
-
-def _query_int(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
+bp.register_error_handler(Exception, call_legs.failure_handler(log, "manager_leg_error"))
 
 
 def _apply(report: RingReport) -> tuple[RingResult, str]:
     """Apply ``report`` to the ring the URL names, in one transaction; the result and query."""
-    escalation_id, seq = _query_int("escalation"), _query_int("ring")
+    escalation_id, seq = call_legs.query_int("escalation"), call_legs.query_int("ring")
     if escalation_id is None or seq is None:
         return RingResult(Reply.GONE), ""
     deps = current()
@@ -63,7 +41,7 @@ def _apply(report: RingReport) -> tuple[RingResult, str]:
         seq,
         type(report).__name__,
         result.reply.value,
-        request.form.get("CallSid", "-")[:CALL_SID_LIMIT],
+        call_legs.call_sid(),
     )
     return result, ring_query(escalation_id, seq)
 
@@ -72,7 +50,7 @@ def _render(result: RingResult, query: str, *, heard_nothing: bool = False) -> R
     deps = current()
     region = deps.catalog.region(result.region) if result.region is not None else None
     prompts = deps.catalog.prompts_for(region.language) if region is not None else None
-    return _xml(
+    return call_legs.xml(
         manager_twiml.render_ring(
             result,
             region=region,
@@ -89,8 +67,10 @@ def _render(result: RingResult, query: str, *, heard_nothing: bool = False) -> R
 def answer() -> Response:
     """The manager picked up (or said nothing, or a machine did): the summary and the question,
     counted; a machine is hung up on and the next person rung."""
-    answered_by = request.form.get("AnsweredBy", "")[:STATUS_LIMIT] or None
-    result, query = _apply(ManagerAnswered(tries=_query_int("try") or 1, answered_by=answered_by))
+    answered_by = request.form.get("AnsweredBy", "")[: call_legs.STATUS_LIMIT] or None
+    result, query = _apply(
+        ManagerAnswered(tries=call_legs.query_int("try") or 1, answered_by=answered_by)
+    )
     return _render(result, query, heard_nothing=True)
 
 
@@ -99,7 +79,7 @@ def answer() -> Response:
 def key() -> Response:
     """1 accepts (first wins), 2 passes on to the next person, 3 repeats; else ask again."""
     digits = request.form.get("Digits", "")[:DIGITS_LIMIT]
-    result, query = _apply(ManagerKey(digits=digits, tries=_query_int("try") or 1))
+    result, query = _apply(ManagerKey(digits=digits, tries=call_legs.query_int("try") or 1))
     return _render(result, query)
 
 
@@ -107,6 +87,6 @@ def key() -> Response:
 @twilio_signed
 def status() -> Response:
     """The call ended (no answer, busy, failed, hung up): an undecided ring moves the chain on."""
-    call_status = request.form.get("CallStatus", "")[:STATUS_LIMIT]
+    call_status = request.form.get("CallStatus", "")[: call_legs.STATUS_LIMIT]
     _apply(ManagerLegEnded(call_status=call_status))
     return Response(status=204)

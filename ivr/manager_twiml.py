@@ -3,14 +3,14 @@ it again", and what followed."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from escalations.ring_chain import Reply
 from escalations.ringing import MANAGER_LEG_PATH, RingResult, RingSummary
 from intake.catalog import PromptSet, Region
+from ivr import call_legs
 from ivr.agent_twiml import spoken_time
+from ivr.call_legs import say
 from ivr.prompts import spoken_digits
 
 GATHER_TIMEOUT_SECONDS = 5
@@ -26,13 +26,7 @@ CLOSING_PROMPTS = {
 
 def leg_url(base: str, step: str, query: str, **more: int) -> str:
     """The absolute URL of one webhook of the manager's call (``step`` "" is the answer)."""
-    path = f"{MANAGER_LEG_PATH}/{step}" if step else MANAGER_LEG_PATH
-    extra = f"&{urlencode(more)}" if more else ""
-    return f"{base}{path}?{query}{extra}"
-
-
-def _say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
-    node.say(text, voice=region.voice, language=region.language)
+    return call_legs.leg_url(base, MANAGER_LEG_PATH, step, query, **more)
 
 
 def summary_texts(summary: RingSummary, prompts: PromptSet) -> list[str]:
@@ -78,25 +72,16 @@ def render_ring(
         )
         if result.summary is not None:
             for text in summary_texts(result.summary, prompts):
-                _say(gather, text, region)
+                say(gather, text, region)
         else:
-            _say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
-        _say(gather, prompts.text("manager_press"), region)
+            say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
+        say(gather, prompts.text("manager_press"), region)
         # Silence falls through <Gather>: the answer URL asks again, counting the tries.
         response.redirect(leg_url(base, "", query, **{"try": result.tries + 1}), method="POST")
         return str(response)
     if reply is Reply.TAKEN:
-        _say(response, prompts.text("manager_taken", name=result.owner or "-"), region)
+        say(response, prompts.text("manager_taken", name=result.owner or "-"), region)
     else:
-        _say(response, prompts.text(CLOSING_PROMPTS[reply]), region)
-    response.hangup()
-    return str(response)
-
-
-def render_failure() -> str:
-    """The manager's answer when anything failed: sorry, hang up (the status callback moves the
-    chain on)."""
-    response = VoiceResponse()
-    response.say("Sorry, we have a technical problem. Goodbye.", language="en-US")
+        say(response, prompts.text(CLOSING_PROMPTS[reply]), region)
     response.hangup()
     return str(response)

@@ -19,16 +19,16 @@ from config import cli
 from config.app import create_app
 from config.wiring import build_dependencies
 from db.transaction import transaction
-from escalations.history import SYSTEM
 from escalations.records import Escalation, EscalationReason, EscalationRing
-from escalations.ringing import raise_and_ring, ring_key
+from escalations.ringing import ring_key
 from intake.models import OutboundCall
 from intake.outbound_call_jobs import place_call_once
 from ivr.twilio_rest import LogOnlySenders
 from tests.support.callback_rows import queued_callback, staff
 from tests.support.calls import read_one
+from tests.support.escalation_rows import rung_escalation
 from tests.support.fakes import FakeDialer, FakeMailer, FakeMessenger
-from tests.support.intake_rows import GERMAN_MOBILE, submit_request
+from tests.support.intake_rows import GERMAN_MOBILE
 from tests.support.rosters import cover_every_region
 
 
@@ -53,6 +53,20 @@ def server(settings, catalog, clock) -> Iterator[str]:
     deps.engine.dispose()
 
 
+def place_logged(deps, clock, key: str) -> None:
+    """Let the worker's log-only dialer place the requested call ``key``."""
+    with transaction(deps.session_factory) as session:
+        call_id = session.scalar(select(OutboundCall.id).where(OutboundCall.key == key))
+    assert call_id is not None
+    place_call_once(
+        call_id,
+        session_factory=deps.session_factory,
+        clock=clock,
+        dialer=LogOnlySenders(clock=clock),
+        public_base_url=None,
+    )
+
+
 @pytest.fixture
 def placed(deps, catalog, clock) -> int:
     """A claimed callback whose agent's call the worker placed with the log-only dialer, now:
@@ -64,18 +78,7 @@ def placed(deps, catalog, clock) -> int:
         callback_id = queued_callback(session, catalog=catalog, now=clock.now())
         claim_callback(session, callback_id, by=anna, now=clock.now(), catalog=catalog)
         start_callback_call(session, callback_id, by=anna, now=clock.now(), catalog=catalog)
-    with transaction(deps.session_factory) as session:
-        call_id = session.scalar(
-            select(OutboundCall.id).where(OutboundCall.key == call_key(callback_id, 1))
-        )
-    assert call_id is not None
-    place_call_once(
-        call_id,
-        session_factory=deps.session_factory,
-        clock=clock,
-        dialer=LogOnlySenders(clock=clock),
-        public_base_url=None,
-    )
+    place_logged(deps, clock, call_key(callback_id, 1))
     return callback_id
 
 
@@ -139,29 +142,10 @@ def ringing(deps, catalog, clock) -> int:
     clock.set(datetime.now(UTC))
     cover_every_region(deps.session_factory, catalog, now=clock.now())
     with transaction(deps.session_factory) as session:
-        sr = submit_request(session, catalog=catalog, now=clock.now())
-        escalation, _ = raise_and_ring(
-            session,
-            catalog=catalog,
-            now=clock.now(),
-            sr_number=sr,
-            reason=EscalationReason.BUSINESS_IMPACT,
-            by=SYSTEM,
-            raised_by_kind="staff",
+        escalation_id = rung_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.BUSINESS_IMPACT
         )
-        escalation_id = escalation.id
-    with transaction(deps.session_factory) as session:
-        call_id = session.scalar(
-            select(OutboundCall.id).where(OutboundCall.key == ring_key(escalation_id, 1))
-        )
-    assert call_id is not None
-    place_call_once(
-        call_id,
-        session_factory=deps.session_factory,
-        clock=clock,
-        dialer=LogOnlySenders(clock=clock),
-        public_base_url=None,
-    )
+    place_logged(deps, clock, ring_key(escalation_id, 1))
     return escalation_id
 
 

@@ -49,7 +49,8 @@ def rung_phone(client) -> Callable[..., CallWalker]:
         response = client.post(url, data=form, headers=headers)
         return response.status_code, response.get_data(as_text=True)
 
-    def phone(call: MockCall) -> CallWalker:
+    def phone(call: MockCall, customer: str | None = None) -> CallWalker:
+        """``customer``: how the person a <Dial> rings answers (``CALLEE_OUTCOMES``)."""
         return CallWalker(
             transport=transport,
             base_url=BASE_URL,
@@ -58,6 +59,7 @@ def rung_phone(client) -> Callable[..., CallWalker]:
             from_=call.from_,
             call_sid=call.sid,
             status_callback=call.status_callback,
+            callee=None if customer is None else (lambda _number: customer),
         )
 
     return phone

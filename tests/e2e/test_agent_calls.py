@@ -13,7 +13,6 @@ from callbacks.calls import settle_lost_calls, start_callback_call
 from callbacks.claims import Actor, claim_callback, record_disposition
 from callbacks.lifecycle import Disposition
 from callbacks.models import Callback, CallbackEvent
-from config.settings import LOCAL_AUTH_TOKEN
 from config.wiring import build_dependencies
 from config.worker import Worker
 from db.transaction import transaction
@@ -25,15 +24,9 @@ from tests.conftest import BASE_URL
 from tests.support.callback_rows import AGENT_PHONE, queued_callback, staff
 from tests.support.fakes import FakeMailer, FakeMessenger
 from tests.support.intake_rows import GERMAN_MOBILE, US_MOBILE
-from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockCall, MockTwilio
+from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockCall
 
 US_AGENT_PHONE = "+12025550177"
-
-
-@pytest.fixture
-def mock_twilio(clock) -> Iterator[MockTwilio]:
-    with MockTwilio(clock=clock.now) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -97,26 +90,9 @@ def ring(deps, catalog, clock, team, worker, mock_twilio) -> Callable[..., MockC
 
 
 @pytest.fixture
-def agent_phone(client) -> Callable[..., CallWalker]:
-    """The agent's phone for a call the mock accepted, the customer played by ``callee``."""
-
-    def transport(url: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        response = client.post(url, data=form, headers=headers)
-        return response.status_code, response.get_data(as_text=True)
-
-    def phone(call: MockCall, customer: str | None = None) -> CallWalker:
-        return CallWalker(
-            transport=transport,
-            base_url=BASE_URL,
-            auth_token=LOCAL_AUTH_TOKEN,
-            to=call.to,
-            from_=call.from_,
-            call_sid=call.sid,
-            status_callback=call.status_callback,
-            callee=None if customer is None else (lambda _number: customer),
-        )
-
-    return phone
+def agent_phone(rung_phone) -> Callable[..., CallWalker]:
+    """The agent's phone for a call the mock accepted, the customer played by ``customer``."""
+    return rung_phone
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ from config.dependencies import Dependencies
 from config.settings import LOCAL_AUTH_TOKEN
 from config.worker import Worker
 from db.transaction import transaction
-from escalations.history import SYSTEM
 from escalations.records import Escalation, EscalationEvent, EscalationReason, EscalationRing
-from escalations.ringing import STALLED_AFTER, raise_and_ring
+from escalations.ringing import STALLED_AFTER
 from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
 from intake.models import Role
@@ -25,7 +24,8 @@ from intake.staff import StaffMember, add_user
 from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
 from tests.conftest import BASE_URL
-from tests.support.intake_rows import GERMAN_MOBILE, submit_request
+from tests.support.escalation_rows import rung_escalation
+from tests.support.intake_rows import GERMAN_MOBILE
 from tests.support.mock_twilio import MockCall, MockTwilio
 
 GERMAN_LINE = "+498001006711"
@@ -84,19 +84,9 @@ def escalate(deps, catalog, clock, team, worker, mock_twilio) -> Callable[[], in
 
     def raise_one() -> int:
         with transaction(deps.session_factory) as session:
-            sr = submit_request(session, catalog=catalog, now=clock.now())
-            escalation, _ = raise_and_ring(
-                session,
-                catalog=catalog,
-                now=clock.now(),
-                sr_number=sr,
-                reason=EscalationReason.PRODUCTION_DOWN,
-                by=SYSTEM,
-                raised_by_kind="customer",
-                call_sid="CA" + "e" * 32,
-                contact_number=GERMAN_MOBILE,
+            escalation_id = rung_escalation(
+                session, catalog=catalog, now=clock.now(), contact_number=GERMAN_MOBILE
             )
-            escalation_id = escalation.id
         worker.run_once()
         return escalation_id
 
@@ -365,17 +355,9 @@ def test_a_ring_twilio_refused_for_good_moves_on_at_the_next_watch(
 ) -> None:
     mock_twilio.fail_next("calls", status=400, code=21211, message="Invalid 'To' Phone Number")
     with transaction(deps.session_factory) as session:
-        sr = submit_request(session, catalog=catalog, now=clock.now())
-        escalation_row, _ = raise_and_ring(
-            session,
-            catalog=catalog,
-            now=clock.now(),
-            sr_number=sr,
-            reason=EscalationReason.OTHER,
-            by=SYSTEM,
-            raised_by_kind="staff",
+        escalation_id = rung_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.OTHER
         )
-        escalation_id = escalation_row.id
     worker.run_once()  # the create is refused for good: the call failed
     clock.advance(timedelta(minutes=1))
     worker.run_once()  # the watch sees it and rings max

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from escalations.history import SYSTEM, Actor
 from escalations.records import EscalationReason
+from escalations.ringing import raise_and_ring
 from escalations.services import accept_escalation, assign_engineer, raise_escalation
 from intake.catalog import Catalog
 from intake.models import Role
@@ -44,3 +45,28 @@ def accepted_escalation(
     accept_escalation(session, escalation.id, by=mia, now=now)
     assign_engineer(session, escalation.id, engineer="eva", by=Actor.of(mia), now=now)
     return AcceptedEscalation(escalation.id, sr, mia)
+
+
+def rung_escalation(
+    session: Session,
+    *,
+    catalog: Catalog,
+    now: datetime,
+    reason: EscalationReason = EscalationReason.PRODUCTION_DOWN,
+    contact_number: str | None = None,
+) -> int:
+    """A German SR escalated (by its customer when ``contact_number`` is given, else by staff),
+    its duty managers' first ring requested: the escalation's id."""
+    sr = submit_request(session, catalog=catalog, now=now)
+    escalation, _ = raise_and_ring(
+        session,
+        catalog=catalog,
+        now=now,
+        sr_number=sr,
+        reason=reason,
+        by=SYSTEM,
+        raised_by_kind="customer" if contact_number else "staff",
+        call_sid="CA" + "e" * 32 if contact_number else None,
+        contact_number=contact_number,
+    )
+    return escalation.id
