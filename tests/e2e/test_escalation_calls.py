@@ -123,9 +123,11 @@ def test_a_german_caller_escalates_an_sr_and_a_duty_manager_call_back_is_queued_
     )
     assert (escalation.call_sid, escalation.contact_number) == (walker.call_sid, GERMAN_MOBILE)
     assert escalation.is_us_government is False
-    [raised] = read_rows(deps, EscalationEvent)
+    raised, *ringing = sorted(read_rows(deps, EscalationEvent), key=lambda e: e.id)
     assert raised.action == "raised"
     assert raised.detail["checks"] == {"impact_as_recorded": True, "urgency_changed": True}
+    # No duty roster here: nobody to ring, so it is flagged unowned at once.
+    assert [e.action for e in ringing] == ["ringing_started", "flag_unowned"]
 
     message, callback = escalation_callback(deps, german_sr)
     assert (message.sr_reference, message.callback_number) == (german_sr, GERMAN_MOBILE)
@@ -257,7 +259,7 @@ def test_a_call_to_the_us_government_line_escalates_without_the_menu_and_is_mark
     escalation = read_one(deps, Escalation)
     assert escalation.is_us_government is True
     assert (escalation.region, escalation.contact_number) == ("us", US_CALLER)
-    [raised] = read_rows(deps, EscalationEvent)
+    raised = min(read_rows(deps, EscalationEvent), key=lambda e: e.id)
     assert raised.detail["us_government"] is True
     call = read_one(deps, Call)
     assert (call.region, call.language, call.to_number) == ("us", "en-US", US_GOVERNMENT_LINE)
@@ -305,10 +307,16 @@ def test_an_sr_already_escalated_keeps_its_one_escalation_and_the_call_is_logged
         walker.press("2")
         walker.press("1")
     escalation = read_one(deps, Escalation)
-    events = read_rows(deps, EscalationEvent)
-    assert [e.action for e in events] == ["raised", "raised_again"]
-    assert events[1].detail["call_sid"] == walker.call_sid
-    assert events[1].detail["contact_number"] == "+4930123456"
+    events = sorted(read_rows(deps, EscalationEvent), key=lambda e: e.id)
+    # Rung once, for the first call (no roster here: flagged unowned at once).
+    assert [e.action for e in events] == [
+        "raised",
+        "ringing_started",
+        "flag_unowned",
+        "raised_again",
+    ]
+    assert events[-1].detail["call_sid"] == walker.call_sid
+    assert events[-1].detail["contact_number"] == "+4930123456"
     # Each caller is promised the duty manager's call back: two callbacks, one notice.
     assert [c.callback_number for c in read_rows(deps, Callback)][1:] == [
         GERMAN_MOBILE,
