@@ -87,21 +87,19 @@ def render_leg(
     if region is None or prompts is None or reply is Reply.GONE:
         return _goodbye(response, region, prompts)
     if reply in (Reply.WHISPER, Reply.ASK_AGAIN):
-        gather = response.gather(
-            input="dtmf",
-            num_digits=1,
-            action=leg_url(base, "key", query, **{"try": result.tries}),
-            method="POST",
+        texts = []
+        if result.summary is not None:
+            texts = summary_texts(result.summary, prompts)
+        elif reply is Reply.ASK_AGAIN:
+            texts = [prompts.text("no_input" if heard_nothing else "not_understood")]
+        call_legs.ask_for_a_key(
+            response,
+            [*texts, prompts.text("agent_press")],
+            region=region,
+            key_url=leg_url(base, "key", query, **{"try": result.tries}),
+            again_url=leg_url(base, "", query, **{"try": result.tries + 1}),
             timeout=GATHER_TIMEOUT_SECONDS,
         )
-        if result.summary is not None:
-            for text in summary_texts(result.summary, prompts):
-                say(gather, text, region)
-        elif reply is Reply.ASK_AGAIN:
-            say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
-        say(gather, prompts.text("agent_press"), region)
-        # Silence falls through <Gather>: the answer URL asks again, counting the tries.
-        response.redirect(leg_url(base, "", query, **{"try": result.tries + 1}), method="POST")
         return str(response)
     if reply is Reply.DIAL_CUSTOMER:
         say(response, prompts.text("agent_calling_customer"), region)

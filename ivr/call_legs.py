@@ -59,6 +59,25 @@ def say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
     node.say(text, voice=region.voice, language=region.language)
 
 
+def ask_for_a_key(
+    response: VoiceResponse,
+    texts: list[str],
+    *,
+    region: Region,
+    key_url: str,
+    again_url: str,
+    timeout: int,
+) -> None:
+    """Say ``texts`` while listening for one key, posted to ``key_url``; silence falls through
+    the <Gather> to ``again_url``, which asks again and counts the tries."""
+    gather = response.gather(
+        input="dtmf", num_digits=1, action=key_url, method="POST", timeout=timeout
+    )
+    for text in texts:
+        say(gather, text, region)
+    response.redirect(again_url, method="POST")
+
+
 def apology() -> str:
     """What the person on the phone hears when anything failed: sorry, and the call ends."""
     response = VoiceResponse()

@@ -63,21 +63,18 @@ def render_ring(
         response.hangup()
         return str(response)
     if reply in (Reply.SUMMARY, Reply.ASK_AGAIN):
-        gather = response.gather(
-            input="dtmf",
-            num_digits=1,
-            action=leg_url(base, "key", query, **{"try": result.tries}),
-            method="POST",
+        if result.summary is not None:
+            texts = summary_texts(result.summary, prompts)
+        else:
+            texts = [prompts.text("no_input" if heard_nothing else "not_understood")]
+        call_legs.ask_for_a_key(
+            response,
+            [*texts, prompts.text("manager_press")],
+            region=region,
+            key_url=leg_url(base, "key", query, **{"try": result.tries}),
+            again_url=leg_url(base, "", query, **{"try": result.tries + 1}),
             timeout=GATHER_TIMEOUT_SECONDS,
         )
-        if result.summary is not None:
-            for text in summary_texts(result.summary, prompts):
-                say(gather, text, region)
-        else:
-            say(gather, prompts.text("no_input" if heard_nothing else "not_understood"), region)
-        say(gather, prompts.text("manager_press"), region)
-        # Silence falls through <Gather>: the answer URL asks again, counting the tries.
-        response.redirect(leg_url(base, "", query, **{"try": result.tries + 1}), method="POST")
         return str(response)
     if reply is Reply.TAKEN:
         say(response, prompts.text("manager_taken", name=result.owner or "-"), region)
