@@ -20,6 +20,7 @@ from console.ops import bp as ops_bp
 from console.ops import install_request_metrics
 from console.rosters_api import bp as rosters_api_bp
 from ivr.agent_calls import bp as agent_calls_bp
+from ivr.conference_calls import bp as conference_calls_bp
 from ivr.live_callers import bp as live_callers_bp
 from ivr.manager_calls import bp as manager_calls_bp
 from ivr.status_callbacks import bp as status_bp
@@ -63,6 +64,7 @@ def create_app(settings: Settings, dependencies: Dependencies | None = None) -> 
     app.register_blueprint(live_callers_bp)
     app.register_blueprint(agent_calls_bp)
     app.register_blueprint(manager_calls_bp)
+    app.register_blueprint(conference_calls_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(callbacks_api_bp)
     app.register_blueprint(escalations_api_bp)

@@ -137,6 +137,12 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "agent_retry_scheduled": "",
         "agent_unreachable": "",
         "agent_callback_gone": "",
+        # An escalation's conference call: the dialled participant's intro, the dial-in line.
+        "conference_intro": "sr_number",
+        "conference_over": "",
+        "conference_ask_pin": "",
+        "conference_pin_wrong": "",
+        "conference_pin_gave_up": "",
         "escalation_ask_sr": "",
         "escalation_sr_check": "sr_number",
         "escalation_sr_type_again": "",
@@ -224,6 +230,8 @@ class _Region(_Strict):
     agent_line: _AgentLine
     # Escalation-only lines (US government): straight to escalating an SR, no menu.
     escalation_numbers: list[str] = []
+    # The dial-in line of the region's escalation conference calls (latecomers type the PIN).
+    conference_number: str | None = None
 
     @field_validator("callback_countries", "sms_countries")
     @classmethod
@@ -246,7 +254,7 @@ class _Region(_Strict):
                 raise ValueError(f"{number!r} is not an E.164 number like +498001006711")
         return numbers
 
-    @field_validator("sms_from")
+    @field_validator("sms_from", "conference_number")
     @classmethod
     def _e164_sender(cls, number: str | None) -> str | None:
         if number is not None and not E164.match(number):
@@ -373,13 +381,18 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         "products",
         [p.casefold() for line in config.product_lines for p in line.products],
     )
-    # A number belongs to one region and is either a hotline or an escalation-only line.
+    # A number belongs to one region and is a hotline, an escalation-only or a dial-in line.
     _duplicates(
         problems,
         path,
         "regions",
         "numbers",
-        [n for r in config.regions for n in (*r.numbers, *r.escalation_numbers)],
+        [
+            n
+            for r in config.regions
+            for n in (*r.numbers, *r.escalation_numbers, r.conference_number)
+            if n is not None
+        ],
     )
     for i, region in enumerate(config.regions):
         if region.default_product_line not in line_keys:
@@ -502,6 +515,7 @@ def _region(region: _Region) -> Region:
         callback_countries=tuple(region.callback_countries or (region.country,)),
         sms_countries=tuple(region.sms_countries or (region.country,)),
         escalation_numbers=tuple(region.escalation_numbers),
+        conference_number=region.conference_number,
     )
 
 

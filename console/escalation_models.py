@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from escalations.conference_records import ParticipantKind
+from escalations.conference_rules import ParticipantState
+from escalations.conferences import ConferenceView
 from escalations.lifecycle import Condition
 from escalations.plans import CommunicationKind, VendorChannel
 from escalations.queries import EscalationDetail, EscalationSummary
@@ -98,6 +101,35 @@ class ConditionBody(_Body):
     how: str | None = Field(default=None, max_length=200)
 
 
+class ConferenceParticipantBody(_Body):
+    """Somebody to dial in: by role, their number on file, or (``other``) by number."""
+
+    role: Literal["customer", "engineer", "duty_manager", "other"]
+    number: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=32,
+        description="other only: E.164, or national in the escalation region's country",
+    )
+    name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="who they are, as shown"
+    )
+
+    @model_validator(mode="after")
+    def _number_for_others_only(self) -> Self:
+        if self.role == "other" and self.number is None:
+            raise ValueError("an other participant needs a number")
+        if self.role != "other" and self.number is not None:
+            raise ValueError(f"the {self.role}'s number is on file: send none")
+        return self
+
+
+class ConferenceBody(_Body):
+    """Who is dialled into the escalation's conference call."""
+
+    participants: list[ConferenceParticipantBody] = Field(min_length=1, max_length=20)
+
+
 class DeEscalateBody(_Body):
     """A closing note."""
 
@@ -182,6 +214,61 @@ class EscalationEvent(BaseModel):
     detail: dict[str, Any]
 
 
+class ConferenceParticipant(BaseModel):
+    """Somebody dialled into (or dialling in to) a conference call, and their time on it."""
+
+    id: int
+    kind: ParticipantKind
+    name: str
+    number: str = Field(description="E.164; a dial-in caller's number masked")
+    state: ParticipantState
+    call_status: str | None = Field(description="how their call ended (Twilio's CallStatus)")
+    added_at: AwareDatetime
+    joined_at: AwareDatetime | None
+    left_at: AwareDatetime | None
+    seconds: int | None = Field(description="time on the conference, once they left")
+
+
+class Conference(BaseModel):
+    """A conference call of the escalation: where latecomers dial in, and who was on it."""
+
+    id: int
+    name: str = Field(description="the Twilio conference's name, escalation-<id>-<n>")
+    pin: str = Field(description="6 digits, typed on the dial-in line")
+    dial_in_number: str | None = Field(description="the region's dial-in line; null: none")
+    started_by: str
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None
+    participants: list[ConferenceParticipant]
+
+    @classmethod
+    def of(cls, view: ConferenceView) -> Conference:
+        return cls(
+            id=view.id,
+            name=view.name,
+            pin=view.pin,
+            dial_in_number=view.dial_in_number,
+            started_by=view.started_by,
+            started_at=view.started_at,
+            ended_at=view.ended_at,
+            participants=[
+                ConferenceParticipant(
+                    id=p.id,
+                    kind=ParticipantKind(p.kind),
+                    name=p.name,
+                    number=p.number,
+                    state=p.state,
+                    call_status=p.call_status,
+                    added_at=p.added_at,
+                    joined_at=p.joined_at,
+                    left_at=p.left_at,
+                    seconds=p.seconds,
+                )
+                for p in view.participants
+            ],
+        )
+
+
 class EscalationWithHistory(Escalation):
     """An escalation with what was agreed and everything that happened."""
 
@@ -196,6 +283,7 @@ class EscalationWithHistory(Escalation):
     action_plan: list[PlanStep]
     communication_plan: CommunicationPlan | None
     vendor_cases: list[VendorCase]
+    conferences: list[Conference]
     events: list[EscalationEvent]
 
     @classmethod
@@ -237,6 +325,7 @@ class EscalationWithHistory(Escalation):
                 )
                 for c in row.vendor_cases
             ],
+            conferences=[Conference.of(c) for c in row.conferences],
             events=[EscalationEvent(**vars(e)) for e in row.events],
         )
 

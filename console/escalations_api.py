@@ -1,4 +1,5 @@
-"""JSON API for escalations: raise, accept, engineer, plans, vendors, re-escalate, de-escalate.
+"""JSON API for escalations: raise, accept, engineer, plans, vendors, conference calls,
+re-escalate, de-escalate.
 
 Engineers and managers raise an escalation and work on it; the region's managers are told by
 e-mail when one is raised. A move the escalation's state forbids answers 409 with every reason
@@ -19,6 +20,8 @@ from console.escalation_models import (
     ActionPlanBody,
     CommunicationPlanBody,
     ConditionBody,
+    Conference,
+    ConferenceBody,
     DeEscalateBody,
     EngineerBody,
     EscalationList,
@@ -34,6 +37,8 @@ from console.escalation_models import Escalation as EscalationOut
 from console.openapi import API_PREFIX, documented
 from console.problems import problem, status_problem
 from db.transaction import read_transaction, transaction
+from escalations.conference_records import ParticipantKind
+from escalations.conferences import Invitee, ParticipantRefused, start_conference
 from escalations.history import Actor, UnknownEscalation
 from escalations.lifecycle import MoveRefused
 from escalations.plans import (
@@ -87,19 +92,23 @@ def _changed(
     except UnknownEscalation:
         return status_problem(404, f"no escalation {escalation_id}")
     except MoveRefused as exc:
-        return problem(
-            409,
-            "Escalation not in a state for that",
-            str(exc),
-            problem_type=REFUSED_TYPE,
-            current_status=exc.status.value,
-            reasons=exc.reasons,
-        )
+        return _refused(exc)
     except UnknownStaff as exc:
         return problem(422, "Unknown engineer", str(exc), field="engineer")
     except ValueError as exc:
         return status_problem(422, str(exc))
     return _answer(escalation_id)
+
+
+def _refused(exc: MoveRefused) -> Response:
+    return problem(
+        409,
+        "Escalation not in a state for that",
+        str(exc),
+        problem_type=REFUSED_TYPE,
+        current_status=exc.status.value,
+        reasons=exc.reasons,
+    )
 
 
 @bp.get("")
@@ -280,6 +289,40 @@ def vendors(path: EscalationPath, body: VendorBody) -> EscalationWithHistory | R
             now=now,
         ),
     )
+
+
+@bp.post("/<int:escalation_id>/conference")
+@roles_allowed(*STAFF)
+@documented(
+    response=Conference,
+    status=202,
+    path=EscalationPath,
+    body=ConferenceBody,
+    problems=CHANGE_PROBLEMS,
+    tags=TAGS,
+)
+def conference(path: EscalationPath, body: ConferenceBody) -> Conference | Response:
+    """Dial the participants into the escalation's conference call (202: their phones ring
+    shortly); with one open, they are added to it. The answer has its PIN and dial-in number."""
+    deps = current()
+    invitees = [Invitee(ParticipantKind(p.role), p.number, p.name) for p in body.participants]
+    try:
+        with transaction(deps.session_factory) as session:
+            view = start_conference(
+                session,
+                path.escalation_id,
+                invitees=invitees,
+                by=Actor.of(signed_in()),
+                now=deps.clock.now(),
+                catalog=deps.catalog,
+            )
+    except UnknownEscalation:
+        return status_problem(404, f"no escalation {path.escalation_id}")
+    except MoveRefused as exc:
+        return _refused(exc)
+    except ParticipantRefused as exc:
+        return problem(422, "Participant cannot be dialled", str(exc), field=exc.field)
+    return Conference.of(view)
 
 
 @bp.post("/<int:escalation_id>/re-escalate")

@@ -30,6 +30,8 @@ class EscalationMove(enum.StrEnum):
     RE_ESCALATE = "re_escalate"
     RECORD_CONDITION = "record_condition"
     DE_ESCALATE = "de_escalate"
+    START_CONFERENCE = "start_conference"
+    ADD_TO_CONFERENCE = "add_to_conference"
 
 
 # Work on an escalation needs an owner; re-escalation is possible whenever it is open.
@@ -44,6 +46,8 @@ ALLOWED_FROM: dict[EscalationMove, frozenset[EscalationStatus]] = {
     EscalationMove.RE_ESCALATE: frozenset({R, U, A}),
     EscalationMove.RECORD_CONDITION: frozenset({A}),
     EscalationMove.DE_ESCALATE: frozenset({A}),
+    EscalationMove.START_CONFERENCE: frozenset({A}),
+    EscalationMove.ADD_TO_CONFERENCE: frozenset({A}),
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from escalations.conferences import ConferenceView, conference_views
 from escalations.records import (
     ActionPlanStep,
     CommunicationPlan,
@@ -98,6 +99,7 @@ class EscalationDetail(EscalationSummary):
     action_plan: list[StepView]
     communication_plan: CommunicationPlanView | None
     vendor_cases: list[VendorCaseView]
+    conferences: list[ConferenceView]
     events: list[EventView]
 
 
@@ -128,7 +130,8 @@ def list_escalations(
 def escalation_detail(
     session: Session, escalation_id: int, *, now: datetime
 ) -> EscalationDetail | None:
-    """The escalation with its plans, vendor cases and history; None when there is none."""
+    """The escalation with its plans, vendor cases, conference calls and history; None when
+    there is none."""
     escalation = session.get(Escalation, escalation_id)
     if escalation is None:
         return None
@@ -183,6 +186,7 @@ def escalation_detail(
         vendor_cases=[
             VendorCaseView(c.vendor, c.case_number, c.status, c.via, c.updated_at) for c in cases
         ],
+        conferences=conference_views(session, escalation_id),
         events=[EventView(e.at, e.actor, e.action, dict(e.detail)) for e in events],
     )
 

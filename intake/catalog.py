@@ -108,6 +108,9 @@ class Region:
     # Escalation-only lines (the US government lines): no menu, straight to escalating an SR,
     # and the escalation is marked "US government".
     escalation_numbers: tuple[str, ...] = ()
+    # Where latecomers dial in to an escalation's conference call with its PIN (its voice
+    # webhook is /ivr/conference/dial-in); None: the region's conferences have no dial-in.
+    conference_number: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -150,6 +153,7 @@ class Catalog:
     # The duty managers' chain is rung through this many times, then flagged unowned.
     escalation_ring_rounds: int = 2
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
+    _by_conference_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -157,6 +161,11 @@ class Catalog:
             self,
             "_by_number",
             {n: r for r in self.regions for n in (*r.numbers, *r.escalation_numbers)},
+        )
+        object.__setattr__(
+            self,
+            "_by_conference_number",
+            {r.conference_number: r for r in self.regions if r.conference_number is not None},
         )
         object.__setattr__(
             self,
@@ -168,18 +177,23 @@ class Catalog:
         """The region whose toll-free number (or escalation-only line) was dialled, if any."""
         return self._by_number.get(number)
 
+    def region_for_conference_number(self, number: str) -> Region | None:
+        """The region whose conference dial-in number was dialled, if any."""
+        return self._by_conference_number.get(number)
+
     def is_escalation_number(self, number: str) -> bool:
         """Whether ``number`` is an escalation-only line (a US government line)."""
         region = self._by_number.get(number)
         return region is not None and number in region.escalation_numbers
 
     def number_policy(self, region: Region) -> NumberPolicy:
-        """The numbers ``region`` calls back and texts; every region's own numbers are refused."""
+        """The numbers ``region`` calls back and texts; every region's own numbers (hotline,
+        escalation and conference dial-in lines) are refused."""
         return NumberPolicy(
             country=region.country,
             callback_countries=frozenset(region.callback_countries or (region.country,)),
             sms_countries=frozenset(region.sms_countries or (region.country,)),
-            own_numbers=frozenset(self._by_number),
+            own_numbers=frozenset(self._by_number) | frozenset(self._by_conference_number),
         )
 
     def region(self, key: str) -> Region:

@@ -8,8 +8,10 @@ would post.
 
 It also answers a call the hotline placed (``answer``: an agent's phone, used by ``hotline
 answer``); plays the person dialled by ``<Dial><Number url=...>`` through ``callee`` (a person,
-an answering machine, a busy line or no answer); and lets an agent's ``<Dial><Queue>`` take a
-caller walking the hold loop (``queue_callers``, ``dequeue``).
+an answering machine, a busy line or no answer); lets an agent's ``<Dial><Queue>`` take a
+caller walking the hold loop (``queue_callers``, ``dequeue``); and stays in a
+``<Dial><Conference>`` until it hangs up, posting the conference's events
+(``ivr.walker_conference``).
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import urljoin
 
 from twilio.request_validator import RequestValidator
+
+from ivr.walker_conference import ConferenceRoom, InConference, join_conference, leave_conference
 
 # (url, form) -> (status code, body); signing is done by the walker.
 Transport = Callable[[str, dict[str, str], dict[str, str]], tuple[int, str]]
@@ -91,6 +96,11 @@ class CallWalker:
     # Plays the person a <Dial><Number> rings: given the number, one of ``CALLEE_OUTCOMES``.
     # None: a <Dial> is not answered (the terminal phone cannot ring a real line).
     callee: Callable[[str], str] | None = None
+    # Conferences by name; walkers given the same dict are in the same conferences.
+    conference_rooms: dict[str, ConferenceRoom] = field(default_factory=dict)
+    # The clock conference events are stamped with (Timestamp); None: they carry none.
+    clock: Callable[[], datetime] | None = None
+    _conference: InConference | None = None
     _queue: dict[str, str] | None = None
     _queue_seconds: int = 0
 
@@ -122,9 +132,10 @@ class CallWalker:
 
     # -- the caller's actions -----------------------------------------------------------------
 
-    def dial(self) -> list[str]:
-        """Place the call; returns what the caller hears until the first question."""
-        body = self.post(f"{self.base_url}/ivr/voice", {"CallStatus": "ringing"})
+    def dial(self, url: str | None = None) -> list[str]:
+        """Place the call (to the number whose voice webhook is ``url``, the hotline's by
+        default); returns what the caller hears until the first question."""
+        body = self.post(url or f"{self.base_url}/ivr/voice", {"CallStatus": "ringing"})
         return self._run_document(body)
 
     def answer(self, url: str, *, answered_by: str | None = None) -> list[str]:
@@ -279,6 +290,16 @@ class CallWalker:
             return True
         elif tag == "Dial" and verb.find("Queue") is not None:
             return self._dial_queue(verb)
+        elif tag == "Dial" and (conference := verb.find("Conference")) is not None:
+            self.heard.append(f"[in conference {(conference.text or '').strip()}]")
+            self._conference = join_conference(
+                conference,
+                call_sid=self.call_sid,
+                rooms=self.conference_rooms,
+                post=self.post,
+                clock=self.clock,
+            )
+            return True
         elif tag == "Dial":
             number = verb.find("Number")
             if number is not None and self.callee is not None:
@@ -414,6 +435,9 @@ class CallWalker:
     def _end_call(self) -> None:
         self.ended = True
         self.listening = None
+        if self._conference is not None:
+            leave_conference(self._conference, post=self.post)
+            self._conference = None
         if self.recording_started:
             self.post(
                 f"{self.base_url}/ivr/status/recording",

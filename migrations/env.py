@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import callbacks.models  # noqa: F401  (register tables)
+import escalations.conference_records
 import escalations.records
 import escalations.roster_records  # noqa: F401
 import intake.models  # noqa: F401

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
 import callbacks.models  # noqa: F401  (register tables)
+import escalations.conference_records
 import escalations.records
 import escalations.roster_records  # noqa: F401
 import intake.models  # noqa: F401

@@ -367,3 +367,40 @@ def test_a_bad_escalation_call_back_promise_is_named(config_dir, minutes):
     edit(config_dir / "hotline.toml", "callback_minutes = 15", f"callback_minutes = {minutes}")
     [problem] = problems_of(config_dir)
     assert problem.startswith(f"{config_dir / 'hotline.toml'}: escalations.callback_minutes: ")
+
+
+def test_a_region_may_have_a_conference_dial_in_line(config_dir):
+    assert load_catalog(SHIPPED).region("de").conference_number is None
+    edit(
+        config_dir / "hotline.toml",
+        'key = "de"\n',
+        'key = "de"\nconference_number = "+496912345670"\n',
+    )
+    catalog = load_catalog(config_dir / "hotline.toml")
+    germany = catalog.region_for_conference_number("+496912345670")
+    assert germany is not None
+    assert germany.key == "de"
+    # The dial-in line is no hotline number (its calls never reach the caller flow), and no
+    # participant or callback is ever dialled to it.
+    assert catalog.region_for_number("+496912345670") is None
+    assert catalog.region_for_conference_number("+498001006711") is None
+    assert "+496912345670" in catalog.number_policy(germany).own_numbers
+
+
+def test_a_conference_number_not_in_e164_is_named(config_dir):
+    edit(
+        config_dir / "hotline.toml", 'key = "de"\n', 'key = "de"\nconference_number = "069 1234"\n'
+    )
+    [problem] = problems_of(config_dir)
+    assert "hotline.toml: regions[0].conference_number: " in problem
+    assert "'069 1234' is not an E.164 number" in problem
+
+
+def test_a_conference_number_that_is_also_a_hotline_number_is_named(config_dir):
+    edit(
+        config_dir / "hotline.toml",
+        'key = "us"\n',
+        'key = "us"\nconference_number = "+498001006711"\n',
+    )
+    [problem] = problems_of(config_dir)
+    assert problem.endswith("regions.numbers: '+498001006711' appears more than once")

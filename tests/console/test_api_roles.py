@@ -29,6 +29,7 @@ ESCALATION_ENDPOINTS = {
     ),
     "escalations_api.update": ("POST", f"{E}/4242/updates", ESCALATION_STAFF, 400),
     "escalations_api.vendors": ("POST", f"{E}/4242/vendors", ESCALATION_STAFF, 400),
+    "escalations_api.conference": ("POST", f"{E}/4242/conference", ESCALATION_STAFF, 400),
     "escalations_api.re_escalate_one": ("POST", f"{E}/4242/re-escalate", ESCALATION_STAFF, 400),
     "escalations_api.conditions": ("POST", f"{E}/4242/conditions", ESCALATION_STAFF, 400),
     "escalations_api.de_escalate_one": ("POST", f"{E}/4242/de-escalate", MANAGERS, 404),

@@ -9,6 +9,8 @@ from db.transaction import transaction
 from escalations.ringing import ring_key
 from intake.models import OutboundCall, Role
 from tests.support.callback_rows import staff
+from tests.support.conference_rows import EVA_PHONE as EVA
+from tests.support.conference_rows import MIA_PHONE as MIA
 from tests.support.intake_rows import submit_request
 from tests.support.rosters import cover_every_region
 
@@ -17,9 +19,11 @@ from tests.support.rosters import cover_every_region
 def people(deps, clock):
     with transaction(deps.session_factory) as session:
         tokens = {
-            "mia": staff(session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@x.de")[1],
+            "mia": staff(
+                session, "mia", now=clock.now(), role=Role.MANAGER, email="mia@x.de", phone=MIA
+            )[1],
             "max": staff(session, "max", now=clock.now(), role=Role.MANAGER)[1],
-            "eva": staff(session, "eva", now=clock.now(), role=Role.ENGINEER)[1],
+            "eva": staff(session, "eva", now=clock.now(), role=Role.ENGINEER, phone=EVA)[1],
         }
     return tokens
 
@@ -137,3 +141,109 @@ def test_a_staff_escalation_rings_the_duty_manager_on_the_roster(
             "+498001006711",
             True,
         )
+
+
+# -- conference calls ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def accepted(client, people, sr):
+    """An escalation accepted by mia, with eva as its engineer: its id."""
+    esc = call(client, people["eva"], "", {"sr_number": sr, "reason": "other"}).get_json()["id"]
+    call(client, people["mia"], f"/{esc}/accept", {})
+    call(client, people["mia"], f"/{esc}/engineer", {"engineer": "eva"})
+    return esc
+
+
+def test_a_conference_call_is_started_and_shown_with_the_escalation(client, people, accepted, deps):
+    body = {"participants": [{"role": "customer"}, {"role": "engineer", "name": "Eva"}]}
+    started = call(client, people["eva"], f"/{accepted}/conference", body)
+
+    assert started.status_code == 202
+    conference = started.get_json()
+    assert conference["name"] == f"escalation-{accepted}-1"
+    assert len(conference["pin"]) == 6
+    assert conference["dial_in_number"] is None  # no dial-in line configured
+    assert conference["started_by"] == "eva"
+    assert [(p["kind"], p["state"]) for p in conference["participants"]] == [
+        ("customer", "dialling"),
+        ("engineer", "dialling"),
+    ]
+    shown = call(client, people["mia"], f"/{accepted}", method="GET").get_json()
+    assert shown["conferences"] == [conference]
+    assert shown["events"][-1]["action"] == "start_conference"
+    assert shown["events"][-1]["detail"]["conference"] == conference["name"]
+
+    # Started again while open: the duty manager is added to the same conference.
+    added = call(
+        client,
+        people["mia"],
+        f"/{accepted}/conference",
+        {"participants": [{"role": "duty_manager"}]},
+    ).get_json()
+    assert (added["id"], added["pin"]) == (conference["id"], conference["pin"])
+    assert [p["kind"] for p in added["participants"]] == ["customer", "engineer", "duty_manager"]
+
+
+def test_a_conference_on_an_escalation_nobody_accepted_is_refused_with_409(client, people, sr):
+    # No roster here: nobody to ring, so the escalation is flagged unowned at once.
+    esc = call(client, people["eva"], "", {"sr_number": sr, "reason": "other"}).get_json()["id"]
+    response = call(
+        client, people["eva"], f"/{esc}/conference", {"participants": [{"role": "customer"}]}
+    )
+    assert response.status_code == 409
+    body = response.get_json()
+    assert (body["current_status"], body["reasons"]) == (
+        "unowned",
+        ["cannot start_conference an escalation that is unowned (accepted)"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("participants", "status", "field", "detail"),
+    [
+        (
+            [{"role": "other", "number": "0900 1234567"}],
+            422,
+            "participants[0].number",
+            "premium-rate",
+        ),
+        (
+            [{"role": "customer"}, {"role": "other", "number": "+442079460958"}],
+            422,
+            "participants[1].number",
+            "outside the countries",
+        ),
+        ([{"role": "other"}], 400, "participants.0", "needs a number"),
+        ([{"role": "engineer", "number": "+4915112345678"}], 400, "participants.0", "on file"),
+        ([{"role": "dial_in"}], 400, "participants.0.role", None),
+        ([], 400, "participants", None),
+    ],
+)
+def test_a_participant_who_cannot_be_dialled_is_named(
+    client, people, accepted, participants, status, field, detail
+):
+    response = call(
+        client, people["mia"], f"/{accepted}/conference", {"participants": participants}
+    )
+    assert response.status_code == status
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert body["field"] == field
+    if detail is not None:
+        assert detail in body["detail"]
+
+
+def test_a_conference_needs_an_engineer_assigned_to_dial_one(client, people, sr):
+    esc = call(client, people["eva"], "", {"sr_number": sr, "reason": "other"}).get_json()["id"]
+    call(client, people["mia"], f"/{esc}/accept", {})
+    response = call(
+        client, people["mia"], f"/{esc}/conference", {"participants": [{"role": "engineer"}]}
+    )
+    assert response.status_code == 422
+    assert response.get_json()["detail"] == "no escalation engineer is assigned to the escalation"
+
+
+def test_a_conference_for_no_escalation_is_404(client, people):
+    body = {"participants": [{"role": "customer"}]}
+    assert call(client, people["mia"], "/4242/conference", body).status_code == 404
