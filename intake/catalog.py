@@ -147,6 +147,9 @@ class Catalog:
     escalation_reminder_lead: timedelta = timedelta(minutes=30)
     # A customer who escalates by phone is called back by a duty manager within this long.
     escalation_callback_promise: timedelta = timedelta(minutes=15)
+    # How long that customer holds while the duty managers are rung, to hear one accept; zero:
+    # no hold (they hear the promise and the call ends).
+    escalation_hold: timedelta = timedelta(seconds=120)
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
 
