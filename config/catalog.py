@@ -12,7 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from intake.catalog import (
     END_OF_DAY,
@@ -154,6 +161,10 @@ PROMPT_KEYS: dict[str, frozenset[str]] = {
         "escalation_severity_raised": "sr_number",
         "escalation_recorded": "promise",
         "escalation_recorded_no_number": "",
+        "escalation_hold_start": "sr_number",
+        "escalation_hold_ringing": "",
+        "escalation_hold_accepted": "name promise",
+        "escalation_hold_call_back": "promise",
         "callback_warning_sms": "sr_number company region due minutes",
         "callback_warning_email_subject": "sr_number company region due minutes",
         "callback_warning_email_body": "sr_number company region due minutes",
@@ -313,6 +324,20 @@ class _Escalations(_Strict):
     callback_minutes: int = Field(default=15, gt=0, le=1440)
     # How many times the duty managers' chain is rung through before it is flagged unowned.
     ring_rounds: int = Field(default=2, ge=1, le=10)
+    # How long that customer holds while the duty managers are rung (0: no hold). Twilio keeps
+    # a call up to 4 hours, but a caller is not kept waiting longer than 10 minutes.
+    hold_seconds: int = Field(default=120, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _hold_within_the_promise(self) -> _Escalations:
+        # A caller still holding when their call back falls due would be promised a call back
+        # that is already late.
+        if self.hold_seconds >= self.callback_minutes * 60:
+            raise ValueError(
+                f"hold_seconds ({self.hold_seconds}) must be shorter than callback_minutes"
+                f" ({self.callback_minutes} minutes)"
+            )
+        return self
 
 
 class _Config(_Strict):
@@ -437,6 +462,7 @@ def load_catalog(path: Path, prompts_dir: Path | None = None) -> Catalog:
         escalation_reminder_lead=timedelta(minutes=config.escalations.update_reminder_minutes),
         escalation_callback_promise=timedelta(minutes=config.escalations.callback_minutes),
         escalation_ring_rounds=config.escalations.ring_rounds,
+        escalation_hold=timedelta(seconds=config.escalations.hold_seconds),
     )
 
 

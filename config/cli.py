@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -321,8 +322,21 @@ def call(number: str, from_: str | None, url: str | None) -> None:
     click.echo(f"calling {number} from {caller} via {base} (Ctrl-D hangs up)")
     try:
         _show(walker.dial())
-        while not walker.ended and walker.listening is not None:
+        while not walker.ended and (walker.listening is not None or walker.holding is not None):
+            holding = walker.holding
+            if holding is not None:
+                # A hold round (the escalation hold): wait out its pause as the caller would.
+                click.echo(f"  [on hold for {holding.seconds} s; Ctrl-C hangs up]")
+                try:
+                    _wait_on_hold(holding.seconds)
+                except KeyboardInterrupt:
+                    walker.hang_up()
+                    click.echo("\n[you hung up]")
+                    break
+                _show(walker.hold())
+                continue
             listening = walker.listening
+            assert listening is not None
             if "speech" in listening.inputs:
                 prompt = "say (Enter = silence)"
             elif listening.in_queue:
@@ -350,6 +364,11 @@ def call(number: str, from_: str | None, url: str | None) -> None:
         sys.exit(1)
     if walker.ended:
         click.echo("[call ended]")
+
+
+def _wait_on_hold(seconds: float) -> None:
+    """The caller's silence on hold, in real time (the terminal phone's only wait)."""
+    time.sleep(seconds)
 
 
 def _show(lines: list[str]) -> None:

@@ -11,16 +11,31 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from escalations.history import Actor
-from escalations.records import Escalation, EscalationReason, SeverityRaise
+from escalations.history import Actor, owner_name
+from escalations.records import Escalation, EscalationReason, EscalationStatus, SeverityRaise
 from escalations.ringing import raise_and_ring
 from escalations.services import UnknownServiceRequest
 from intake.catalog import Catalog
-from intake.ports import EscalationReceipt, EscalationRequest, SeverityRaiseRequest
+from intake.ports import (
+    CallEscalation,
+    EscalationReceipt,
+    EscalationRequest,
+    EscalationState,
+    SeverityRaiseRequest,
+)
 from intake.service_requests import find_service_request
 
 # Who raised it, in the history: the customer, by the number they called from.
 CUSTOMER = "customer"
+
+
+# An escalation's status as the caller holding for it hears of it.
+_STATE = {
+    EscalationStatus.RAISED: EscalationState.RAISED,
+    EscalationStatus.ACCEPTED: EscalationState.ACCEPTED,
+    EscalationStatus.UNOWNED: EscalationState.UNOWNED,
+    EscalationStatus.DE_ESCALATED: EscalationState.CLOSED,
+}
 
 
 def customer(caller_number: str | None) -> Actor:
@@ -88,6 +103,19 @@ class EscalationDesk:
             )
         )
         return True
+
+    def escalation_of_call(self, session: Session, call_sid: str) -> CallEscalation | None:
+        """The escalation raised on this call (``escalations.call_sid``): its status, when it
+        was raised and who accepted it."""
+        escalation = session.scalar(select(Escalation).where(Escalation.call_sid == call_sid))
+        if escalation is None:
+            return None
+        return CallEscalation(
+            escalation_id=escalation.id,
+            state=_STATE[EscalationStatus(escalation.status)],
+            raised_at=escalation.created_at,
+            owner_name=owner_name(session, escalation),
+        )
 
 
 def _severity_reason(request: SeverityRaiseRequest) -> str:

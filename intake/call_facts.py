@@ -103,6 +103,9 @@ class Finish:
 
     is_complete: bool  # False when the call ended in the silence offer
     says: tuple[Say, ...]
+    # An escalation's closing ("a duty manager will call you back"), said after ``says``
+    # unless the caller holds for a duty manager instead.
+    escalation_closing: Say | None = None
 
 
 @dataclass(frozen=True)

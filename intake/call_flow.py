@@ -120,11 +120,13 @@ class _Deciding:
     def finish(self, state: FlowState, *says: Say) -> Decision:
         """The SR is made in this turn; its number is read back only after it is stored."""
         ended_by_silence = state.silence_offer and state.silent_turns > 0
+        closing = None
         if state.kind is MessageKind.ESCALATION:
             # Said once the settlement has raised the escalation and queued the call back.
-            says = (*says, escalation_recorded(self.message, self.facts))
+            closing = escalation_recorded(self.message, self.facts)
         decided = self.ask(moved_to(state, StepName.READBACK))
-        return replace(decided, finish=Finish(is_complete=not ended_by_silence, says=says))
+        finish = Finish(is_complete=not ended_by_silence, says=says, escalation_closing=closing)
+        return replace(decided, finish=finish)
 
     def unusable(self, state: FlowState, answer: Answer, give_up: Next, *hint: Say) -> Decision:
         decision = after_unusable_input(state, answer)
@@ -416,17 +418,24 @@ class _Deciding:
         return self.end(state, Say("goodbye"))
 
 
-def after_settling(decision: Decision, sr_number: str | None) -> tuple[FlowState, tuple[Say, ...]]:
-    """Where a finishing turn goes once the SR is made (or could not be, for want of a number)."""
+def after_settling(
+    decision: Decision, sr_number: str | None, *, holds_for_duty_manager: bool = False
+) -> tuple[FlowState, tuple[Say, ...]]:
+    """Where a finishing turn goes once the SR is made (or could not be, for want of a number).
+
+    ``holds_for_duty_manager``: the settlement raised an escalation the caller now holds for
+    (``intake.escalation_hold``) instead of hearing the promise and the SR number read back.
+    """
     finish = decision.finish
     assert finish is not None
+    closing = (finish.escalation_closing,) if finish.escalation_closing is not None else ()
+    if holds_for_duty_manager and closing and finish.is_complete and sr_number is not None:
+        ringing = Say("escalation_hold_start", digits={"sr_number": sr_number})
+        return moved_to(decision.state, StepName.ESCALATION_HOLD), (*finish.says, ringing)
+    says = (*finish.says, *closing)
     if sr_number is None:
-        return moved_to(decision.state, StepName.END), (*finish.says, Say("no_number_goodbye"))
+        return moved_to(decision.state, StepName.END), (*says, Say("no_number_goodbye"))
     if not finish.is_complete:
         number = Say("sr_number", digits={"sr_number": sr_number})
-        return moved_to(decision.state, StepName.END), (
-            *finish.says,
-            number,
-            Say("silence_goodbye"),
-        )
-    return decision.state, finish.says
+        return moved_to(decision.state, StepName.END), (*says, number, Say("silence_goodbye"))
+    return decision.state, says

@@ -43,6 +43,9 @@ class StepName(enum.StrEnum):
     IMPACT_CHECK = "impact_check"
     URGENCY_CHECK = "urgency_check"
     SEVERITY_OFFER = "severity_offer"
+    # The escalation is raised: the caller holds while the duty managers are rung
+    # (``intake.escalation_hold``); the hold's own webhook answers from here on.
+    ESCALATION_HOLD = "escalation_hold"
 
 
 class StepKind(enum.StrEnum):
@@ -52,6 +55,8 @@ class StepKind(enum.StrEnum):
     SPEECH = "speech"
     AGENT = "agent"
     HANGUP = "hangup"
+    # Nothing to answer: the caller holds, and the hold's webhook is asked after a pause.
+    HOLD = "hold"
 
 
 class MessageKind(enum.StrEnum):

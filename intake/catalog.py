@@ -152,6 +152,9 @@ class Catalog:
     escalation_callback_promise: timedelta = timedelta(minutes=15)
     # The duty managers' chain is rung through this many times, then flagged unowned.
     escalation_ring_rounds: int = 2
+    # How long that customer holds while the duty managers are rung, to hear one accept; zero:
+    # no hold (they hear the promise and the call ends).
+    escalation_hold: timedelta = timedelta(seconds=120)
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_conference_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)

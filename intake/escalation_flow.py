@@ -5,7 +5,8 @@ keypad, read back digit by digit (1: right, 2: type again; an SR not found three
 message instead); the reason by keypad; the seed's pre-checks as yes/no questions; a severity
 raise offered when that is all the caller needs. An escalation opens a message of its own kind
 that asks only for the callback number; settling it (``intake.settlement``) raises the
-escalation through the ``EscalationDesk`` port and queues the duty manager's call back. No I/O:
+escalation through the ``EscalationDesk`` port and queues the duty manager's call back, and the
+caller then holds while the duty managers are rung (``intake.escalation_hold``). No I/O:
 ``intake.call_flow`` dispatches these steps and supplies the moves they share with it.
 """
 

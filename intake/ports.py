@@ -3,6 +3,7 @@ and the escalation desk (implemented by ``escalations``, which intake never impo
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -143,6 +144,25 @@ class SeverityRaiseRequest:
     urgency_changed: bool | None
 
 
+class EscalationState(enum.StrEnum):
+    """Where a customer's escalation stands, as a caller holding for it needs to know."""
+
+    RAISED = "raised"  # the duty managers are being rung
+    ACCEPTED = "accepted"  # a duty manager owns it
+    UNOWNED = "unowned"  # nobody accepted in time
+    CLOSED = "closed"  # de-escalated
+
+
+@dataclass(frozen=True)
+class CallEscalation:
+    """The escalation a call raised, as the caller holding on that call hears of it."""
+
+    escalation_id: int
+    state: EscalationState
+    raised_at: datetime
+    owner_name: str | None  # the duty manager who accepted it, if one did
+
+
 class EscalationDesk(Protocol):
     """Takes customers' escalations and severity raises in the caller's transaction
     (implemented by ``escalations.desk``)."""
@@ -157,4 +177,8 @@ class EscalationDesk(Protocol):
         self, session: Session, request: SeverityRaiseRequest, *, now: datetime
     ) -> bool:
         """Record the severity raise; False when this call had recorded it already."""
+        ...
+
+    def escalation_of_call(self, session: Session, call_sid: str) -> CallEscalation | None:
+        """The escalation this call raised (not one it was logged on), if any; only reads."""
         ...

@@ -87,6 +87,9 @@ def question(state: FlowState, asking: Asking, *intro: Say) -> Step:
         return Step(name, StepKind.DIGITS, (*intro, Say(_ONE_KEY_QUESTIONS[name])), num_digits=1)
     if name is StepName.ESCALATION_SR:
         return Step(name, StepKind.DIGITS, (*intro, Say("escalation_ask_sr")))
+    if name is StepName.ESCALATION_HOLD:
+        # No question: the caller holds; the hold's webhook takes over (``ivr.twiml``).
+        return Step(name, StepKind.HOLD, intro)
     if name is StepName.READBACK:
         assert asking.sr_number is not None, "the read-back needs the SR number"
         number = {"sr_number": asking.sr_number}

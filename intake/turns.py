@@ -15,7 +15,7 @@ and the edge renders the step as TwiML. ``db.unit_of_work`` runs steps 1-3 on a 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -33,7 +33,7 @@ from intake.call_facts import (
 )
 from intake.call_flow import after_settling, decide
 from intake.call_input import CallContext, CallerInput, TurnResult, UnknownCall, UnknownNumber
-from intake.call_steps import FlowState, Say, Step, StepKind, StepName
+from intake.call_steps import FlowState, MessageKind, Say, Step, StepKind, StepName
 from intake.call_store import (
     ABANDONED_AFTER,
     AGENT_CALL_LIMIT,
@@ -44,6 +44,7 @@ from intake.call_store import (
 )
 from intake.catalog import Catalog, Region
 from intake.customers import find_customer
+from intake.escalation_hold import holds_for_duty_manager
 from intake.messages import consent_changes, field_changes, new_message_values
 from intake.models import Message
 from intake.ports import SeverityRaiseRequest
@@ -281,7 +282,10 @@ def _write(
         # A call settled already (ended before this answer arrived, or taken as ended while the
         # caller went on) brings what it stores now to its SR; a finished message makes the SR.
         call = settle_message(session, call, row, context=context)
-        ready = _answered(call, message, decision, facts, seq=seq, now=now)
+        holds = decision.finish is not None and _holds_for_duty_manager(session, call, row, context)
+        ready = _answered(
+            call, message, decision, facts, seq=seq, now=now, holds_for_duty_manager=holds
+        )
     if decision.severity_raise is not None:
         _raise_severity(session, call, decision.severity_raise, context=context)
     call, step = ready
@@ -308,10 +312,13 @@ def _answered(
     *,
     seq: int,
     now: datetime,
+    holds_for_duty_manager: bool = False,
 ) -> tuple[CallRecord, Step]:
     """The call as this turn leaves it, and the step it answers with."""
     if decision.finish is not None:
-        state, says = after_settling(decision, call.sr_number)
+        state, says = after_settling(
+            decision, call.sr_number, holds_for_duty_manager=holds_for_duty_manager
+        )
     else:
         state, says = decision.state, decision.says
     has_consent = decision.consent is True or (
@@ -335,6 +342,22 @@ def _answered(
         is_settled=call.is_settled or step.kind is StepKind.HANGUP,
     )
     return answered, step
+
+
+def _holds_for_duty_manager(
+    session: Session, call: CallRecord, message: Message, context: CallContext
+) -> bool:
+    """Whether the caller holds while the duty managers are rung for the escalation that
+    settling ``message`` raised (``intake.escalation_hold``)."""
+    hold = context.catalog.escalation_hold
+    if message.kind != MessageKind.ESCALATION or hold <= timedelta(0):
+        return False
+    escalation = context.escalations.escalation_of_call(session, call.call_sid)
+    # The call back is queued (its due time set) only when there is a number to call.
+    has_call_back = message.callback_due_at is not None
+    return holds_for_duty_manager(
+        escalation, now=context.now, hold=hold, has_call_back=has_call_back
+    )
 
 
 def _raise_severity(

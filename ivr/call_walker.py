@@ -4,7 +4,10 @@ Used by ``hotline call`` (try the IVR without a Twilio account) and by the end-t
 It implements the verbs the hotline answers with: Say, Play, Pause, Gather (keypad and speech),
 Redirect, Hangup, Enqueue with its wait URL and Leave, Dial (a number, or a queue), and
 Start/Recording; at the end of the call it posts the recording and call status callbacks Twilio
-would post.
+would post. A document that ends in a <Pause> and a <Redirect> is a round of a hold (the
+escalation hold): the walker stops there (``holding``) until the caller holds on (``hold``,
+after whatever the driver lets happen meanwhile: a duty manager accepting, time passing) or
+hangs up; it never waits itself.
 
 It also answers a call the hotline placed (``answer``: an agent's phone, used by ``hotline
 answer``); plays the person dialled by ``<Dial><Number url=...>`` through ``callee`` (a person,
@@ -64,6 +67,14 @@ class Listening:
     in_queue: bool = False
 
 
+@dataclass(frozen=True)
+class Holding:
+    """A round of a hold: the caller hears ``seconds`` of silence, then Twilio asks ``url``."""
+
+    seconds: int
+    url: str
+
+
 @dataclass
 class CallWalker:
     """One simulated inbound call to ``to`` from ``from_``."""
@@ -77,6 +88,8 @@ class CallWalker:
     call_sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
     heard: list[str] = field(default_factory=list)
     listening: Listening | None = None
+    # A hold round's pause the caller is in (``hold`` goes on to the next round).
+    holding: Holding | None = None
     ended: bool = False
     recording_started: bool = False
     seconds: int = 0
@@ -200,6 +213,14 @@ class CallWalker:
             return self._continue_queue(gather.rest)
         return self._run_verbs(gather.rest)
 
+    def hold(self) -> list[str]:
+        """Stay on the line through the hold round's pause; returns what is heard next."""
+        if self.ended or self.holding is None:
+            raise WalkerError("the call is not on hold")
+        holding, self.holding = self.holding, None
+        self.seconds += holding.seconds
+        return self._run_document(self.post(holding.url, {}))
+
     def hang_up(self) -> None:
         """Put the phone down; Twilio then posts the recording and call status callbacks."""
         if not self.ended:
@@ -243,7 +264,13 @@ class CallWalker:
     def _run_verbs(self, verbs: list[ET.Element]) -> list[str]:
         start = len(self.heard)
         for index, verb in enumerate(verbs):
-            if self._verb(verb, verbs[index + 1 :]):
+            rest = verbs[index + 1 :]
+            if verb.tag == "Pause" and [v.tag for v in rest] == ["Redirect"]:
+                # A hold round: the caller waits out the pause before the next is asked for.
+                length = int(verb.get("length", "1"))
+                self.holding = Holding(seconds=length, url=rest[0].text or "")
+                return self.heard[start:]
+            if self._verb(verb, rest):
                 return self.heard[start:]
         # Twilio hangs up when a document runs out of verbs.
         if not self.ended and self.listening is None:
@@ -438,6 +465,7 @@ class CallWalker:
         if self._conference is not None:
             leave_conference(self._conference, post=self.post)
             self._conference = None
+        self.holding = None
         if self.recording_started:
             self.post(
                 f"{self.base_url}/ivr/status/recording",

@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from intake.call_steps import Step, StepKind
 from intake.catalog import PromptSet, Region
+from intake.escalation_hold import HOLD_ROUND_SECONDS, HoldOutcome, HoldRound
 from ivr.prompts import text_of
 
 GATHER_TIMEOUT_SECONDS = 5
@@ -97,6 +98,12 @@ def _render(
         for text in texts:
             _say(response, text, region)
         response.hangup()
+        return str(response)
+    if step.kind is StepKind.HOLD:
+        for text in texts:
+            _say(response, text, region)
+        # The hold's first round; what was just said counts as its first "still ringing".
+        _next_hold_round(response, pause=HOLD_ROUND_SECONDS, said=0, base=base)
         return str(response)
     if step.kind is StepKind.AGENT:
         for text in texts:
@@ -269,6 +276,33 @@ def render_back_to_hold(base: str) -> str:
         return str(response)
 
     return _cached(("back_to_hold", base), render)
+
+
+def escalation_hold_url(base: str, *, said: int | None) -> str:
+    """The escalation hold's URL, carrying the seconds held when the caller last heard "still
+    ringing" (``said``)."""
+    query = f"?{urlencode({'said': said})}" if said is not None else ""
+    return f"{base}/ivr/escalation/hold{query}"
+
+
+def _next_hold_round(response: VoiceResponse, *, pause: int, said: int | None, base: str) -> None:
+    # <Pause> then <Redirect>: the caller hears silence, and Twilio asks the hold again.
+    response.pause(length=pause)
+    response.redirect(escalation_hold_url(base, said=said), method="POST")
+
+
+def render_escalation_hold(
+    hold: HoldRound, *, region: Region, prompts: PromptSet, base: str
+) -> str:
+    """A round of the escalation hold: what to say, then the next round or the end of the call."""
+    response = VoiceResponse()
+    for say in hold.says:
+        _say(response, text_of(prompts, say), region)
+    if hold.outcome is HoldOutcome.HOLD:
+        _next_hold_round(response, pause=hold.pause_seconds, said=hold.ringing_said_at, base=base)
+    else:
+        response.hangup()
+    return str(response)
 
 
 def render_fallback(

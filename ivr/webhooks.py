@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from config.dependencies import Dependencies, current
 from db.spool import SpoolError
-from db.transaction import read_connection
+from db.transaction import read_connection, read_transaction
 from db.unit_of_work import read_then_write
 from intake.call_input import (
     ADDRESS_LIMIT,
@@ -22,6 +22,7 @@ from intake.call_input import (
     UnknownNumber,
     cut,
 )
+from intake.escalation_hold import HoldOutcome, escalation_hold, hold_not_read
 from intake.fallback import (
     FallbackOutcome,
     SpooledNumber,
@@ -226,6 +227,53 @@ def queue_callback_view() -> Response:
         log.exception("event=queue_callback_error call_sid=%s", call_sid)
     log.info("event=queue_callback call_sid=%s", call_sid)
     return _xml(twiml.render_leave())
+
+
+@bp.post("/escalation/hold")
+@twilio_signed
+def escalation_hold_view() -> Response:
+    """A round of the hold of a caller who escalated, while the duty managers are rung: keep
+    holding, hear who accepted, or hear the call back promise (``intake.escalation_hold``)."""
+    deps = current()
+    call_sid = request.form.get("CallSid", "")
+    context = deps.call_context(deps.clock.now())
+    failed = False
+    try:
+        with read_transaction(deps.session_factory) as session:
+            hold = escalation_hold(
+                session, call_sid=call_sid, ringing_said_at=_arg_int("said"), context=context
+            )
+    except Exception:
+        log.exception("event=escalation_hold_error call_sid=%s", call_sid)
+        hold, failed = None, True
+    if hold is None:
+        if not failed:
+            log.warning("event=unknown_call call_sid=%s step=escalation_hold", call_sid)
+        region = deps.catalog.region_for_number(request.form.get("To", ""))
+        if region is None:
+            return _xml(twiml.render_goodbye(text=UNKNOWN_NUMBER_TEXT, region=None))
+        ending = hold_not_read(deps.catalog, region.language, failed=failed)
+        prompts = deps.catalog.prompts_for(region.language)
+        return _xml(
+            twiml.render_escalation_hold(ending, region=region, prompts=prompts, base=_base())
+        )
+    if hold.round.outcome is not HoldOutcome.HOLD:
+        # No name in the log (intake/log_masks.py): the escalation's history says who accepted.
+        log.info(
+            "event=escalation_hold_end call_sid=%s escalation=%s outcome=%s held=%s",
+            call_sid,
+            hold.escalation_id or "-",
+            hold.round.outcome.value,
+            hold.seconds_held,
+        )
+    return _xml(
+        twiml.render_escalation_hold(
+            hold.round,
+            region=deps.catalog.region(hold.region),
+            prompts=deps.catalog.prompts_for(hold.language),
+            base=_base(),
+        )
+    )
 
 
 @bp.post("/fallback")

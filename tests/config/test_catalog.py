@@ -404,3 +404,29 @@ def test_a_conference_number_that_is_also_a_hotline_number_is_named(config_dir):
     )
     [problem] = problems_of(config_dir)
     assert problem.endswith("regions.numbers: '+498001006711' appears more than once")
+
+
+def test_an_escalating_caller_holds_two_minutes_by_default_and_zero_turns_the_hold_off(config_dir):
+    assert load_catalog(SHIPPED).escalation_hold == timedelta(seconds=120)
+    hotline = config_dir / "hotline.toml"
+    edit(hotline, "hold_seconds = 120\n", "")
+    assert load_catalog(hotline).escalation_hold == timedelta(seconds=120)
+    edit(hotline, "callback_minutes = 15\n", "callback_minutes = 15\nhold_seconds = 0\n")
+    assert load_catalog(hotline).escalation_hold == timedelta(0)
+
+
+@pytest.mark.parametrize("seconds", ["-1", "601", "1.5", '"long"'])
+def test_a_bad_escalation_hold_is_named(config_dir, seconds):
+    edit(config_dir / "hotline.toml", "hold_seconds = 120", f"hold_seconds = {seconds}")
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(f"{config_dir / 'hotline.toml'}: escalations.hold_seconds: ")
+
+
+def test_a_hold_as_long_as_the_call_back_promise_is_refused(config_dir):
+    hotline = config_dir / "hotline.toml"
+    edit(hotline, "callback_minutes = 15", "callback_minutes = 2")
+    [problem] = problems_of(config_dir)
+    assert problem.startswith(f"{hotline}: escalations: ")
+    assert "hold_seconds (120) must be shorter than callback_minutes (2 minutes)" in problem
+    edit(hotline, "hold_seconds = 120", "hold_seconds = 119")
+    assert load_catalog(hotline).escalation_hold == timedelta(seconds=119)

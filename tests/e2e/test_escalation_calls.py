@@ -1,6 +1,7 @@
 """Whole escalation calls through the signed call walker: menu key 3 (or a US government line)
 -> SR read back -> reason -> pre-checks -> an escalation with the duty manager's call back
-queued, or a severity raise; an SR never found leaves a message instead."""
+queued (and the caller on hold: ``test_escalation_hold``), or a severity raise; an SR never
+found leaves a message instead."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.conftest import WEDNESDAY_MORNING
 from tests.support.callback_rows import staff
 from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE, US_LINE, read_one, read_rows
 from tests.support.intake_rows import US_MOBILE, submit_request
+from tests.support.rosters import cover_every_region
 
 US_GOVERNMENT_LINE = "+18778692730"
 US_CALLER = "+12125550123"
@@ -51,6 +53,12 @@ def us_sr(deps, catalog, clock):
             region="us",
             callback_number=US_MOBILE,
         )
+
+
+@pytest.fixture(autouse=True)
+def duty_rosters(deps, catalog, clock):
+    """Every region has a duty manager on duty: an escalation is rung, not flagged at once."""
+    cover_every_region(deps.session_factory, catalog, now=clock.now())
 
 
 @pytest.fixture
@@ -102,14 +110,11 @@ def test_a_german_caller_escalates_an_sr_and_a_duty_manager_call_back_is_queued_
     escalate_up_to_the_checks(walker, german_sr, de)
     assert walker.press("1") == [de.text("escalation_urgency_check")]
     assert walker.press("1") == [de.text("callback_offer", number=spoken_digits("015112345678"))]
+    # The call back is queued, and the caller holds while the duty managers are rung (the
+    # hold itself: test_escalation_hold).
     spoken = spoken_digits(german_sr)
-    assert walker.press("1") == [
-        de.text("escalation_recorded", promise="15 Minuten"),
-        de.text("sr_number", sr_number=spoken),
-        de.text("sr_number_again", sr_number=spoken),
-        de.text("readback_menu"),
-    ]
-    assert walker.press("2") == [de.text("goodbye")]
+    assert walker.press("1") == [de.text("escalation_hold_start", sr_number=spoken)]
+    assert walker.holding is not None
 
     escalation = read_one(deps, Escalation)
     assert (escalation.sr_number, escalation.region, escalation.reason) == (
@@ -126,8 +131,7 @@ def test_a_german_caller_escalates_an_sr_and_a_duty_manager_call_back_is_queued_
     raised, *ringing = sorted(read_rows(deps, EscalationEvent), key=lambda e: e.id)
     assert raised.action == "raised"
     assert raised.detail["checks"] == {"impact_as_recorded": True, "urgency_changed": True}
-    # No duty roster here: nobody to ring, so it is flagged unowned at once.
-    assert [e.action for e in ringing] == ["ringing_started", "flag_unowned"]
+    assert [e.action for e in ringing] == ["ringing_started", "ring"]
 
     message, callback = escalation_callback(deps, german_sr)
     assert (message.sr_reference, message.callback_number) == (german_sr, GERMAN_MOBILE)
@@ -149,12 +153,10 @@ def test_an_english_caller_escalates_on_the_us_line_with_a_typed_callback_number
     escalate_up_to_the_checks(walker, us_sr, en, reason="3")
     walker.press("1")
     assert walker.press("2") == [en.text("callback_offer", number=spoken_digits("2125550123"))]
-    heard = walker.press("2025550143#")
-    assert heard[:2] == [
+    assert walker.press("2025550143#") == [
         en.text("callback_confirmed", number=spoken_digits("2025550143")),
-        en.text("escalation_recorded", promise="15 minutes"),
+        en.text("escalation_hold_start", sr_number=spoken_digits(us_sr)),
     ]
-    assert heard[2] == en.text("sr_number", sr_number=spoken_digits(us_sr))
     escalation = read_one(deps, Escalation)
     assert (escalation.region, escalation.reason, escalation.contact_number) == (
         "us",
@@ -308,13 +310,8 @@ def test_an_sr_already_escalated_keeps_its_one_escalation_and_the_call_is_logged
         walker.press("1")
     escalation = read_one(deps, Escalation)
     events = sorted(read_rows(deps, EscalationEvent), key=lambda e: e.id)
-    # Rung once, for the first call (no roster here: flagged unowned at once).
-    assert [e.action for e in events] == [
-        "raised",
-        "ringing_started",
-        "flag_unowned",
-        "raised_again",
-    ]
+    # Rung once, for the first call.
+    assert [e.action for e in events] == ["raised", "ringing_started", "ring", "raised_again"]
     assert events[-1].detail["call_sid"] == walker.call_sid
     assert events[-1].detail["contact_number"] == "+4930123456"
     # Each caller is promised the duty manager's call back: two callbacks, one notice.

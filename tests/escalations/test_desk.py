@@ -6,16 +6,29 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from db.transaction import transaction
+from db.transaction import read_transaction, transaction
 from db.work import WorkItem
 from escalations.desk import EscalationDesk, customer
-from escalations.records import Escalation, EscalationEvent, EscalationReason, SeverityRaise
-from escalations.services import UnknownServiceRequest
+from escalations.history import SYSTEM
+from escalations.records import (
+    Escalation,
+    EscalationEvent,
+    EscalationReason,
+    EscalationStatus,
+    SeverityRaise,
+)
+from escalations.services import UnknownServiceRequest, accept_escalation, flag_unowned
 from intake.call_rules import ESCALATION_REASONS
 from intake.models import Role
-from intake.ports import EscalationRequest, SeverityRaiseRequest
+from intake.ports import (
+    CallEscalation,
+    EscalationRequest,
+    EscalationState,
+    SeverityRaiseRequest,
+)
 from tests.support.callback_rows import staff
 from tests.support.intake_rows import GERMAN_MOBILE, submit_request
+from tests.support.rosters import cover_every_region
 
 CALL_SID = "CA" + "d" * 32
 
@@ -117,3 +130,70 @@ def test_a_severity_raise_is_recorded_once_per_call_and_is_no_escalation(deps, c
 def test_a_severity_raise_on_an_unknown_sr_is_refused(deps, clock):
     with pytest.raises(UnknownServiceRequest), transaction(deps.session_factory) as session:
         EscalationDesk(deps.catalog).raise_severity(session, severity("10000024"), now=clock.now())
+
+
+def test_a_call_reads_the_escalation_it_raised_as_it_goes_raised_then_accepted(
+    deps, catalog, clock, sr
+):
+    cover_every_region(deps.session_factory, catalog, now=clock.now())  # rung, not unowned
+    with transaction(deps.session_factory) as session:
+        mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER)
+    desk = EscalationDesk(deps.catalog)
+    raised_at = clock.now()
+    with transaction(deps.session_factory) as session:
+        receipt = desk.raise_escalation(session, request(sr), now=raised_at)
+        # A second call on the SR is logged on the same escalation: it raised none itself.
+        other = "CA" + "f" * 32
+        desk.raise_escalation(session, request(sr, call_sid=other), now=raised_at)
+    clock.advance(seconds=40)
+    with read_transaction(deps.session_factory) as session:
+        assert desk.escalation_of_call(session, CALL_SID) == CallEscalation(
+            receipt.escalation_id, EscalationState.RAISED, raised_at, None
+        )
+        assert desk.escalation_of_call(session, other) is None
+        assert desk.escalation_of_call(session, "CA" + "0" * 32) is None
+    with transaction(deps.session_factory) as session:
+        accept_escalation(session, receipt.escalation_id, by=mia, now=clock.now())
+    with read_transaction(deps.session_factory) as session:
+        assert desk.escalation_of_call(session, CALL_SID) == CallEscalation(
+            receipt.escalation_id, EscalationState.ACCEPTED, raised_at, "mia"
+        )
+
+
+def test_an_escalation_flagged_unowned_reads_unowned_on_its_call(deps, catalog, clock, sr):
+    cover_every_region(deps.session_factory, catalog, now=clock.now())  # rung, not unowned
+    desk = EscalationDesk(deps.catalog)
+    with transaction(deps.session_factory) as session:
+        receipt = desk.raise_escalation(session, request(sr), now=clock.now())
+    with transaction(deps.session_factory) as session:
+        flag_unowned(session, receipt.escalation_id, by=SYSTEM, now=clock.now())
+    with read_transaction(deps.session_factory) as session:
+        found = desk.escalation_of_call(session, CALL_SID)
+    assert found is not None
+    assert (found.state, found.owner_name) == (EscalationState.UNOWNED, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("raised", EscalationState.RAISED),
+        ("accepted", EscalationState.ACCEPTED),
+        ("unowned", EscalationState.UNOWNED),
+        ("de_escalated", EscalationState.CLOSED),
+    ],
+)
+def test_every_escalation_status_is_a_state_the_holding_caller_knows(
+    deps, clock, sr, status, state
+):
+    assert {s.value for s in EscalationStatus} == {"raised", "accepted", "unowned", "de_escalated"}
+    desk = EscalationDesk(deps.catalog)
+    with transaction(deps.session_factory) as session:
+        receipt = desk.raise_escalation(session, request(sr), now=clock.now())
+    with transaction(deps.session_factory) as session:
+        escalation = session.get(Escalation, receipt.escalation_id)
+        assert escalation is not None
+        escalation.status = status
+    with read_transaction(deps.session_factory) as session:
+        found = desk.escalation_of_call(session, CALL_SID)
+    assert found is not None
+    assert found.state is state

@@ -423,6 +423,7 @@ ESCALATION_STEPS = {
     StepName.IMPACT_CHECK,
     StepName.URGENCY_CHECK,
     StepName.SEVERITY_OFFER,
+    StepName.ESCALATION_HOLD,
 }
 
 
@@ -530,28 +531,56 @@ SILENCE_ENDED = decide(
     facts(message=MessageFacts(callback_number=CALLER_ID)),
 )
 
+ESCALATION_CLOSING = Say("escalation_recorded", values={"promise": "15 Minuten"})
+ESCALATED = Decision(
+    state=FlowState(step=StepName.READBACK, kind=MessageKind.ESCALATION, quoted_sr=SR),
+    finish=Finish(
+        is_complete=True, says=(Say("callback_confirmed"),), escalation_closing=ESCALATION_CLOSING
+    ),
+)
+HOLD_START = Say("escalation_hold_start", digits={"sr_number": SR})
+ESCALATED_IN_SILENCE = replace(
+    ESCALATED, finish=Finish(False, (Say("callback_confirmed"),), ESCALATION_CLOSING)
+)
 
 # fmt: off
 SETTLED = [
-    pytest.param(FINISHED, None, StepName.END, (Say("no_number_goodbye"),),
+    pytest.param(FINISHED, None, StepName.END, (Say("no_number_goodbye"),), False,
                  id="no-sr-no-number-goodbye"),
     pytest.param(SILENCE_ENDED, SR, StepName.END,
                  (Say("silence_offer"), Say("sr_number", digits={"sr_number": SR}),
-                  Say("silence_goodbye")),
+                  Say("silence_goodbye")), False,
                  id="silence-ended-says-number-then-goodbye"),
     pytest.param(SILENCE_ENDED, None, StepName.END,
-                 (Say("silence_offer"), Say("no_number_goodbye")),
+                 (Say("silence_offer"), Say("no_number_goodbye")), False,
                  id="silence-ended-without-sr-no-number-goodbye"),
-    pytest.param(FINISHED, SR, StepName.READBACK, (), id="complete-stays-for-readback"),
+    pytest.param(FINISHED, SR, StepName.READBACK, (), False, id="complete-stays-for-readback"),
+    pytest.param(ESCALATED, SR, StepName.READBACK, (Say("callback_confirmed"), ESCALATION_CLOSING),
+                 False, id="escalation-promises-the-call-back-and-reads-back"),
+    pytest.param(ESCALATED, SR, StepName.ESCALATION_HOLD,
+                 (Say("callback_confirmed"), HOLD_START), True,
+                 id="escalation-held-for-the-duty-manager-says-so-instead"),
+    pytest.param(ESCALATED, None, StepName.END,
+                 (Say("callback_confirmed"), ESCALATION_CLOSING, Say("no_number_goodbye")),
+                 True, id="escalation-without-sr-holds-for-nobody"),
+    pytest.param(ESCALATED_IN_SILENCE, SR, StepName.END,
+                 (Say("callback_confirmed"), ESCALATION_CLOSING,
+                  Say("sr_number", digits={"sr_number": SR}), Say("silence_goodbye")),
+                 True, id="escalation-ended-in-silence-holds-for-nobody"),
+    pytest.param(FINISHED, SR, StepName.READBACK, (), True, id="no-escalation-no-hold"),
 ]
 # fmt: on
 
 
-@pytest.mark.parametrize(("decision", "sr_number", "step", "says"), SETTLED)
+@pytest.mark.parametrize(("decision", "sr_number", "step", "says", "holds"), SETTLED)
 def test_after_settling_the_caller_hears_the_number_or_goodbye(
-    decision: Decision, sr_number: str | None, step: StepName, says: tuple[Say, ...]
+    decision: Decision,
+    sr_number: str | None,
+    step: StepName,
+    says: tuple[Say, ...],
+    holds: bool,
 ) -> None:
-    state, heard = after_settling(decision, sr_number)
+    state, heard = after_settling(decision, sr_number, holds_for_duty_manager=holds)
     assert (state.step, state.attempt, heard) == (step, 1, says)
 
 

@@ -88,7 +88,7 @@ def recorded(*says: Say, number: bool = True) -> Finish:
         if number
         else Say("escalation_recorded_no_number")
     )
-    return Finish(is_complete=True, says=(*says, last))
+    return Finish(is_complete=True, says=says, escalation_closing=last)
 
 
 # fmt: off
@@ -200,6 +200,9 @@ CASES = [
     case("escalation-callback-silence-asks-again",
          at("callback_number", kind=KIND, quoted_sr=SR), SILENCE, IN_ESCALATION,
          step="callback_number", attempt=2, says=("no_input",)),
+    # -- the hold for a duty manager has a webhook of its own: a voice turn there says goodbye
+    case("escalation-hold-voice-turn-says-goodbye", at("escalation_hold", kind=KIND, quoted_sr=SR),
+         keys("1"), IN_ESCALATION, step="end", says=("goodbye",)),
 ]
 # fmt: on
 

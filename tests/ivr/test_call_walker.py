@@ -43,6 +43,16 @@ MENU = (
     "<Say>Press 1 for support.</Say></Gather></Response>"
 )
 THANKS = "<Response><Say>Thank you.</Say><Hangup/></Response>"
+# Two rounds of a hold (a pause, then the hold's URL again), then its end.
+HOLD_FIRST = (
+    '<Response><Say>Please hold.</Say><Pause length="8"/>'
+    '<Redirect method="POST">/ivr/escalation/hold?said=0</Redirect></Response>'
+)
+HOLD_AGAIN = (
+    '<Response><Pause length="5"/>'
+    '<Redirect method="POST">/ivr/escalation/hold?said=0</Redirect></Response>'
+)
+ACCEPTED = "<Response><Say>Mia accepted.</Say><Hangup/></Response>"
 # `hotline call` on settings' defaults: the local auth token signs the requests.
 CLI_ENV: dict[str, str | None] = {"TWILIO_AUTH_TOKEN": None, "HOTLINE_PUBLIC_BASE_URL": None}
 
@@ -269,3 +279,66 @@ def test_only_a_connection_lost_before_the_answer_counts_as_dropped(
     # A read timeout means the server may still be working on the turn: the caller would
     # hear the fallback, not the same question twice.
     assert (dropped_connection(failure) is not None) is is_dropped
+
+
+def test_the_walker_stops_at_each_hold_round_until_the_caller_holds_on() -> None:
+    script: list[Action] = [(200, MENU), (200, HOLD_FIRST), (200, HOLD_AGAIN), (200, ACCEPTED)]
+    with ScriptedServer(script, then=(204, "")) as server:
+        walker = walker_for(server)
+        walker.dial()
+        assert walker.press("1") == ["Please hold."]
+        assert walker.holding is not None
+        assert (walker.holding.seconds, walker.ended) == (8, False)
+        with pytest.raises(WalkerError, match="not waiting for input"):
+            walker.press("1")
+        assert walker.hold() == []
+        assert walker.holding is not None
+        assert walker.holding.seconds == 5
+        assert walker.hold() == ["Mia accepted."]
+        assert (walker.holding, walker.ended) == (None, True)
+        with pytest.raises(WalkerError, match="not on hold"):
+            walker.hold()
+    assert server.paths() == [
+        "/ivr/voice",
+        "/ivr/menu",
+        "/ivr/escalation/hold?said=0",
+        "/ivr/escalation/hold?said=0",
+        "/ivr/status",
+    ]
+    assert server.received[-1].form["CallDuration"] == str(walker.seconds)
+
+
+def test_hotline_call_waits_out_each_hold_round_then_asks_again(monkeypatch) -> None:
+    waited: list[float] = []
+    monkeypatch.setattr(cli, "_wait_on_hold", waited.append)
+    script: list[Action] = [(200, MENU), (200, HOLD_FIRST), (200, HOLD_AGAIN), (200, ACCEPTED)]
+    with ScriptedServer(script, then=(204, "")) as server:
+        result = CliRunner(env=CLI_ENV).invoke(
+            cli.call, [GERMAN_LINE, "--url", server.base_url], input="1\n"
+        )
+    assert result.exit_code == 0, result.output
+    assert waited == [8, 5]  # the pauses, as a caller would wait them (never in a test)
+    lines = result.output.splitlines()
+    assert lines[-5:] == [
+        "  < Please hold.",
+        "  [on hold for 8 s; Ctrl-C hangs up]",
+        "  [on hold for 5 s; Ctrl-C hangs up]",
+        "  < Mia accepted.",
+        "[call ended]",
+    ]
+    assert server.paths()[-1] == "/ivr/status"
+
+
+def test_hotline_call_hangs_up_when_the_caller_interrupts_the_hold(monkeypatch) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_wait_on_hold", interrupted)
+    script: list[Action] = [(200, MENU), (200, HOLD_FIRST)]
+    with ScriptedServer(script, then=(204, "")) as server:
+        result = CliRunner(env=CLI_ENV).invoke(
+            cli.call, [GERMAN_LINE, "--url", server.base_url], input="1\n"
+        )
+    assert result.exit_code == 0, result.output
+    assert "[you hung up]" in result.output
+    assert server.paths() == ["/ivr/voice", "/ivr/menu", "/ivr/status"]
