@@ -25,7 +25,7 @@ from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
 from tests.conftest import BASE_URL
 from tests.support.escalation_rows import rung_escalation
-from tests.support.intake_rows import GERMAN_MOBILE
+from tests.support.intake_rows import GERMAN_MOBILE, submit_request
 from tests.support.mock_twilio import MockCall, MockTwilio
 
 GERMAN_LINE = "+498001006711"
@@ -363,3 +363,40 @@ def test_a_ring_twilio_refused_for_good_moves_on_at_the_next_watch(
     worker.run_once()  # the watch sees it and rings max
     assert [c.to for c in mock_twilio.calls] == [MAX]
     assert rings(deps, escalation_id) == [(1, "mia", "not_placed"), (2, "max", None)]
+
+
+# -- the whole way: the customer holds while the duty manager is rung ---------------------------
+
+
+def test_the_customer_escalates_by_phone_holds_and_hears_the_duty_manager_who_pressed_1(
+    phone, deps, catalog, clock, team, worker, mock_twilio, rung_phone, de
+) -> None:
+    with transaction(deps.session_factory) as session:
+        sr = submit_request(session, catalog=catalog, now=clock.now() - timedelta(hours=2))
+    customer = phone(GERMAN_LINE, GERMAN_MOBILE)
+    customer.dial()
+    customer.press("3")
+    customer.press(f"{sr}#")
+    customer.press("1")  # the SR read back is right
+    customer.press("1")  # production down
+    customer.press("1")  # the business impact is as recorded
+    customer.press("2")  # the urgency has not changed
+    assert customer.press("1") == [  # the caller ID as the callback number: the last key
+        de.text("escalation_hold_start", sr_number=spoken_digits(sr))
+    ]
+    worker.run_once()  # the first duty manager's phone rings
+    call = ring_call(mock_twilio, MIA)
+    manager = rung_phone(call)
+    assert manager.answer(call.url, answered_by="human")[0] == de.text(
+        "manager_whisper_intro", sr_number=spoken_digits(sr)
+    )
+    assert manager.press("1") == [de.text("manager_accepted")]
+
+    assert customer.holding is not None
+    clock.advance(seconds=customer.holding.seconds)
+    assert customer.hold() == [
+        de.text("escalation_hold_accepted", name="mia", promise="15 Minuten"),
+        de.text("goodbye"),
+    ]
+    worker.run_once()  # and the customer gets who has it in writing too
+    assert any("angenommen" in m.body for m in deps.messenger.sent if m.to == GERMAN_MOBILE)
