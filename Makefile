@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.worker
 	$(BIN)/python -m bench.claims
 	$(BIN)/python -m bench.agent_ring
+	$(BIN)/python -m bench.escalation_ring
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

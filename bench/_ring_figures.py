@@ -1,81 +1,112 @@
-"""The agent-ring benchmark's arithmetic: which create answers which press, and the splits.
+"""The ring benchmarks' arithmetic: which create answers which press, the splits, the summary.
 
-A press is one agent's ``POST /api/v1/callbacks/{id}/call``: when it left (``pressed``) and when
-its 202 came back (``answered``). The ring is the ``calls.create`` the Twilio mock recorded for
-that callback (its ``Url`` names the callback: ``...?callback=<id>&call=<n>``). Each ring time
-splits into the API's part (pressed to 202) and the worker's pick-up (202 to create).
+A press is whatever asks for a phone to ring: an agent's ``POST /api/v1/callbacks/{id}/call``,
+a customer's last key of the escalation path, a duty manager's "2". It records when it left
+(``pressed``), when its answer came back (``answered``) and the answer's status. The ring is the
+``calls.create`` the Twilio mock recorded for it, found by the key its webhook URL names (a
+callback, ``?callback=<id>&call=<n>``; an escalation's ring, ``?escalation=<id>&ring=<n>``).
+Each ring time splits into the answer's part (pressed to answered) and the worker's pick-up
+(answered to create). Pure, so ``tests/bench`` holds the benchmarks to their sums.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from bench._claims_figures import median
 from bench._webhook_figures import percentile
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
-class Press:
-    """One agent pressing "call" for one callback."""
+class Press(Generic[K]):
+    """One press that should ring a phone: the ring it asks for (``rings``), its answer."""
 
-    callback_id: int
-    agent_id: int
+    rings: K
     pressed: datetime
     answered: datetime
     status: int
 
 
 @dataclass(frozen=True)
-class RingTime:
-    """Seconds from the press to the mock's create, split at the 202."""
+class RingTime(Generic[K]):
+    """Seconds from the press to the mock's create, split where the press was answered."""
 
-    callback_id: int
+    rings: K
     total: float
-    api: float
+    answer: float
     pickup: float
 
 
-def callback_of(url: str | None) -> int | None:
-    """The callback a call's webhook URL names (``callback=<id>``), if any."""
+def _query_int(url: str | None, name: str) -> int | None:
     if not url:
         return None
-    values = parse_qs(urlsplit(url).query).get("callback")
+    values = parse_qs(urlsplit(url).query).get(name)
     if not values or not values[-1].isdigit():
         return None
     return int(values[-1])
 
 
-def creates_by_callback(calls: Iterable[tuple[str | None, datetime]]) -> dict[int, list[datetime]]:
-    """(Url, created) of the mock's calls -> callback id -> create times, oldest first."""
-    found: dict[int, list[datetime]] = {}
+def callback_of(url: str | None) -> int | None:
+    """The callback a call's webhook URL names (``callback=<id>``), if any."""
+    return _query_int(url, "callback")
+
+
+def escalation_ring_of(url: str | None) -> tuple[int, int] | None:
+    """The escalation and ring number a call's webhook URL names (``escalation=<id>&ring=<n>``)."""
+    escalation, ring = _query_int(url, "escalation"), _query_int(url, "ring")
+    if escalation is None or ring is None:
+        return None
+    return escalation, ring
+
+
+def creates_by(
+    calls: Iterable[tuple[str | None, datetime]], key_of: Callable[[str | None], K | None]
+) -> dict[K, list[datetime]]:
+    """(Url, created) of the mock's calls -> the key their Url names -> create times, oldest
+    first; calls naming none are left out."""
+    found: dict[K, list[datetime]] = {}
     for url, created in calls:
-        callback_id = callback_of(url)
-        if callback_id is not None:
-            found.setdefault(callback_id, []).append(created)
+        key = key_of(url)
+        if key is not None:
+            found.setdefault(key, []).append(created)
     return {key: sorted(times) for key, times in found.items()}
 
 
 def ring_times(
-    presses: Sequence[Press], creates: Mapping[int, Sequence[datetime]]
-) -> list[RingTime]:
-    """The ring time of every accepted press (202) whose callback the mock saw created."""
+    presses: Sequence[Press[K]], creates: Mapping[K, Sequence[datetime]], *, accepted: int
+) -> list[RingTime[K]]:
+    """The ring time of every press answered with ``accepted`` whose ring the mock saw."""
     times = []
     for press in presses:
-        created = creates.get(press.callback_id)
-        if press.status != 202 or not created:
+        created = creates.get(press.rings)
+        if press.status != accepted or not created:
             continue
         first = created[0]
         times.append(
             RingTime(
-                callback_id=press.callback_id,
+                rings=press.rings,
                 total=(first - press.pressed).total_seconds(),
-                api=(press.answered - press.pressed).total_seconds(),
+                answer=(press.answered - press.pressed).total_seconds(),
                 pickup=(first - press.answered).total_seconds(),
             )
         )
     return times
+
+
+def unrung(wanted: Iterable[K], creates: Mapping[K, Sequence[datetime]]) -> list[K]:
+    """The rings asked for that the mock never saw created."""
+    return sorted((key for key in wanted if key not in creates), key=repr)
+
+
+def rung_twice(wanted: Iterable[K], creates: Mapping[K, Sequence[datetime]]) -> list[K]:
+    """The rings asked for that the mock saw created more than once."""
+    return sorted((key for key in wanted if len(creates.get(key, ())) > 1), key=repr)
 
 
 def spread_ms(values: Sequence[float]) -> dict[str, float | None]:
@@ -97,3 +128,21 @@ def ratio(value: float | None, floor: float | None) -> float | None:
     if value is None or not floor:
         return None
     return round(value / floor, 1)
+
+
+def median_round(rounds: Sequence[Mapping[str, Any]], figure: str, stat: str) -> float | None:
+    """The median over the rounds of ``round[figure][stat]``; None when a round lacks it."""
+    values = [r[figure][stat] for r in rounds]
+    if not values or any(v is None for v in values):
+        return None
+    return median(values)
+
+
+def ms_text(value: float | None) -> str:
+    """A figure in milliseconds as printed: ``-`` when unknown."""
+    return "-" if value is None else f"{value:g} ms"
+
+
+def spread_text(spread: Mapping[str, float | None]) -> str:
+    """``p50 12 ms p90 ...`` of a ``spread_ms``."""
+    return " ".join(f"{key.removesuffix('_ms')} {ms_text(value)}" for key, value in spread.items())
