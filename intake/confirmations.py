@@ -24,7 +24,8 @@ from intake.number_policy import NumberPolicy, can_text
 from intake.sms_limits import is_over_sms_limits
 
 WORK_KIND = "confirmation.send"
-# Confirmations go before anything else that is due: the one-hour promise is the tightest.
+# Confirmations go before other work that is due (only the calls someone waits for ring first):
+# the one-hour promise is the tightest.
 WORK_PRIORITY = 10
 # Backoff that keeps every retry well inside the one-hour promise (sum ≈ 31 minutes).
 RETRY_DELAYS = (

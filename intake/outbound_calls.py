@@ -27,9 +27,10 @@ log = logging.getLogger("hotline.worker")
 
 UNCERTAIN_ALERT = "outbound_call_uncertain"
 WORK_KIND = "outbound_call.place"
-# Someone waits for this phone to ring (an agent who started a callback, a duty manager's round):
-# after confirmations, which go before anything else, but before the sweep and default work.
-WORK_PRIORITY = 20
+# Someone waits for this phone to ring, seconds matter (an agent who started a callback, a
+# customer on hold while the duty managers are rung): before everything else, the notices an
+# escalation sends (5) and the confirmations (10, promised within the hour) included.
+WORK_PRIORITY = 1
 # A refused create (rate limit: 1 call/s per account by default; a Twilio 5xx) clears within
 # seconds, and a call placed minutes late reaches nobody who is still waiting for it.
 RETRY_DELAYS = (
