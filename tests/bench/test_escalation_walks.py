@@ -118,7 +118,11 @@ def test_each_customer_escalates_an_sr_of_their_own_and_the_first_duty_manager_i
         assert stamp is stamped.stamps[-1]
         assert stamp.status == 200
         assert stamp.sent <= stamp.answered
-        assert walker.heard[-4] == de.text("escalation_recorded", promise="15 Minuten")
+        # The customer holds while the duty managers are rung.
+        assert walker.heard[-1] == de.text(
+            "escalation_hold_start", sr_number=spoken_digits(customer.sr_number)
+        )
+        assert walker.holding is not None
         walked.append(walker.call_sid)
     worker.run_once()
 
