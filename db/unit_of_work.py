@@ -8,6 +8,11 @@ that wrote it raises ``Conflict`` (or the database an ``IntegrityError``, for a 
 meanwhile), the write rolls back, and the request is decided again inside the write
 transaction, rows locked, where nothing can change under it. This is the only place that
 knows about that: services are written once, as ``decide(reading) -> write``.
+
+A write that needs no ORM (most webhook turns: a few plain statements) says so by coming as
+``Statements``: it runs on a connection in its transaction, with no session made for it. A
+session's begin, flush check and commit cost more than those statements, and on SQLite every
+other writer waits while they run.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.transaction import SessionFactory, read_connection, transaction
+from db.transaction import SessionFactory, read_connection, transaction, write_connection
 
 R = TypeVar("R")
 
@@ -49,8 +54,15 @@ class Done(Generic[R]):
     value: R
 
 
+@dataclass(frozen=True)
+class Statements(Generic[R]):
+    """A decision written with plain statements on the transaction's connection (no ORM)."""
+
+    write: Callable[[Connection], R]
+
+
 Write = Callable[[Session], R]
-Decide = Callable[[Reading], "Done[R] | Write[R]"]
+Decide = Callable[[Reading], "Done[R] | Write[R] | Statements[R]"]
 
 
 def read_then_write(factory: SessionFactory, decide: Decide[R]) -> R:
@@ -60,6 +72,9 @@ def read_then_write(factory: SessionFactory, decide: Decide[R]) -> R:
     if isinstance(decided, Done):
         return decided.value
     try:
+        if isinstance(decided, Statements):
+            with write_connection(factory) as connection:
+                return decided.write(connection)
         with transaction(factory) as session:
             return decided(session)
     except (Conflict, IntegrityError):
@@ -76,5 +91,10 @@ def read_then_write(factory: SessionFactory, decide: Decide[R]) -> R:
 
 def decide_locked(session: Session, decide: Decide[R]) -> R:
     """Decide and write inside ``session``'s transaction (a job that holds one already)."""
-    decided = decide(Reading(session.connection(), is_locked=True))
-    return decided.value if isinstance(decided, Done) else decided(session)
+    connection = session.connection()
+    decided = decide(Reading(connection, is_locked=True))
+    if isinstance(decided, Done):
+        return decided.value
+    if isinstance(decided, Statements):
+        return decided.write(connection)
+    return decided(session)

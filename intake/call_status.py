@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db.unit_of_work import Done, Reading, Write
+from db.unit_of_work import Done, Reading, Statements, Write
 from intake.call_input import CallContext
 from intake.call_store import CallRecord, CallStore, new_call
 from intake.settlement import settle_ended_call
@@ -43,7 +44,7 @@ _UNKNOWN_CALL = CallStatusOutcome(known=False, ended=False, sr_number=None)
 
 def record_call_status(
     reading: Reading, report: CallStatusReport, *, context: CallContext
-) -> Done[CallStatusOutcome] | Write[CallStatusOutcome]:
+) -> Done[CallStatusOutcome] | Write[CallStatusOutcome] | Statements[CallStatusOutcome]:
     """Apply a status callback; a call that ended is settled (its message made into an SR).
 
     Late, duplicated or out-of-order callbacks change nothing: terminal states never regress
@@ -56,11 +57,11 @@ def record_call_status(
         if unstored is None:
             return Done(_UNKNOWN_CALL)
 
-        def store_ended(session: Session) -> CallStatusOutcome:
-            CallStore(session.connection()).save(None, unstored)
+        def store_ended(connection: Connection) -> CallStatusOutcome:
+            CallStore(connection).save(None, unstored)
             return CallStatusOutcome(known=True, ended=True, sr_number=None)
 
-        return store_ended
+        return Statements(store_ended)
     call = stored.call
     after = apply_status(call, report, now=context.now)
     ended = after.status in TERMINAL_STATUSES
@@ -70,13 +71,21 @@ def record_call_status(
         # A duplicate or a late callback: nothing changes.
         return Done(CallStatusOutcome(known=True, ended=ended, sr_number=call.sr_number))
 
-    def write(session: Session) -> CallStatusOutcome:
-        settled = settle_ended_call(session, after, context=context) if owes else after
-        CallStore(session.connection()).save(call, settled)
-        sr_number = settled.sr_number if ended else None
-        return CallStatusOutcome(known=True, ended=ended, sr_number=sr_number)
+    if not owes:
 
-    return write
+        def save(connection: Connection) -> CallStatusOutcome:
+            CallStore(connection).save(call, after)
+            sr_number = after.sr_number if ended else None
+            return CallStatusOutcome(known=True, ended=ended, sr_number=sr_number)
+
+        return Statements(save)
+
+    def settle(session: Session) -> CallStatusOutcome:
+        settled = settle_ended_call(session, after, context=context)
+        CallStore(session.connection()).save(call, settled)
+        return CallStatusOutcome(known=True, ended=ended, sr_number=settled.sr_number)
+
+    return settle
 
 
 def _ended_in_greeting(report: CallStatusReport, context: CallContext) -> CallRecord | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db.unit_of_work import Done, Reading, Write
+from db.unit_of_work import Done, Reading, Statements, Write
 from intake.call_input import CallContext
 from intake.call_steps import StepName
 from intake.call_store import CallStore
@@ -95,7 +95,7 @@ def position_to_announce(
 
 def request_queue_callback(
     reading: Reading, *, call_sid: str, context: CallContext
-) -> Done[bool] | Write[bool]:
+) -> Done[bool] | Write[bool] | Statements[bool]:
     """The caller on hold pressed the callback key: leave the queue, keep the place in line.
 
     The callback promise counts from this key press. A key press that arrives after the call
@@ -113,17 +113,25 @@ def request_queue_callback(
     asked = replace(state, queue_callback=True, callback_asked_at=now)
     after = replace(call, flow=asked.to_json(), last_activity_at=now)
 
-    def write(session: Session) -> bool:
-        settled = settle_ended_call(session, after, context=context) if call.is_settled else after
+    if not call.is_settled:
+
+        def save(connection: Connection) -> bool:
+            CallStore(connection).save(call, after)
+            return True
+
+        return Statements(save)
+
+    def settle(session: Session) -> bool:
+        settled = settle_ended_call(session, after, context=context)
         CallStore(session.connection()).save(call, settled)
         return True
 
-    return write
+    return settle
 
 
 def record_queue_bridged(
     reading: Reading, *, call_sid: str, now: datetime
-) -> Done[bool] | Write[bool]:
+) -> Done[bool] | Statements[bool]:
     """An agent's ``<Dial><Queue>`` took this caller: they are no longer waiting.
 
     Their outcome is "agent" from now on (as the queue's result "bridged" will say when the
@@ -137,8 +145,8 @@ def record_queue_bridged(
         return Done(call.outcome == "agent")
     after = replace(call, outcome="agent", last_activity_at=now)
 
-    def write(session: Session) -> bool:
-        CallStore(session.connection()).save(call, after)
+    def save(connection: Connection) -> bool:
+        CallStore(connection).save(call, after)
         return True
 
-    return write
+    return Statements(save)

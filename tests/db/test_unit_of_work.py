@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, insert, select, update
@@ -11,7 +12,15 @@ from sqlalchemy.orm import Session
 from db.base import table_of
 from db.engine import WriteInSnapshot
 from db.transaction import SessionFactory, read_connection, transaction
-from db.unit_of_work import Conflict, Done, Reading, Write, decide_locked, read_then_write
+from db.unit_of_work import (
+    Conflict,
+    Done,
+    Reading,
+    Statements,
+    Write,
+    decide_locked,
+    read_then_write,
+)
 from db.work import WorkerHeartbeat
 from tests.conftest import WEDNESDAY_MORNING
 
@@ -41,12 +50,13 @@ def _tick_now(factory: SessionFactory) -> datetime:
 class Advance:
     """A request that moves the tick one second on from what it read, guarded by the value."""
 
-    def __init__(self, factory: SessionFactory, *, meddle: int = 0) -> None:
+    def __init__(self, factory: SessionFactory, *, meddle: int = 0, plain: bool = False) -> None:
         self.factory = factory
         self.meddle = meddle  # how many times another request moves the tick after our read
+        self.plain = plain  # written as plain statements on a connection, without a session
         self.readings: list[Reading] = []
 
-    def __call__(self, reading: Reading) -> Write[str]:
+    def __call__(self, reading: Reading) -> Write[str] | Statements[str]:
         self.readings.append(reading)
         seen = _tick(reading.connection)
         if self.meddle:
@@ -54,8 +64,8 @@ class Advance:
             with transaction(self.factory) as other:
                 other.execute(update(BEATS).values(last_tick_at=seen + timedelta(hours=1)))
 
-        def write(session: Session) -> str:
-            moved = session.execute(
+        def write(executor: Session | Connection) -> str:
+            moved = executor.execute(
                 update(BEATS)
                 .where(BEATS.c.last_tick_at == seen)
                 .values(last_tick_at=seen + SECOND, started_at=seen)
@@ -64,7 +74,7 @@ class Advance:
                 raise Conflict("tick")
             return "locked" if reading.is_locked else "unlocked"
 
-        return write
+        return Statements(write) if self.plain else write
 
 
 def test_a_decision_is_written_when_nothing_changed(session_factory: SessionFactory) -> None:
@@ -75,15 +85,42 @@ def test_a_decision_is_written_when_nothing_changed(session_factory: SessionFact
     assert [r.is_locked for r in request.readings] == [False]
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["session", "statements"])
 def test_a_row_changed_after_the_read_is_decided_again_locked_on_what_is_there_now(
-    session_factory: SessionFactory,
+    session_factory: SessionFactory, plain: bool
 ) -> None:
     _seed(session_factory)
-    request = Advance(session_factory, meddle=1)
+    request = Advance(session_factory, meddle=1, plain=plain)
     assert read_then_write(session_factory, request) == "locked"
     # Moved on from the other request's value, not from the stale one.
     assert _tick_now(session_factory) == WEDNESDAY_MORNING + timedelta(hours=1) + SECOND
     assert [r.is_locked for r in request.readings] == [False, True]
+
+
+def test_plain_statements_are_written_without_a_session(
+    session_factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(session_factory)
+    request = Advance(session_factory, plain=True)
+    sessions: list[Session] = []
+    monkeypatch.setattr(session_factory, "class_", _Counted.of(sessions))
+    assert read_then_write(session_factory, request) == "unlocked"
+    assert _tick_now(session_factory) == WEDNESDAY_MORNING + SECOND
+    assert sessions == []
+
+
+class _Counted(Session):
+    """A session class that notes every session made."""
+
+    made: list[Session]
+
+    @classmethod
+    def of(cls, made: list[Session]) -> type[Session]:
+        return type("Counted", (cls,), {"made": made})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made.append(self)
 
 
 def test_a_refused_write_leaves_none_of_its_statements(session_factory: SessionFactory) -> None:
@@ -158,9 +195,12 @@ def test_a_decision_with_nothing_to_write_takes_no_write_transaction(
     assert len(readings) == 1
 
 
-def test_a_job_decides_inside_its_own_transaction(session_factory: SessionFactory) -> None:
+@pytest.mark.parametrize("plain", [False, True], ids=["session", "statements"])
+def test_a_job_decides_inside_its_own_transaction(
+    session_factory: SessionFactory, plain: bool
+) -> None:
     _seed(session_factory)
-    request = Advance(session_factory)
+    request = Advance(session_factory, plain=plain)
     with transaction(session_factory) as session:
         assert decide_locked(session, request) == "locked"
     assert _tick_now(session_factory) == WEDNESDAY_MORNING + SECOND
