@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from db.unit_of_work import Done, Reading, Statements, Write
 from intake.call_input import CallContext
 from intake.call_store import CallRecord, CallStore, new_call
-from intake.settlement import settle_ended_call
+from intake.settlement import caller_id_of, settle_ended_call, settling_facts
 
 # Twilio's terminal call statuses: nothing changes a call after one of these.
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -80,8 +80,20 @@ def record_call_status(
 
         return Statements(save)
 
+    # What settling the caller's message reads is read now, before the write transaction.
+    confirming = None
+    if message is not None:
+        confirming = settling_facts(
+            reading.connection,
+            after,
+            customer_number=message.customer_number,
+            callback_number=message.callback_number,
+            caller_id=caller_id_of(after, context.catalog),
+            context=context,
+        )
+
     def settle(session: Session) -> CallStatusOutcome:
-        settled = settle_ended_call(session, after, context=context)
+        settled = settle_ended_call(session, after, context=context, facts=confirming)
         CallStore(session.connection()).save(call, settled)
         return CallStatusOutcome(known=True, ended=ended, sr_number=settled.sr_number)
 

@@ -71,6 +71,7 @@ class MessageRecord:
     """What the turns need of the call's message (the whole row is ``intake.models.Message``)."""
 
     id: int
+    customer_number: str | None
     company: str | None
     callback_number: str | None
     recording_consent: bool | None

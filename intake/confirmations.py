@@ -13,15 +13,16 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Select, bindparam, case, func, select, update
+from sqlalchemy import Connection, Executable, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from db.base import insert_if_absent, table_of
 from db.work import enqueue
 from intake.catalog import Catalog
+from intake.customers import email_on_file
 from intake.models import Confirmation, ConfirmationStatus, Message
 from intake.number_policy import NumberPolicy, can_text
-from intake.sms_limits import is_over_sms_limits
+from intake.sms_limits import RecentSms, is_over_sms_limits, recent_sms
 
 WORK_KIND = "confirmation.send"
 # Confirmations go before other work that is due (only the calls someone waits for ring first):
@@ -94,13 +95,77 @@ def confirmation_targets(
     policy: NumberPolicy,
 ) -> tuple[tuple[str, str], ...]:
     """The (channel, address) pairs a message is confirmed on; empty when it cannot be."""
-    targets: list[tuple[str, str]] = []
     sms = sms_target(callback_number, caller_id=caller_id, policy=policy)
+    return _targets(sms, email)
+
+
+def _targets(sms: str | None, email: str | None) -> tuple[tuple[str, str], ...]:
+    targets: list[tuple[str, str]] = []
     if sms is not None:
         targets.append(("sms", sms))
     if email:
         targets.append(("email", email))
     return tuple(targets)
+
+
+@dataclass(frozen=True)
+class ConfirmationFacts:
+    """What confirming a message needs to know, for the numbers it was read and judged for.
+
+    A webhook turn that settles a message reads these before its write transaction (SQLite's
+    writer lock is held for the write alone); ``are_for`` tells whether they still hold for the
+    message as it stands in the write, and otherwise they are read again there. The e-mail
+    address on file may change between the two (a customer import): the confirmation then goes
+    to the address of a moment before, as if the import had come a moment later.
+    """
+
+    customer_number: str | None  # whose address on file ``email`` is
+    callback_number: str | None
+    caller_id: str | None
+    email: str | None
+    sms_to: str | None  # see ``sms_target``
+    # The SMS queued in the hour before, to ``sms_to`` and in all; None: counted when queuing.
+    recent_sms: RecentSms | None
+
+    @property
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """The (channel, address) pairs the message is confirmed on; empty when it cannot be."""
+        return _targets(self.sms_to, self.email)
+
+    def are_for(self, message: Message, *, caller_id: str | None) -> bool:
+        """Whether these facts were made for ``message``'s customer and numbers as they are."""
+        return (
+            self.customer_number == message.customer_number
+            and self.callback_number == message.callback_number
+            and self.caller_id == caller_id
+        )
+
+
+def confirmation_facts(
+    reader: Session | Connection,
+    *,
+    customer_number: str | None,
+    callback_number: str | None,
+    caller_id: str | None,
+    policy: NumberPolicy,
+    now: datetime,
+    count_sms: bool,
+) -> ConfirmationFacts:
+    """Read and judge where a message's confirmations go; with ``count_sms``, count the SMS
+    of the last hour as well (see ``intake.sms_limits``)."""
+    sms_to = sms_target(callback_number, caller_id=caller_id, policy=policy)
+    recent = None
+    if count_sms and sms_to is not None:
+        connection = reader if isinstance(reader, Connection) else reader.connection()
+        recent = recent_sms(connection, address=sms_to, now=now)
+    return ConfirmationFacts(
+        customer_number=customer_number,
+        callback_number=callback_number,
+        caller_id=caller_id,
+        email=email_on_file(reader, customer_number),
+        sms_to=sms_to,
+        recent_sms=recent,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,10 +180,9 @@ def queue_confirmations(
     session: Session,
     *,
     message: Message,
-    email: str | None,
+    facts: ConfirmationFacts,
     catalog: Catalog,
     now: datetime,
-    caller_id: str | None = None,
 ) -> Queued:
     """Queue an SMS (see ``sms_target``, within the hourly limits) and an e-mail (on file).
 
@@ -129,18 +193,17 @@ def queue_confirmations(
     Texts are rendered at send time, in the caller's language.
     """
     assert message.sr_number is not None
-    targets = confirmation_targets(
-        callback_number=message.callback_number,
-        caller_id=caller_id,
-        email=email,
-        policy=catalog.number_policy(catalog.region(message.region)),
-    )
     ids = []
     limited = False
-    for channel, address in targets:
+    for channel, address in facts.targets:
         key = f"confirmation:{message.sr_number}:{message.id}:{channel}"
         if channel == "sms" and is_over_sms_limits(
-            session, key=key, address=address, limits=catalog.sms_limits, now=now
+            session,
+            key=key,
+            address=address,
+            limits=catalog.sms_limits,
+            now=now,
+            recent=facts.recent_sms,
         ):
             limited = True
             continue

@@ -87,6 +87,20 @@ def find_customer(reader: Session | Connection, customer_number: str) -> Custome
     )
 
 
+def email_on_file(reader: Session | Connection, customer_number: str | None) -> str | None:
+    """The e-mail address on file for ``customer_number`` (None: none, or no such customer)."""
+    if customer_number is None:
+        return None
+    email: str | None = reader.execute(_email_query(), {"number": customer_number}).scalar()
+    return email
+
+
+@cache
+def _email_query() -> Select[Any]:
+    customers = table_of(Customer)
+    return select(customers.c.email).where(customers.c.customer_number == bindparam("number"))
+
+
 class ImportError_(Exception):
     """The CSV has problems; nothing was imported. ``problems`` name the lines."""
 

@@ -16,13 +16,14 @@ from intake.catalog import Catalog
 from intake.confirmations import (
     NO_CONFIRMATION_CHANNEL,
     SMS_LIMITED,
+    ConfirmationFacts,
     ConfirmationView,
-    confirmation_targets,
+    confirmation_facts,
     confirmations_for,
     has_confirmation,
     queue_confirmations,
 )
-from intake.models import Customer, Message, ServiceRequest
+from intake.models import Message, ServiceRequest
 from intake.ports import CallbackRequest, CallbackScheduler
 from intake.sr_numbers import sr_number_for
 
@@ -49,12 +50,15 @@ def submit_message(
     scheduler: CallbackScheduler,
     now: datetime,
     caller_id: str | None = None,
+    facts: ConfirmationFacts | None = None,
 ) -> SubmittedRequest:
     """Create the SR (or attach to the quoted one), queue confirmations and the callback.
 
     ``caller_id`` is the caller's own number (E.164; None when withheld): the confirmation SMS
     goes there when the callback number is no mobile. An SR none of whose messages can be
     confirmed says why in ``unconfirmed_reason`` until a confirmation is queued for it.
+    ``facts``, when read before the write transaction, spare reading them here if they are
+    still for the message as it stands (``ConfirmationFacts.are_for``).
 
     Idempotent, and safe to repeat as the message grows: a call settled early (the caller went
     quiet, or hung up without a status callback) keeps its SR, and what the caller says after
@@ -62,15 +66,18 @@ def submit_message(
     """
     if message.id is None:
         session.flush()  # the message was opened in this transaction: give it its id
-    email = _customer_email(session, message.customer_number)
-    can_confirm = bool(
-        confirmation_targets(
+    if facts is None or not facts.are_for(message, caller_id=caller_id):
+        facts = confirmation_facts(
+            session,
+            customer_number=message.customer_number,
             callback_number=message.callback_number,
             caller_id=caller_id,
-            email=email,
             policy=catalog.number_policy(catalog.region(message.region)),
+            now=now,
+            count_sms=False,  # counted only if an SMS is due (``queue_confirmations``)
         )
-    )
+    email = facts.email
+    can_confirm = bool(facts.targets)
     sr: ServiceRequest | None
     if message.sr_number is not None:
         sr = find_service_request(session, message.sr_number)
@@ -111,9 +118,7 @@ def submit_message(
             ),
             now=now,
         )
-    queued = queue_confirmations(
-        session, message=message, email=email, catalog=catalog, now=now, caller_id=caller_id
-    )
+    queued = queue_confirmations(session, message=message, facts=facts, catalog=catalog, now=now)
     if queued.sms_limited and not queued.ids and not has_confirmation(session, number):
         # The SMS was its only way, and the hourly limits held it back: say so on the SR.
         limited = find_service_request(session, number)
@@ -129,20 +134,6 @@ def _unconfirmed_reason(session: Session, number: str, *, can_confirm: bool) -> 
     if can_confirm or has_confirmation(session, number):
         return None
     return NO_CONFIRMATION_CHANNEL
-
-
-def _customer_email(session: Session, customer_number: str | None) -> str | None:
-    if customer_number is None:
-        return None
-    query = _email_query()
-    email: str | None = session.connection().execute(query, {"number": customer_number}).scalar()
-    return email
-
-
-@cache
-def _email_query() -> Select[Any]:
-    customers = table_of(Customer)
-    return select(customers.c.email).where(customers.c.customer_number == bindparam("number"))
 
 
 def _create_sr(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from intake.call_input import CallContext
@@ -17,6 +18,7 @@ from intake.call_rules import UNSTATED_REASON
 from intake.call_steps import MessageKind, StepName
 from intake.call_store import CallRecord
 from intake.catalog import Catalog
+from intake.confirmations import ConfirmationFacts, confirmation_facts
 from intake.customers import find_customer
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message
@@ -36,23 +38,69 @@ def caller_id_of(call: CallRecord, catalog: Catalog) -> str | None:
     return judged.e164 if isinstance(judged, Accepted) else None
 
 
+def settling_facts(
+    reader: Connection,
+    call: CallRecord,
+    *,
+    customer_number: str | None,
+    callback_number: str | None,
+    caller_id: str | None,
+    context: CallContext,
+) -> ConfirmationFacts:
+    """What settling ``call``'s message will read, read before the write transaction.
+
+    ``customer_number`` and ``callback_number`` are the message's as the write will leave them
+    (an empty callback number becomes the caller ID, as in ``settle_message``); ``caller_id`` is
+    ``caller_id_of(call)``. The SMS of the last hour are counted here too, so the count may be
+    a moment old when the SMS is queued (see ``intake.sms_limits.is_over_sms_limits``).
+    """
+    catalog = context.catalog
+    return confirmation_facts(
+        reader,
+        customer_number=customer_number,
+        callback_number=callback_number if callback_number is not None else caller_id,
+        caller_id=caller_id,
+        policy=catalog.number_policy(catalog.region(call.region)),
+        now=context.now,
+        count_sms=True,
+    )
+
+
 def settle_message(
-    session: Session, call: CallRecord, message: Message, *, context: CallContext
+    session: Session,
+    call: CallRecord,
+    message: Message,
+    *,
+    context: CallContext,
+    facts: ConfirmationFacts | None = None,
 ) -> CallRecord:
     """Make ``message`` into an SR with its callback when anyone can be reached; the call, settled.
 
-    Idempotent: a message already made into an SR brings its SR up to date.
+    Idempotent: a message already made into an SR brings its SR up to date. ``facts`` are
+    ``settling_facts`` read for this call before the write transaction; any that no longer fit
+    the message (``ConfirmationFacts.are_for``) are read again here.
     """
-    caller_id = caller_id_of(call, context.catalog)
+    catalog = context.catalog
+    caller_id = facts.caller_id if facts is not None else caller_id_of(call, catalog)
     if message.callback_number is None and caller_id is not None:
         record_field(
             message, now=context.now, callback_number=caller_id, callback_number_source="caller_id"
+        )
+    if facts is None or not facts.are_for(message, caller_id=caller_id):
+        facts = confirmation_facts(
+            session,
+            customer_number=message.customer_number,
+            callback_number=message.callback_number,
+            caller_id=caller_id,
+            policy=catalog.number_policy(catalog.region(call.region)),
+            now=context.now,
+            count_sms=False,
         )
     reachable = (
         message.callback_number is not None
         or message.sr_reference is not None
         or message.sr_number is not None
-        or _has_email(session, message.customer_number)
+        or bool(facts.email)
     )
     if not reachable:
         return replace(call, is_settled=True, outcome="unreachable")
@@ -60,10 +108,11 @@ def settle_message(
     submitted = submit_message(
         session,
         message,
-        catalog=context.catalog,
+        catalog=catalog,
         scheduler=context.scheduler,
         now=context.now,
         caller_id=caller_id,
+        facts=facts,
     )
     if message.kind == MessageKind.ESCALATION and first_submission:
         _raise_escalation(session, call, message, submitted.sr_number, context=context)
@@ -90,24 +139,24 @@ def _raise_escalation(
     context.escalations.raise_escalation(session, request, now=context.now)
 
 
-def _has_email(session: Session, customer_number: str | None) -> bool:
-    if customer_number is None:
-        return False
-    customer = find_customer(session, customer_number)
-    return customer is not None and bool(customer.email)
-
-
-def settle_ended_call(session: Session, call: CallRecord, *, context: CallContext) -> CallRecord:
+def settle_ended_call(
+    session: Session,
+    call: CallRecord,
+    *,
+    context: CallContext,
+    facts: ConfirmationFacts | None = None,
+) -> CallRecord:
     """After the caller hung up (or went quiet for good): settle what they left, once.
 
     A call settled before brings what was stored since to its SR, and a promise learnt late
-    (the hold key, whose webhook the status callback overtook) is kept.
+    (the hold key, whose webhook the status callback overtook) is kept. ``facts``: as for
+    ``settle_message``, read for the call's message before the write transaction.
     """
     message = message_for_call(session, call.call_sid)
     if message is not None:
         if call.is_settled and message.is_submitted:
             return call  # its SR has everything the caller left
-        return settle_message(session, call, message, context=context)
+        return settle_message(session, call, message, context=context, facts=facts)
     state = call.state
     # Hung up before leaving a message: nothing was promised unless we know who called and they
     # were not in the agent queue (where an agent may have answered: the status callback can

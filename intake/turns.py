@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from db.unit_of_work import Done, Reading, Write
+from db.unit_of_work import Done, Reading, Statements, Write
 from intake.call_facts import (
     CallerAnswer,
     CustomerFacts,
@@ -43,6 +43,7 @@ from intake.call_store import (
     new_call,
 )
 from intake.catalog import Catalog, Region
+from intake.confirmations import ConfirmationFacts
 from intake.customers import find_customer
 from intake.escalation_hold import holds_for_duty_manager
 from intake.messages import consent_changes, field_changes, new_message_values
@@ -50,7 +51,7 @@ from intake.models import Message
 from intake.ports import SeverityRaiseRequest
 from intake.questions import Asking, question
 from intake.service_requests import existing_sr_number
-from intake.settlement import caller_id_of, settle_message
+from intake.settlement import caller_id_of, settle_message, settling_facts
 from intake.sr_numbers import is_plausible_sr_number
 from intake.support_hours import is_open, spoken_duration, spoken_hours, spoken_promise
 
@@ -99,7 +100,7 @@ def _started_at(inp: CallerInput, now: datetime) -> datetime:
 
 def take_turn(
     reading: Reading, inp: CallerInput, *, seq: int, context: CallContext
-) -> Done[TurnResult] | Write[TurnResult]:
+) -> Done[TurnResult] | Write[TurnResult] | Statements[TurnResult]:
     """Turn ``seq`` (1 or later) of the call: replayed if it was taken, else decided.
 
     Raises ``UnknownCall`` for a later turn of a call never stored.
@@ -120,27 +121,41 @@ def take_turn(
     facts = _look_up(reading.connection, call, message, inp, context)
     decision = decide(call.state, _answer(inp), facts)
     call = _identified(call, decision)
+    settles = _settles(call, message, decision)
+    if settles or decision.severity_raise is not None:
+        # What settling reads (the e-mail address on file, the numbers judged, the SMS
+        # counts) is read now, so the writer lock is held for the writes.
+        confirming = None
+        if settles:
+            confirming = _settling_facts(
+                reading.connection, call, message, decision, facts, context
+            )
+
+        def write(session: Session) -> TurnResult:
+            return _write(
+                session,
+                before,
+                call,
+                message,
+                decision,
+                facts,
+                seq=seq,
+                greeting=greeting,
+                context=context,
+                confirming=confirming,
+            )
+
+        return write
     # A turn that settles nothing knows its answer now: it is built here, before the write
-    # transaction, so the writer lock is held only for the statements themselves.
-    ready = None
-    if not _settles(call, message, decision):
-        ready = _answered(call, message, decision, facts, seq=seq, now=context.now)
+    # transaction, and written with plain statements, so the writer lock is held only for them.
+    ready = _answered(call, message, decision, facts, seq=seq, now=context.now)
 
-    def write(session: Session) -> TurnResult:
-        return _write(
-            session,
-            before,
-            call,
-            message,
-            decision,
-            facts,
-            seq=seq,
-            greeting=greeting,
-            context=context,
-            ready=ready,
-        )
+    def write_statements(connection: Connection) -> TurnResult:
+        store = CallStore(connection)
+        _store_message(store, call, message, decision, facts, now=context.now)
+        return _finish(store, before, ready, seq=seq, greeting=greeting, now=context.now)
 
-    return write
+    return Statements(write_statements)
 
 
 def _answer(inp: CallerInput) -> CallerAnswer:
@@ -266,14 +281,15 @@ def _write(
     seq: int,
     greeting: Step | None,
     context: CallContext,
-    ready: tuple[CallRecord, Step] | None,
+    confirming: ConfirmationFacts | None,
 ) -> TurnResult:
-    """Carry out ``decision``: message fields, the SR if due (``ready`` is the call and step
-    already worked out when the turn settles nothing), the call, the answer given."""
+    """Carry out a ``decision`` that settles the message (makes or updates its SR) or raises
+    the SR's severity: message fields, the SR if due, the call, the answer given."""
     store = CallStore(session.connection())
     now = context.now
     message_id = _store_message(store, call, message, decision, facts, now=now)
-    if ready is None:
+    holds = False
+    if _settles(call, message, decision):
         assert message_id is not None
         row = session.get(Message, message_id)
         assert row is not None
@@ -281,19 +297,57 @@ def _write(
             row.is_complete = decision.finish.is_complete
         # A call settled already (ended before this answer arrived, or taken as ended while the
         # caller went on) brings what it stores now to its SR; a finished message makes the SR.
-        call = settle_message(session, call, row, context=context)
+        call = settle_message(session, call, row, context=context, facts=confirming)
         holds = decision.finish is not None and _holds_for_duty_manager(session, call, row, context)
-        ready = _answered(
-            call, message, decision, facts, seq=seq, now=now, holds_for_duty_manager=holds
-        )
+    ready = _answered(
+        call, message, decision, facts, seq=seq, now=now, holds_for_duty_manager=holds
+    )
     if decision.severity_raise is not None:
         _raise_severity(session, call, decision.severity_raise, context=context)
+    return _finish(store, before, ready, seq=seq, greeting=greeting, now=now)
+
+
+def _finish(
+    store: CallStore,
+    before: CallRecord | None,
+    ready: tuple[CallRecord, Step],
+    *,
+    seq: int,
+    greeting: Step | None,
+    now: datetime,
+) -> TurnResult:
+    """Store the call as the turn leaves it (version-checked) and the answer given."""
     call, step = ready
     store.save(before, call)
     if greeting is not None:
         store.add_turn(call.call_sid, 0, greeting, at=call.started_at)
     store.add_turn(call.call_sid, seq, step, at=now)
     return TurnResult(step, seq + 1, call.region, call.language, call.sr_number, False)
+
+
+def _settling_facts(
+    reader: Connection,
+    call: CallRecord,
+    message: MessageRecord | None,
+    decision: Decision,
+    facts: Facts,
+    context: CallContext,
+) -> ConfirmationFacts:
+    """The facts settling the message will need, for the message as this turn leaves it."""
+    answered = decision.fields.get(
+        "callback_number", message.callback_number if message is not None else None
+    )
+    callback_number = answered if isinstance(answered, str) else None
+    # A message opened now takes the call's customer (``new_message_values``).
+    customer_number = message.customer_number if message is not None else call.customer_number
+    return settling_facts(
+        reader,
+        call,
+        customer_number=customer_number,
+        callback_number=callback_number,
+        caller_id=facts.caller_id,
+        context=context,
+    )
 
 
 def _settles(call: CallRecord, message: MessageRecord | None, decision: Decision) -> bool:

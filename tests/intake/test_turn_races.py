@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from config.dependencies import Dependencies
 from db.transaction import read_connection, transaction
-from db.unit_of_work import Conflict, Decide, Done, Reading, Write, read_then_write
+from db.unit_of_work import Conflict, Decide, Done, Reading, Statements, Write, read_then_write
 from intake.call_input import CallContext, CallerInput, TurnResult, UnknownCall
 from intake.call_status import CallStatusOutcome, CallStatusReport, record_call_status
 from intake.call_steps import StepName
@@ -43,15 +43,17 @@ def _status_of(deps: Dependencies, report: CallStatusReport) -> Decide[CallStatu
     return lambda reading: record_call_status(reading, report, context=_context(deps))
 
 
-def _read(deps: Dependencies, decide: Decide[R]) -> Done[R] | Write[R]:
+def _read(deps: Dependencies, decide: Decide[R]) -> Done[R] | Write[R] | Statements[R]:
     """What ``decide`` makes of a read, not written yet."""
     with read_connection(deps.session_factory) as connection:
         return decide(Reading(connection, is_locked=False))
 
 
-def _write(deps: Dependencies, decided: Done[R] | Write[R]) -> R:
+def _write(deps: Dependencies, decided: Done[R] | Write[R] | Statements[R]) -> R:
     assert not isinstance(decided, Done)
     with transaction(deps.session_factory) as session:
+        if isinstance(decided, Statements):
+            return decided.write(session.connection())
         return decided(session)
 
 
