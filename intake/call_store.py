@@ -10,7 +10,7 @@ The statements are built once (they run on every webhook).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -189,25 +189,29 @@ class CallStore:
         ).scalar_one()
         return Step.from_json(stored)
 
-    def save(self, before: CallRecord | None, after: CallRecord) -> CallRecord:
-        """Store ``after``: a new call (``before`` None), or the changes since ``before``.
+    def save(self, before: CallRecord | None, after: CallRecord) -> None:
+        """Store ``after``: a new call (``before`` None, stored at version 1), or the changes
+        since ``before`` (stored at ``before.version + 1``).
 
         Raises ``Conflict`` when the call is no longer at ``before.version``; a new call that
         another request stored first raises the database's ``IntegrityError``.
         """
         statements = _statements()
+        # A record's fields are its columns; its __dict__ holds exactly them (read, never
+        # changed here). Held under SQLite's writer lock: no copies field by field.
+        values = vars(after)
         if before is None:
-            saved = replace(after, version=1)
-            self._connection.execute(statements.insert_call, _values(saved))
-            return saved
+            self._connection.execute(statements.insert_call, {**values, "version": 1})
+            return
         if after.call_sid != before.call_sid or after.version != before.version:
             raise ValueError("save() takes the call as loaded and the same call changed")
-        saved = replace(after, version=before.version + 1)
-        changed = {k: v for k, v in _values(saved).items() if getattr(before, k) != v}
-        params = {**changed, "b_call_sid": before.call_sid, "b_version": before.version}
+        was = vars(before)
+        params = {name: value for name, value in values.items() if was[name] != value}
+        params.update(
+            version=before.version + 1, b_call_sid=before.call_sid, b_version=before.version
+        )
         if self._connection.execute(statements.update_call, params).rowcount != 1:
             raise Conflict(before.call_sid)
-        return saved
 
     def add_turn(self, call_sid: str, seq: int, step: Step, *, at: datetime) -> None:
         """Store the answer given to turn ``seq``, to be replayed if Twilio asks again."""
@@ -224,10 +228,6 @@ class CallStore:
     def update_message(self, message_id: int, changes: dict[str, Any]) -> None:
         """Store answered fields on the message."""
         self._connection.execute(_statements().update_message, {**changes, "b_id": message_id})
-
-
-def _values(call: CallRecord) -> dict[str, Any]:
-    return {name: getattr(call, name) for name in _CALL_FIELDS}
 
 
 @dataclass(frozen=True)

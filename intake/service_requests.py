@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Executable, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import table_of
@@ -145,7 +145,6 @@ def _create_sr(
     now: datetime,
 ) -> str:
     """A new SR from ``message``; its number is derived from the row's identity value."""
-    table = table_of(ServiceRequest)
     values = {
         "region": message.region,
         "language": message.language,
@@ -160,10 +159,21 @@ def _create_sr(
         **_message_fields(message),
     }
     connection = session.connection()
-    sr_id = connection.execute(insert(table).returning(table.c.id), values).scalar_one()
+    create, number_it = _create_statements()
+    sr_id = connection.execute(create, values).scalar_one()
     number = sr_number_for(sr_id)
-    connection.execute(update(table).where(table.c.id == sr_id).values(number=number))
+    connection.execute(number_it, {"b_id": sr_id, "number": number})
     return number
+
+
+@cache
+def _create_statements() -> tuple[Executable, Executable]:
+    """The SR's insert (its id returned) and the update that numbers it, built once."""
+    table = table_of(ServiceRequest)
+    return (
+        insert(table).returning(table.c.id),
+        update(table).where(table.c.id == bindparam("b_id")),
+    )
 
 
 def _message_fields(message: Message) -> dict[str, str | None]:
