@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 
 from db.base import table_of
+from db.prepared import Prepared
 from db.unit_of_work import Conflict, Reading
 from intake.call_steps import FlowState, Step
 from intake.catalog import Region
@@ -201,7 +202,7 @@ class CallStore:
         # changed here). Held under SQLite's writer lock: no copies field by field.
         values = vars(after)
         if before is None:
-            self._connection.execute(statements.insert_call, {**values, "version": 1})
+            statements.insert_call.rowcount(self._connection, {**values, "version": 1})
             return
         if after.call_sid != before.call_sid or after.version != before.version:
             raise ValueError("save() takes the call as loaded and the same call changed")
@@ -210,24 +211,22 @@ class CallStore:
         params.update(
             version=before.version + 1, b_call_sid=before.call_sid, b_version=before.version
         )
-        if self._connection.execute(statements.update_call, params).rowcount != 1:
+        if statements.update_call.rowcount(self._connection, params) != 1:
             raise Conflict(before.call_sid)
 
     def add_turn(self, call_sid: str, seq: int, step: Step, *, at: datetime) -> None:
         """Store the answer given to turn ``seq``, to be replayed if Twilio asks again."""
         values = {"call_sid": call_sid, "seq": seq, "step": step.to_json(), "created_at": at}
-        self._connection.execute(_statements().insert_turn, values)
+        _statements().insert_turn.rowcount(self._connection, values)
 
     def add_message(self, values: dict[str, Any]) -> int:
         """Insert the call's message; its id."""
-        message_id: int = self._connection.execute(
-            _statements().insert_message, values
-        ).scalar_one()
+        message_id: int = _statements().insert_message.scalar(self._connection, values)
         return message_id
 
     def update_message(self, message_id: int, changes: dict[str, Any]) -> None:
         """Store answered fields on the message."""
-        self._connection.execute(_statements().update_message, {**changes, "b_id": message_id})
+        _statements().update_message.rowcount(self._connection, {**changes, "b_id": message_id})
 
 
 @dataclass(frozen=True)
@@ -237,11 +236,12 @@ class _Statements:
     turn_step: Select[Any]
     region: Select[Any]
     open_calls: Select[Any]  # region
-    insert_call: Executable
-    update_call: Executable  # only at the version read: b_call_sid, b_version
-    insert_turn: Executable
-    insert_message: Executable
-    update_message: Executable  # b_id
+    # The writes, run while SQLite's writer lock is held (``db.prepared``).
+    insert_call: Prepared
+    update_call: Prepared  # only at the version read: b_call_sid, b_version
+    insert_turn: Prepared
+    insert_message: Prepared  # RETURNING id
+    update_message: Prepared  # b_id
 
 
 @cache
@@ -270,11 +270,14 @@ def _statements() -> _Statements:
             calls.c.region == bindparam("region"),
         )
         .order_by(calls.c.started_at, calls.c.call_sid),
-        insert_call=insert(calls),
-        update_call=update(calls).where(
-            calls.c.call_sid == bindparam("b_call_sid"), calls.c.version == bindparam("b_version")
+        insert_call=Prepared(insert(calls)),
+        update_call=Prepared(
+            update(calls).where(
+                calls.c.call_sid == bindparam("b_call_sid"),
+                calls.c.version == bindparam("b_version"),
+            )
         ),
-        insert_turn=insert(turns),
-        insert_message=insert(messages).returning(messages.c.id),
-        update_message=update(messages).where(messages.c.id == bindparam("b_id")),
+        insert_turn=Prepared(insert(turns)),
+        insert_message=Prepared(insert(messages).returning(messages.c.id)),
+        update_message=Prepared(update(messages).where(messages.c.id == bindparam("b_id"))),
     )
