@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, MetaData, Table
+from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from db.prepared import Prepared
 
 # Stable names let Alembic drop and alter constraints the same way on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -70,16 +72,19 @@ def insert_if_absent(session: Session, table: Table, values: dict[str, Any], *, 
     """
     statement = _insert_if_absent(session.get_bind().dialect.name, table, unique)
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT that SQLAlchemy gave RETURNING.
-    return session.connection().execute(statement, values).scalar()
+    return statement.scalar(session.connection(), values)
 
 
 @cache
-def _insert_if_absent(dialect: str, table: Table, unique: str) -> Executable:
+def _insert_if_absent(dialect: str, table: Table, unique: str) -> Prepared:
     (key,) = table.primary_key.columns
     if dialect == "postgresql":
-        return (
+        return Prepared(
             postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
         )
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
+        # Also run while SQLite's writer lock is held (confirmations, work rows): prepared.
+        return Prepared(
+            sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(key)
+        )
     raise ValueError(f"only SQLite and PostgreSQL are supported, not {dialect}")

@@ -66,12 +66,13 @@ class Prepared:
         return cursor.rowcount
 
     def scalar(self, connection: Connection, params: Mapping[str, Any]) -> Any:
-        """Run the statement; the first column of the one row it returns (RETURNING)."""
+        """Run the statement; the first column of the first row it returns (RETURNING), or
+        None when it returns none."""
         form = self._form(connection, params)
         if form is None:
-            return connection.execute(self.statement, params).scalar_one()
-        (row,) = _run(connection, form, params).fetchall()
-        return row[0]
+            return connection.execute(self.statement, params).scalar()
+        rows = _run(connection, form, params).fetchall()  # to the end: the statement is done
+        return rows[0][0] if rows else None
 
     def _form(self, connection: Connection, params: Mapping[str, Any]) -> _Form | None:
         dialect = connection.dialect
