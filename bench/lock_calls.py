@@ -9,7 +9,9 @@ time, the count does not move with the machine's load.
 
 Printed per 100 complete calls: the calls made under the lock in all, per kind of webhook
 (the step answered, or the status callback) and for the holds that settle a message into an
-SR; ``--top N`` adds the functions with the most calls under the lock (cumulative).
+SR; ``--top N`` adds the functions with the most calls under the lock (cumulative). Then the
+same calls are walked again with each request profiled whole, for the share of a request's
+calls that the lock covers.
 """
 
 from __future__ import annotations
@@ -151,10 +153,17 @@ def run(calls: int, warmup: int, top: int, workdir: Path) -> None:
         )
     client: FlaskClient = create_app(settings, deps).test_client()
     profiler = LockProfiler()
+    whole: list[cProfile.Profile] = []  # the second pass: each request as a whole
 
     def transport(url: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         profiler.kind = _kind_of(url)
-        response = client.post(url, data=form, headers=headers)
+        if whole:
+            whole[0].enable()
+        try:
+            response = client.post(url, data=form, headers=headers)
+        finally:
+            if whole:
+                whole[0].disable()
         return response.status_code, response.get_data(as_text=True)
 
     def walk(index: int) -> None:
@@ -174,8 +183,19 @@ def run(calls: int, warmup: int, top: int, workdir: Path) -> None:
         profiler.reset()
         for index in range(warmup, warmup + calls):
             walk(index)
+    # The same calls again with each request profiled whole (the Flask test client's request
+    # included, the walker's side not): how much of a request's work the lock covers.
+    whole.append(cProfile.Profile())
+    for index in range(warmup + calls, warmup + 2 * calls):
+        walk(index)
     deps.engine.dispose()
     _report(profiler, calls, top)
+    in_all = pstats.Stats(whole[0]).total_calls  # type: ignore[attr-defined]
+    under_lock = sum(h.calls for h in profiler.by_kind.values())
+    print(
+        f"function calls of the requests in all per 100 calls: {in_all * 100 / calls:,.0f}"
+        f" (under the lock: {under_lock / max(in_all, 1):.1%})"
+    )
 
 
 def _report(profiler: LockProfiler, calls: int, top: int) -> None:
