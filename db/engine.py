@@ -213,6 +213,17 @@ def _has_input(dbapi_connection: Any) -> bool:
     return bool(readable)
 
 
+def _ping_outside_transaction(dbapi_connection: Any) -> None:
+    """``SELECT 1`` in autocommit: one round trip, and no transaction left open. (SQLAlchemy's
+    own ping leaves one open, saving a rollback; a connection then checked out for
+    ``db.transaction.read_statement`` could not be switched to autocommit.)"""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # no round trip on an idle connection
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    dbapi_connection.autocommit = autocommit
+
+
 def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
     watchdog = _SilenceWatchdog()
 
@@ -244,9 +255,7 @@ def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
             return
         watchdog.arm(dbapi_connection, PING_SECONDS)
         try:
-            # As SQLAlchemy's own ping does: no rollback after it (one round trip, not two).
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            _ping_outside_transaction(dbapi_connection)
         except Exception as exc:
             watchdog.disarm(dbapi_connection)
             raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc

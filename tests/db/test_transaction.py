@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 import db.engine
 import db.transaction
 from db.base import Base
-from db.engine import WriteInSnapshot, checkpoint, make_engine
+from db.engine import DatabaseTimeouts, WriteInSnapshot, checkpoint, make_engine
 from db.transaction import (
     SessionFactory,
     make_session_factory,
@@ -246,3 +246,23 @@ def test_a_read_statement_on_postgresql_opens_no_transaction_and_leaves_none_beh
 def test_a_read_statement_on_sqlite_refuses_to_write(factory: SessionFactory) -> None:
     with pytest.raises(WriteInSnapshot), read_statement(factory) as session:
         session.execute(WorkerHeartbeat.__table__.delete())
+
+
+def test_a_read_statement_on_a_connection_pinged_at_checkout_runs_on_postgresql(
+    database_url: str, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("only PostgreSQL connections are pinged")
+    # Every checkout pings; the ping must leave no transaction open, or the connection cannot
+    # be switched to autocommit for the statement.
+    engine = make_engine(database_url, timeouts=DatabaseTimeouts(ping_idle_seconds=0))
+    try:
+        factory = make_session_factory(engine)
+        with transaction(factory) as session:  # a connection in the pool, to be pinged
+            session.execute(text("SELECT 1"))
+        with read_statement(factory) as session:
+            assert last_heartbeat(session) is None
+        with transaction(factory) as session:
+            assert session.scalar(text("SELECT 2")) == 2
+    finally:
+        engine.dispose()
