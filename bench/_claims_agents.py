@@ -5,7 +5,8 @@ with nothing, timing every press, and reports an ``AgentRun``. The phases:
 
   real      ``callbacks.claims.claim_next_callback`` in ``db.transaction.transaction``, on an
             engine made as ``hotline serve`` makes it (``db.engine.make_engine`` with the
-            database timeouts: a ping at each checkout, statement and lock timeouts);
+            database timeouts: a ping at checkout of a connection idle for 2 s, statement
+            and lock timeouts);
   baseline  the least any correct claim does, in raw SQLAlchemy Core on a plain engine:
             ``SELECT id ... WHERE region, status = 'queued' ORDER BY <queue order> LIMIT 1
             FOR UPDATE SKIP LOCKED`` and an ``UPDATE`` of that row, in one transaction;

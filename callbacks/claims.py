@@ -80,12 +80,15 @@ def claim_next_callback(
     session: Session, *, by: StaffMember, region: str, now: datetime, catalog: Catalog
 ) -> Callback | None:
     """``by`` takes the region's next callback in queue order; None when none is waiting."""
-    callback = store.lock_next_claimable(session, region=region, now=now)
-    if callback is None:
+    claim = _claim_of_queued(by, now=now, catalog=catalog)
+    taken = store.claim_next(session, region=region, now=now, claim=claim)
+    if taken is None:
         return None
-    _expire_if_due(session, callback, now=now)
-    _move(session, callback, Move.CLAIM, actor=Actor.of(by), now=now)
-    _hold(callback, by, now=now, catalog=catalog)
+    callback = taken.callback
+    if not taken.claimed:  # an expired claim (or SQLite): moved here, as claim_callback does
+        _expire_if_due(session, callback, now=now)
+        _move(session, callback, Move.CLAIM, actor=Actor.of(by), now=now)
+        _hold(callback, by, now=now, catalog=catalog)
     return callback
 
 
@@ -349,10 +352,29 @@ def _require_holder(session: Session, callback: Callback, by: Actor, move: Move)
     )
 
 
+def _claim_of_queued(by: StaffMember, *, now: datetime, catalog: Catalog) -> store.Claim:
+    """``by``'s claim of a queued callback, as ``_move`` and ``_hold`` would write it: for the
+    store to write in the statement that finds the callback (one round trip for the claim)."""
+    queued = CallbackStatus.QUEUED
+    return store.Claim(
+        from_status=queued,
+        to_status=decide_move(Move.CLAIM, queued).status,
+        action=Move.CLAIM.value,
+        holder_id=by.id,
+        actor=Actor.of(by).name,
+        at=now,
+        expires_at=_claim_expires_at(now, catalog),
+    )
+
+
 def _hold(callback: Callback, by: StaffMember, *, now: datetime, catalog: Catalog) -> None:
     callback.claimed_by_id = by.id
     callback.claimed_at = now
-    callback.claim_expires_at = now + catalog.callback_claim_expiry
+    callback.claim_expires_at = _claim_expires_at(now, catalog)
+
+
+def _claim_expires_at(now: datetime, catalog: Catalog) -> datetime:
+    return now + catalog.callback_claim_expiry
 
 
 def _unhold(callback: Callback) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
@@ -54,13 +55,23 @@ class EventView:
     reason: str | None
 
 
-def _views(session: Session, stmt: Select[Callback], now: datetime) -> list[CallbackView]:
+def _with_details(stmt: Select[Callback]) -> Select[Callback, str, str, str, str | None]:
+    """``stmt`` with what a view shows beside the callback: the caller's message, the holder."""
     holder = aliased(User)
-    rows = session.execute(
+    return (
         stmt.add_columns(Message.contact_name, Message.company, Message.description, holder.name)
         .join(Message, Message.id == Callback.message_id)
         .outerjoin(holder, holder.id == Callback.claimed_by_id)
-    ).all()
+    )
+
+
+def _views(session: Session, stmt: Select[Callback], now: datetime) -> list[CallbackView]:
+    return _as_views(session.execute(_with_details(stmt)).all(), now)
+
+
+def _as_views(
+    rows: Sequence[Row[Callback, str, str, str, str | None]], now: datetime
+) -> list[CallbackView]:
     return [
         CallbackView(
             id=c.id,
@@ -112,8 +123,14 @@ def list_callbacks(
 
 def callback_view(session: Session, callback_id: int, *, now: datetime) -> CallbackView | None:
     """One callback as listed, or None."""
-    found = _views(session, select(Callback).where(Callback.id == callback_id), now)
+    rows = session.execute(_ONE_VIEW, {"view_callback_id": callback_id}).all()
+    found = _as_views(rows, now)
     return found[0] if found else None
+
+
+# Built once: every API move answers with this view, and building the statement cost more of
+# the request than running it.
+_ONE_VIEW = _with_details(select(Callback).where(Callback.id == bindparam("view_callback_id")))
 
 
 def callback_history(session: Session, callback_id: int) -> list[EventView]:

@@ -11,17 +11,102 @@ the same way; SQLAlchemy leaves the locking clauses out there.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
+from db.base import table_of
+
+_CALLBACKS = table_of(Callback)
+_EVENTS = table_of(CallbackEvent)
+# LIMIT 1 written out, not bound: a bound limit is unknown to PostgreSQL's plan for every value
+# (it then prices a generic plan for 10% of the table and plans every claim afresh).
+_ONE = literal_column("1", Integer)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim as the claims service decided it, for ``claim_next`` to write: the status it
+    moves the callback from and to, the holder and until when, and who the event names."""
+
+    from_status: CallbackStatus
+    to_status: CallbackStatus
+    action: str
+    holder_id: int
+    actor: str
+    at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NextCallback:
+    """The callback ``claim_next`` locked, and whether it wrote the claim to it already."""
+
+    callback: Callback
+    claimed: bool
 
 
 def locked(session: Session, callback_id: int) -> Callback | None:
     """The callback, locked until the transaction ends (None when there is none)."""
     return session.scalar(select(Callback).where(Callback.id == callback_id).with_for_update())
+
+
+def claim_next(
+    session: Session, *, region: str, now: datetime, claim: Claim
+) -> NextCallback | None:
+    """Lock the region's next claimable callback as ``lock_next_claimable`` does; None when
+    there is none. On PostgreSQL one in ``claim.from_status`` is claimed in that same statement,
+    its row moved and its event written as ``claim`` says: one round trip where locking, moving
+    and recording took three.
+
+    Any other comes back locked and unchanged, for the caller to move: an expired claim (its
+    expiry is recorded first), and every callback on SQLite (no statement there writes two
+    tables; nor does it make round trips).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        callback = lock_next_claimable(session, region=region, now=now)
+        return None if callback is None else NextCallback(callback, claimed=False)
+    row = session.execute(
+        _CLAIM_NEXT,
+        {
+            "queue_region": region,
+            "now": now,
+            "claim_from": claim.from_status.value,
+            "claim_to": claim.to_status.value,
+            "claim_action": claim.action,
+            "claim_holder": claim.holder_id,
+            "claim_actor": claim.actor,
+            "claim_at": claim.at,
+            "claim_until": claim.expires_at,
+        },
+        # The row as the statement left it, also where the session had read it before.
+        execution_options={"populate_existing": True},
+    ).one_or_none()
+    if row is None:
+        return None
+    head_id, claimed = row
+    if claimed is not None:
+        return NextCallback(claimed, claimed=True)
+    callback = locked(session, head_id)  # ours already: read, not waited for
+    assert callback is not None
+    return NextCallback(callback, claimed=False)
 
 
 def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Callback | None:
@@ -30,50 +115,108 @@ def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Call
 
     Claimable are the queued callbacks not held back (``not_before``) and the claims that have
     expired. One statement, each kind's head found by an index in queue order and locked
-    (``ix_callbacks_claim_order`` for the queue, ``ix_callbacks_claim_expiry`` for expired
-    claims), the earlier of the two returned: a single condition over both kinds made
-    PostgreSQL read and sort the region's whole table on every claim (10 ms at 10 000 rows).
-    When both heads exist the later one stays locked until the claimer commits (other claimers
-    skip it meanwhile, as they skip any row being claimed).
+    (``ix_callbacks_claim_order``), the earlier of the two returned: a single condition over
+    both kinds made PostgreSQL read and sort the region's whole table on every claim (10 ms at
+    10 000 rows). When both heads exist the later one stays locked until the claimer commits
+    (other claimers skip it meanwhile, as they skip any row being claimed).
     """
-    return session.scalar(_NEXT_CLAIMABLE, {"region": region, "now": now})
+    return session.scalar(_NEXT_CLAIMABLE, {"queue_region": region, "now": now})
 
 
-def _head(*conditions: ColumnElement[bool]) -> Select[int, datetime, datetime]:
+def _head(*conditions: ColumnElement[bool]) -> Select[Any]:
     """The region's first row meeting ``conditions`` in queue order, locked (SKIP LOCKED)."""
     return (
-        select(Callback.id, Callback.due_at, Callback.requested_at)
-        .where(Callback.region == bindparam("region"), *conditions)
-        .order_by(Callback.due_at, Callback.requested_at, Callback.id)
-        .limit(1)
+        select(_CALLBACKS.c.id, _CALLBACKS.c.status, _CALLBACKS.c.due_at, _CALLBACKS.c.requested_at)
+        .where(_CALLBACKS.c.region == bindparam("queue_region"), *conditions)
+        .order_by(_CALLBACKS.c.due_at, _CALLBACKS.c.requested_at, _CALLBACKS.c.id)
+        .limit(_ONE)
         .with_for_update(skip_locked=True)
     )
 
 
-def _next_claimable() -> Select[Callback]:
-    """The statement behind ``lock_next_claimable``, built once (building it took longer than
-    PostgreSQL takes to run it); ``region`` and ``now`` are bound at each claim."""
+def _next_claimable() -> CTE:
+    """The id and status of the region's next claimable callback, locked: the CTE ``head`` of
+    the statements below, which are built once (building one took longer than PostgreSQL takes
+    to run it); ``queue_region`` and ``now`` are bound at each claim. A locked row's status is
+    read as it stands now, also when a change was committed since the statement began."""
     queued = _head(
-        Callback.status == CallbackStatus.QUEUED.value,
-        or_(Callback.not_before.is_(None), Callback.not_before <= bindparam("now")),
+        _CALLBACKS.c.status == CallbackStatus.QUEUED.value,
+        or_(_CALLBACKS.c.not_before.is_(None), _CALLBACKS.c.not_before <= bindparam("now")),
     ).cte("queued_head")
+    expiring = _CALLBACKS.alias("expiring")
     expired = _head(
-        Callback.status == CallbackStatus.CLAIMED.value,
-        Callback.claim_expires_at <= bindparam("now"),
+        _CALLBACKS.c.status == CallbackStatus.CLAIMED.value,
+        _CALLBACKS.c.claim_expires_at <= bindparam("now"),
+        # Asked first, once: has any claim expired? The earliest expiry is the first entry of
+        # ix_callbacks_claim_expiry (an EXISTS was answered by reading the whole table when
+        # none had). Usually none has, and the head is never looked for; looking for it walks
+        # the region's claims (PostgreSQL's choice of index while every row was queued when it
+        # last counted them: 5 ms a claim with 10 000 callbacks claimed).
+        select(func.min(expiring.c.claim_expires_at))
+        .where(expiring.c.status == CallbackStatus.CLAIMED.value)
+        .scalar_subquery()
+        <= bindparam("now"),
     ).cte("expired_head")
     heads = union_all(select(queued), select(expired)).subquery("heads")
-    first = (
-        select(heads.c.id)
+    return (
+        select(heads.c.id, heads.c.status)
         .order_by(heads.c.due_at, heads.c.requested_at, heads.c.id)
-        .limit(1)
-        .scalar_subquery()
+        .limit(_ONE)
+        .cte("head")
     )
-    # Locked again (ours already: no wait) so that the row is read as it stands now, not as the
-    # statement's snapshot saw it: a change committed meanwhile is in the version locked.
-    return select(Callback).where(Callback.id == first).with_for_update()
 
 
-_NEXT_CLAIMABLE = _next_claimable()
+def _next_claimable_row() -> Select[Callback]:
+    """The statement behind ``lock_next_claimable``: the head's whole row. Locked again (ours
+    already: no wait) so that the row is read as it stands now, not as the statement's
+    snapshot saw it: a change committed meanwhile is in the version locked."""
+    head = _next_claimable()
+    return (
+        select(Callback).where(Callback.id == select(head.c.id).scalar_subquery()).with_for_update()
+    )
+
+
+def _claim_next() -> Select[int, Callback]:
+    """The statement behind ``claim_next`` on PostgreSQL: lock the head; when it is in
+    ``claim_from``, move it and insert its event (data-modifying CTEs, run once whatever reads
+    them); answer the head's id and, when claimed, its row as moved (else no row: NULLs)."""
+    head = _next_claimable()
+    moved = (
+        update(_CALLBACKS)
+        .where(_CALLBACKS.c.id == head.c.id, head.c.status == bindparam("claim_from"))
+        .values(
+            status=bindparam("claim_to"),
+            claimed_by_id=bindparam("claim_holder"),
+            claimed_at=bindparam("claim_at"),
+            claim_expires_at=bindparam("claim_until"),
+            updated_at=bindparam("claim_at"),
+        )
+        .returning(*_CALLBACKS.c)
+        .cte("moved")
+    )
+    recorded = insert(_EVENTS).from_select(
+        ["callback_id", "at", "user_id", "actor", "action", "from_status", "to_status"],
+        select(
+            moved.c.id,
+            bindparam("claim_at", type_=_EVENTS.c.at.type),
+            bindparam("claim_holder", type_=_EVENTS.c.user_id.type),
+            bindparam("claim_actor", type_=_EVENTS.c.actor.type),
+            bindparam("claim_action", type_=_EVENTS.c.action.type),
+            bindparam("claim_from", type_=_EVENTS.c.from_status.type),
+            bindparam("claim_to", type_=_EVENTS.c.to_status.type),
+        ),
+    )
+    claimed = aliased(Callback, moved)
+    return (
+        select(head.c.id, claimed)
+        .select_from(head)
+        .outerjoin(moved, moved.c.id == head.c.id)
+        .add_cte(recorded.cte("recorded"))
+    )
+
+
+_NEXT_CLAIMABLE = _next_claimable_row()
+_CLAIM_NEXT = _claim_next()
 
 
 def lock_expired_claims(session: Session, *, now: datetime, limit: int = 500) -> Sequence[Callback]:

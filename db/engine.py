@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import select
 import socket
 import sqlite3
 import threading
@@ -50,12 +51,14 @@ class DatabaseTimeouts:
     again; then each statement is cut off by the server after ``statement_seconds``
     (``lock_seconds`` of them waiting for a row lock). A server that stops answering altogether
     (a black-holed network, a frozen host) cancels nothing, so a connection that hears nothing
-    for ``silence_seconds`` is shut down from this side.
+    for ``silence_seconds`` is shut down from this side. A connection the server answered on
+    within ``ping_idle_seconds`` is not pinged (see ``_watch_for_silence``).
     """
 
     connect_seconds: float = 2.0
     statement_seconds: float = 3.0
     lock_seconds: float = 2.0
+    ping_idle_seconds: float = 2.0
 
     @property
     def silence_seconds(self) -> float:
@@ -195,6 +198,30 @@ def _shut_down(fd: int) -> None:
 
 
 _FRESH = "hotline_fresh"
+# When the server last answered on a pooled connection (time.monotonic()), in its record's info.
+_HEARD_AT = "hotline_heard_at"
+
+
+def _has_input(dbapi_connection: Any) -> bool:
+    """Whether the server sent something unasked (on an idle connection: its notice that it
+    closes the connection, a restart or a terminated backend, or the end of the stream), or
+    the connection is closed on this side already."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except Exception:  # closed: fileno() refuses; the ping below says so in SQLAlchemy's terms
+        return True
+    return bool(readable)
+
+
+def _ping_outside_transaction(dbapi_connection: Any) -> None:
+    """``SELECT 1`` in autocommit: one round trip, and no transaction left open. (SQLAlchemy's
+    own ping leaves one open, saving a rollback; a connection then checked out for
+    ``db.transaction.read_statement`` could not be switched to autocommit.)"""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # no round trip on an idle connection
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    dbapi_connection.autocommit = autocommit
 
 
 def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
@@ -210,23 +237,37 @@ def _watch_for_silence(engine: Engine, timeouts: DatabaseTimeouts) -> None:
         # DisconnectionError here makes the pool connect afresh (SQLAlchemy's pessimistic
         # disconnect handling, done by hand so that the ping has a deadline). A connection
         # made just now needs none.
-        if record.info.pop(_FRESH, False):
+        #
+        # Nor does one the server answered on within ping_idle_seconds (under load: every
+        # checkout; the ping was one round trip in six of a claim). A server that closed it
+        # since has said so (the socket is readable): that one is pinged as before. One that
+        # went silent since is cut off by the watchdog at its first statement after
+        # silence_seconds, which longest_wait_seconds covers (it counts a ping, a new
+        # connection and that silence), so every webhook still answers in time. What the
+        # skipped ping gives up is replacing such a connection unseen: that one request fails
+        # (as it would had the connection gone silent just after its ping), and SQLAlchemy,
+        # seeing a disconnect, replaces the pool's other connections at their next checkout.
+        if record.info.pop(_FRESH, False) or (
+            time.monotonic() - record.info.get(_HEARD_AT, -math.inf) < timeouts.ping_idle_seconds
+            and not _has_input(dbapi_connection)
+        ):
             watchdog.arm(dbapi_connection, timeouts.silence_seconds)
             return
         watchdog.arm(dbapi_connection, PING_SECONDS)
         try:
-            # As SQLAlchemy's own ping does: no rollback after it (one round trip, not two).
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
+            _ping_outside_transaction(dbapi_connection)
         except Exception as exc:
             watchdog.disarm(dbapi_connection)
             raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc
+        record.info[_HEARD_AT] = time.monotonic()
         watchdog.arm(dbapi_connection, timeouts.silence_seconds)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _heard(connection: Any, *_args: Any) -> None:
         # The server answered: the next statement gets its full time.
-        watchdog.arm(connection.connection.dbapi_connection, timeouts.silence_seconds)
+        pooled = connection.connection
+        pooled.info[_HEARD_AT] = time.monotonic()
+        watchdog.arm(pooled.dbapi_connection, timeouts.silence_seconds)
 
     @event.listens_for(engine, "checkin")
     def _returned(dbapi_connection: Any, _record: Any) -> None:

@@ -276,6 +276,40 @@ def read_transaction(factory: SessionFactory) -> Iterator[Session]:
         session.close()
 
 
+_AUTOCOMMIT_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _autocommit_engine(factory: SessionFactory) -> Engine:
+    """The engine (PostgreSQL) whose connections run each statement in a transaction of its own."""
+    engine = _engine(factory)
+    autocommit = _AUTOCOMMIT_ENGINES.get(engine)
+    if autocommit is None:
+        autocommit = _AUTOCOMMIT_ENGINES[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return autocommit
+
+
+@contextmanager
+def read_statement(factory: SessionFactory) -> Iterator[Session]:
+    """Open a session for one statement that reads: one round trip on PostgreSQL.
+
+    There the statement runs without BEGIN and COMMIT around it (its own transaction, one
+    consistent moment, as any statement); a second statement would see a later moment, so
+    reads of more than one statement take :func:`read_transaction`. On SQLite, which makes
+    no round trips, it is :func:`read_transaction`.
+    """
+    if _writer_lock(factory) is not None:
+        with read_transaction(factory) as session:
+            yield session
+        return
+    session = factory(bind=_autocommit_engine(factory))
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 # The same two kinds of transaction for plain statements on a Connection, without the ORM's
 # session (``db.unit_of_work`` reads on one, then writes in a session).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, select
 
 from callbacks.claims import (
     SYSTEM,
@@ -19,7 +20,7 @@ from callbacks.claims import (
     reschedule_callback,
 )
 from callbacks.lifecycle import Disposition
-from callbacks.models import Callback, CallbackStatus
+from callbacks.models import Callback, CallbackEvent, CallbackStatus
 from callbacks.queries import callback_history, list_callbacks
 from config.dependencies import Dependencies
 from db.transaction import transaction
@@ -125,6 +126,75 @@ def test_claim_next_takes_the_earliest_promise_first_then_the_first_caller(
             session, by=team["anna"], region="de", now=clock.now(), catalog=catalog
         )
     assert none_left is None
+
+
+def test_claim_next_writes_the_claim_as_claiming_that_callback_does(
+    deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
+) -> None:
+    # On PostgreSQL claim_next moves the row and writes its event in its locking statement;
+    # the outcome must be the one claim_callback's moves give.
+    by_next, by_id = _queue(deps, catalog, clock, 2)
+    with transaction(deps.session_factory) as session:
+        got = claim_next_callback(
+            session, by=team["anna"], region="de", now=clock.now(), catalog=catalog
+        )
+        assert got is not None
+        assert got.id == by_next
+        assert (got.status, got.claimed_by_id) == (CallbackStatus.CLAIMED, team["anna"].id)
+        claim_callback(session, by_id, by=team["anna"], now=clock.now(), catalog=catalog)
+
+    def written(callback_id: int) -> tuple[object, ...]:
+        row = _row(deps, callback_id)
+        with transaction(deps.session_factory) as session:
+            events = session.scalars(
+                select(CallbackEvent).where(CallbackEvent.callback_id == callback_id)
+            ).all()
+            moves = [
+                (e.at, e.user_id, e.actor, e.action, e.from_status, e.to_status, e.reason)
+                for e in events
+            ]
+        holding = (row.claimed_by_id, row.claimed_at, row.claim_expires_at, row.updated_at)
+        return row.status, holding, row.attempts, row.not_before, moves
+
+    assert written(by_next) == written(by_id)
+    assert written(by_next)[1] == (
+        team["anna"].id,
+        clock.now(),
+        clock.now() + timedelta(minutes=10),
+        clock.now(),
+    )
+
+
+def test_claim_next_is_one_statement_on_postgresql(
+    deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite makes no round trips: claim_next locks, then moves in Python")
+    [callback_id] = _queue(deps, catalog, clock)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(deps.engine, "before_cursor_execute", count)
+    try:
+        with transaction(deps.session_factory) as session:
+            got = claim_next_callback(
+                session, by=team["ben"], region="de", now=clock.now(), catalog=catalog
+            )
+            assert got is not None
+            assert got.id == callback_id
+    finally:
+        event.remove(deps.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    with transaction(deps.session_factory) as session:
+        [claimed] = callback_history(session, callback_id)
+    assert (claimed.actor, claimed.action, claimed.from_status, claimed.to_status) == (
+        "ben",
+        "claim",
+        "queued",
+        "claimed",
+    )
 
 
 def test_claim_next_skips_a_retry_not_due_yet_and_other_regions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from db.engine import DatabaseTimeouts, make_engine
+from db.engine import PING_SECONDS, DatabaseTimeouts, make_engine
 from tests.conftest import POSTGRES_URL
 from tests.support.tcp_proxy import Mode, TcpProxy
 
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 TIMEOUTS = DatabaseTimeouts(connect_seconds=2, statement_seconds=1, lock_seconds=0.5)
+# Every pooled connection pinged at checkout, however lately the server answered on it.
+ALWAYS_PINGED = dataclasses.replace(TIMEOUTS, ping_idle_seconds=0)
 
 
 @pytest.fixture
@@ -30,13 +33,25 @@ def proxy():
 
 
 @pytest.fixture
-def engine(proxy):
+def engine_with(proxy):
+    """Engines through ``proxy`` with the timeouts given (TIMEOUTS unless told)."""
     assert POSTGRES_URL is not None
     url = make_url(POSTGRES_URL).set(host="127.0.0.1", port=proxy.port)
-    engine = make_engine(url.render_as_string(hide_password=False), timeouts=TIMEOUTS)
-    yield engine
+    engines = []
+
+    def make(timeouts=TIMEOUTS):
+        engines.append(make_engine(url.render_as_string(hide_password=False), timeouts=timeouts))
+        return engines[-1]
+
+    yield make
     proxy.set_mode(Mode.REFUSE)
-    engine.dispose()
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(engine_with):
+    return engine_with()
 
 
 def seconds_until_it_fails(run):
@@ -54,7 +69,8 @@ def test_a_statement_the_server_never_answers_is_cut_off_after_the_silence_limit
     assert TIMEOUTS.silence_seconds <= took < TIMEOUTS.silence_seconds + 1
 
 
-def test_a_pooled_connection_that_went_silent_is_pinged_and_replaced_in_time(engine, proxy):
+def test_a_pooled_connection_that_went_silent_is_pinged_and_replaced_in_time(engine_with, proxy):
+    engine = engine_with(ALWAYS_PINGED)
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
     proxy.set_mode(Mode.BLACK_HOLE)
@@ -63,6 +79,39 @@ def test_a_pooled_connection_that_went_silent_is_pinged_and_replaced_in_time(eng
     proxy.set_mode(Mode.PASS)
     with engine.connect() as connection:  # the next checkout connects afresh
         assert connection.execute(text("SELECT 3")).scalar() == 3
+
+
+def test_a_connection_answered_on_just_now_is_not_pinged_and_cut_off_in_time_when_silent(
+    engine, proxy
+):
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    proxy.set_mode(Mode.BLACK_HOLE)
+    started = time.monotonic()
+    with engine.connect() as connection:  # no ping: nothing to wait for
+        checked_out = time.monotonic() - started
+        took, _ = seconds_until_it_fails(lambda: connection.execute(text("SELECT 2")))
+    assert checked_out < PING_SECONDS
+    assert TIMEOUTS.silence_seconds <= took < TIMEOUTS.longest_wait_seconds
+    proxy.set_mode(Mode.PASS)
+    with engine.connect() as connection:  # the cut-off connection was replaced
+        assert connection.execute(text("SELECT 3")).scalar() == 3
+
+
+def test_a_connection_answered_on_just_now_that_the_server_closed_is_replaced_unseen(engine):
+    with engine.connect() as connection:
+        first = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert POSTGRES_URL is not None
+    other = make_engine(POSTGRES_URL)
+    try:
+        with other.connect() as connection:
+            # Waits until the backend is gone: its goodbye is in our socket by then.
+            assert connection.execute(text(f"SELECT pg_terminate_backend({first}, 5000)")).scalar()
+    finally:
+        other.dispose()
+    with engine.connect() as connection:
+        second = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert second != first
 
 
 def test_a_refused_connection_fails_at_once(engine, proxy):

@@ -16,8 +16,14 @@ from sqlalchemy.exc import OperationalError
 import db.engine
 import db.transaction
 from db.base import Base
-from db.engine import WriteInSnapshot, checkpoint, make_engine
-from db.transaction import SessionFactory, make_session_factory, read_transaction, transaction
+from db.engine import DatabaseTimeouts, WriteInSnapshot, checkpoint, make_engine
+from db.transaction import (
+    SessionFactory,
+    make_session_factory,
+    read_statement,
+    read_transaction,
+    transaction,
+)
 from db.work import WorkerHeartbeat
 from db.work_health import last_heartbeat
 
@@ -209,3 +215,54 @@ def test_a_lock_request_whose_file_was_closed_fails_without_stopping_the_waiter(
     request.serve()  # what the waiter thread runs: it must return, not raise
     with pytest.raises(OSError, match="closed file"):
         request.wait(0)
+
+
+def test_a_read_statement_on_postgresql_opens_no_transaction_and_leaves_none_behind(
+    session_factory: SessionFactory, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite reads a snapshot (see the read transaction tests)")
+    from psycopg.pq import TransactionStatus
+
+    with read_statement(session_factory) as session:
+        assert session.scalar(text("SELECT 1")) == 1
+        driver = session.connection().connection.dbapi_connection
+        assert driver is not None
+        assert driver.info.transaction_status is TransactionStatus.IDLE  # no BEGIN was sent
+
+    def write_then_fail() -> None:
+        with transaction(session_factory) as session:
+            session.add(WorkerHeartbeat(worker_id="w1", started_at=NOON, last_tick_at=NOON))
+            session.flush()
+            raise RuntimeError("undo")
+
+    # The pooled connection is transactional again: a write that fails is rolled back.
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    with read_statement(session_factory) as session:
+        assert last_heartbeat(session) is None
+
+
+def test_a_read_statement_on_sqlite_refuses_to_write(factory: SessionFactory) -> None:
+    with pytest.raises(WriteInSnapshot), read_statement(factory) as session:
+        session.execute(WorkerHeartbeat.__table__.delete())
+
+
+def test_a_read_statement_on_a_connection_pinged_at_checkout_runs_on_postgresql(
+    database_url: str, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("only PostgreSQL connections are pinged")
+    # Every checkout pings; the ping must leave no transaction open, or the connection cannot
+    # be switched to autocommit for the statement.
+    engine = make_engine(database_url, timeouts=DatabaseTimeouts(ping_idle_seconds=0))
+    try:
+        factory = make_session_factory(engine)
+        with transaction(factory) as session:  # a connection in the pool, to be pinged
+            session.execute(text("SELECT 1"))
+        with read_statement(factory) as session:
+            assert last_heartbeat(session) is None
+        with transaction(factory) as session:
+            assert session.scalar(text("SELECT 2")) == 2
+    finally:
+        engine.dispose()
