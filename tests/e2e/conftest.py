@@ -10,9 +10,11 @@ import pytest
 from config.dependencies import Dependencies
 from config.settings import LOCAL_AUTH_TOKEN
 from config.wiring import build_dependencies
+from config.worker import Worker
 from ivr.call_walker import CallWalker
 from ivr.twilio_rest import TwilioSenders
 from tests.conftest import BASE_URL
+from tests.support.fakes import FakeMailer, FakeMessenger
 from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockCall, MockTwilio
 
 
@@ -38,6 +40,27 @@ def twilio_deps(settings, catalog, clock, messenger, mailer, mock_twilio) -> Ite
             public_base_url=BASE_URL,
         )
         yield deps
+        deps.engine.dispose()
+
+
+@pytest.fixture
+def worker(settings, catalog, clock, mock_twilio) -> Iterator[Worker]:
+    """A worker of its own, placing calls at the mock; webhooks are reached at BASE_URL."""
+    with TwilioSenders(
+        TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, api_base_url=mock_twilio.base_url, timeout_seconds=5
+    ) as senders:
+        deps = build_dependencies(
+            settings,
+            catalog=catalog,
+            clock=clock,
+            messenger=FakeMessenger(clock),
+            dialer=senders,
+            mailer=FakeMailer(),
+            public_base_url=BASE_URL,
+        )
+        runner = Worker(deps)
+        yield runner
+        runner.shutdown()
         deps.engine.dispose()
 
 

@@ -3,7 +3,7 @@ Twilio mock, the signed call walker answers it as the agent's phone and plays th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,41 +13,16 @@ from callbacks.calls import settle_lost_calls, start_callback_call
 from callbacks.claims import Actor, claim_callback, record_disposition
 from callbacks.lifecycle import Disposition
 from callbacks.models import Callback, CallbackEvent
-from config.wiring import build_dependencies
-from config.worker import Worker
 from db.transaction import transaction
 from intake.staff import StaffMember
 from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
-from ivr.twilio_rest import TwilioSenders
 from tests.conftest import BASE_URL
 from tests.support.callback_rows import AGENT_PHONE, queued_callback, staff
-from tests.support.fakes import FakeMailer, FakeMessenger
 from tests.support.intake_rows import GERMAN_MOBILE, US_MOBILE
-from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockCall
+from tests.support.mock_twilio import MockCall
 
 US_AGENT_PHONE = "+12025550177"
-
-
-@pytest.fixture
-def worker(settings, catalog, clock, mock_twilio) -> Iterator[Worker]:
-    """The worker, placing calls at the mock; webhooks are reached at BASE_URL."""
-    with TwilioSenders(
-        TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, api_base_url=mock_twilio.base_url, timeout_seconds=5
-    ) as senders:
-        deps = build_dependencies(
-            settings,
-            catalog=catalog,
-            clock=clock,
-            messenger=FakeMessenger(clock),
-            dialer=senders,
-            mailer=FakeMailer(),
-            public_base_url=BASE_URL,
-        )
-        runner = Worker(deps)
-        yield runner
-        runner.shutdown()
-        deps.engine.dispose()
 
 
 @pytest.fixture

@@ -5,20 +5,16 @@ how long is read back through the API."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from config.settings import LOCAL_AUTH_TOKEN
-from config.wiring import build_dependencies
-from config.worker import Worker
 from db.transaction import transaction
 from escalations.conferences import DIAL_IN_PATH
 from intake.staff import issue_token
 from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
-from ivr.twilio_rest import TwilioSenders
 from ivr.walker_conference import ConferenceRoom
 from tests.conftest import BASE_URL
 from tests.ivr.test_webhooks import signed_post
@@ -30,9 +26,8 @@ from tests.support.conference_rows import (
     escalation_for_conference,
     with_dial_in,
 )
-from tests.support.fakes import FakeMailer, FakeMessenger
 from tests.support.intake_rows import GERMAN_MOBILE
-from tests.support.mock_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, MockCall, MockTwilio
+from tests.support.mock_twilio import MockCall
 
 LATECOMER = "+4917612345999"
 
@@ -40,33 +35,6 @@ LATECOMER = "+4917612345999"
 @pytest.fixture
 def catalog(catalog):
     return with_dial_in(catalog)
-
-
-@pytest.fixture
-def mock_twilio(clock) -> Iterator[MockTwilio]:
-    with MockTwilio(clock=clock.now) as mock:
-        yield mock
-
-
-@pytest.fixture
-def worker(settings, catalog, clock, mock_twilio) -> Iterator[Worker]:
-    """The worker, placing calls at the mock; webhooks are reached at BASE_URL."""
-    with TwilioSenders(
-        TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, api_base_url=mock_twilio.base_url, timeout_seconds=5
-    ) as senders:
-        deps = build_dependencies(
-            settings,
-            catalog=catalog,
-            clock=clock,
-            messenger=FakeMessenger(clock),
-            dialer=senders,
-            mailer=FakeMailer(),
-            public_base_url=BASE_URL,
-        )
-        runner = Worker(deps)
-        yield runner
-        runner.shutdown()
-        deps.engine.dispose()
 
 
 @pytest.fixture
