@@ -151,7 +151,7 @@ def _next_claimable() -> CTE:
         # ix_callbacks_claim_expiry (an EXISTS was answered by reading the whole table when
         # none had). Usually none has, and the head is never looked for; looking for it walks
         # the region's claims (PostgreSQL's choice of index while every row was queued when it
-        # last counted them: 5 ms a claim with 10 000 callbacks claimed).
+        # last counted them: 2.2 ms a claim with 4 500 callbacks claimed).
         select(func.min(expiring.c.claim_expires_at))
         .where(expiring.c.status == CallbackStatus.CLAIMED.value)
         .scalar_subquery()
