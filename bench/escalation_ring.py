@@ -89,7 +89,8 @@ from db.engine import normalize_url
 from db.work import WorkItem, WorkState
 from escalations.records import Escalation
 from intake.staff import StaffMember
-from ivr.call_walker import CallWalker, WalkerError, requests_transport
+from ivr.call_walker import CallWalker, WalkerError
+from ivr.walker_transport import requests_transport
 
 TARGET_P99_S = 2.0
 # Seconds to wait, after the last key or pass, for its ring (the worker ticks every 0.25 s).

@@ -307,7 +307,8 @@ main.add_command(roster)
 @click.option("--url", default=None, help="Base URL of the running server.")
 def call(number: str, from_: str | None, url: str | None) -> None:
     """Phone a running hotline from the terminal, exactly as Twilio would."""
-    from ivr.call_walker import CallWalker, WalkerError, requests_transport
+    from ivr.call_walker import CallWalker, WalkerError
+    from ivr.walker_transport import requests_transport
 
     settings = _settings()
     base = (url or settings.public_base_url or "http://127.0.0.1:8000").rstrip("/")

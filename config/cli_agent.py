@@ -59,7 +59,8 @@ def answer(name: str, url: str | None, wait_seconds: float) -> None:
     from db.transaction import make_session_factory, read_transaction
     from intake.outbound_calls import PlacedCall, next_placed_call
     from intake.staff import UnknownUser, staff_member
-    from ivr.call_walker import CallWalker, WalkerError, requests_transport
+    from ivr.call_walker import CallWalker, WalkerError
+    from ivr.walker_transport import requests_transport
 
     settings = _settings()
     base = (url or settings.public_base_url or "http://127.0.0.1:8000").rstrip("/")

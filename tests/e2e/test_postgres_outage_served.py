@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 from config.settings import LOCAL_AUTH_TOKEN
 from db.transaction import transaction
 from intake.models import Call, ServiceRequest
-from ivr.call_walker import CallWalker, requests_transport
+from ivr.call_walker import CallWalker
+from ivr.walker_transport import requests_transport
 from tests.conftest import POSTGRES_URL
 from tests.support.calls import GERMAN_LINE, GERMAN_MOBILE
 from tests.support.tcp_proxy import Mode, TcpProxy

@@ -27,13 +27,8 @@ from urllib3.exceptions import (
 
 from config import cli
 from config.settings import LOCAL_AUTH_TOKEN
-from ivr.call_walker import (
-    CallWalker,
-    ConnectionDropped,
-    WalkerError,
-    dropped_connection,
-    requests_transport,
-)
+from ivr.call_walker import CallWalker, ConnectionDropped, WalkerError
+from ivr.walker_transport import dropped_connection, requests_transport
 from tests.support.smtp import free_port
 
 GERMAN_LINE = "+498001006711"
