@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 from db.base import table_of
 from intake.call_steps import MessageKind
 from intake.catalog import Catalog
+from intake.confirmation_targets import ConfirmationFacts, confirmation_facts
 from intake.confirmations import (
     NO_CONFIRMATION_CHANNEL,
     SMS_LIMITED,
-    ConfirmationFacts,
     ConfirmationView,
-    confirmation_facts,
     confirmations_for,
     has_confirmation,
     queue_confirmations,

@@ -18,7 +18,7 @@ from intake.call_rules import UNSTATED_REASON
 from intake.call_steps import MessageKind, StepName
 from intake.call_store import CallRecord
 from intake.catalog import Catalog
-from intake.confirmations import ConfirmationFacts, confirmation_facts
+from intake.confirmation_targets import ConfirmationFacts, confirmation_facts
 from intake.customers import find_customer
 from intake.messages import message_for_call, new_message_values, record_field
 from intake.models import Message

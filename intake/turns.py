@@ -43,7 +43,7 @@ from intake.call_store import (
     new_call,
 )
 from intake.catalog import Catalog, Region
-from intake.confirmations import ConfirmationFacts
+from intake.confirmation_targets import ConfirmationFacts
 from intake.customers import find_customer
 from intake.escalation_hold import holds_for_duty_manager
 from intake.messages import consent_changes, field_changes, new_message_values

@@ -11,13 +11,8 @@ from sqlalchemy import select
 from db.transaction import SessionFactory, transaction
 from db.work import Alert
 from intake.catalog import Catalog, SmsLimits
-from intake.confirmations import (
-    SMS_LIMITED,
-    confirmation_targets,
-    record_sent,
-    record_sms_status,
-    sms_target,
-)
+from intake.confirmation_targets import confirmation_targets, sms_target
+from intake.confirmations import SMS_LIMITED, record_sent, record_sms_status
 from intake.models import Confirmation, ConfirmationStatus, ServiceRequest
 from intake.number_policy import NumberPolicy
 from intake.sms_limits import SMS_LIMIT_ALERT
