@@ -133,7 +133,7 @@ def _kind_of(url: str) -> str:
     return parts.path.removeprefix("/ivr/")
 
 
-def run(calls: int, warmup: int, top: int, workdir: Path) -> None:
+def run(calls: int, warmup: int, top: int, workdir: Path, whole_top: int = 0) -> None:
     database_url = f"sqlite:///{workdir / 'lock.db'}"
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)
@@ -190,7 +190,14 @@ def run(calls: int, warmup: int, top: int, workdir: Path) -> None:
         walk(index)
     deps.engine.dispose()
     _report(profiler, calls, top)
-    in_all = pstats.Stats(whole[0]).total_calls  # type: ignore[attr-defined]
+    whole_stats = pstats.Stats(whole[0])
+    if whole_top:
+        out = io.StringIO()
+        whole_stats.stream = out  # type: ignore[attr-defined]
+        whole_stats.sort_stats("tottime").print_stats(whole_top)
+        print("-- heaviest functions of the requests in all (own time):")
+        print(out.getvalue())
+    in_all = whole_stats.total_calls  # type: ignore[attr-defined]
     under_lock = sum(h.calls for h in profiler.by_kind.values())
     print(
         f"function calls of the requests in all per 100 calls: {in_all * 100 / calls:,.0f}"
@@ -226,9 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=positive, default=100, help="complete calls measured")
     parser.add_argument("--warmup", type=int, default=20, help="complete calls not measured")
     parser.add_argument("--top", type=int, default=0, help="list the N heaviest functions")
+    parser.add_argument(
+        "--whole-top", type=int, default=0, help="list the N heaviest functions of whole requests"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hotline-lock-") as workdir:
-        run(args.calls, args.warmup, args.top, Path(workdir))
+        run(args.calls, args.warmup, args.top, Path(workdir), args.whole_top)
     return 0
 
 

@@ -1,19 +1,20 @@
-"""Statements run while SQLite's writer lock is held, at the cost of the statement alone.
+"""Statements run on every webhook, at the cost of the statement alone.
 
 Every writer queues behind the one holding SQLite's writer lock (``db.transaction``), so what
-a write transaction does costs all of them. ``Connection.execute`` spends about a hundred
-Python calls on each statement around the driver's own work (the compiled form looked up by
-its cache key, an execution context, each parameter processed through the type system, a
-result object); a webhook turn writes three or four rows. A ``Prepared`` statement is
-compiled once for each set of parameter names, with its parameters' type processors, and on
-a SQLite write connection runs on the driver's connection directly, as the ``BEGIN
-IMMEDIATE`` of ``db.engine`` already does.
+a write transaction does costs all of them; and every webhook reads its call before it
+writes. ``Connection.execute`` spends about a hundred Python calls on each statement around
+the driver's own work (the compiled form looked up by its cache key, an execution context,
+each parameter processed through the type system, a result object); a webhook turn reads one
+row and writes three or four. A ``Prepared`` statement is compiled once for each set of
+parameter names, with its parameters' and result columns' type processors, and on a SQLite
+connection in a transaction runs on the driver's connection directly, as the ``BEGIN`` of
+``db.engine`` already does.
 
 Anything that path would get wrong takes ``Connection.execute``: PostgreSQL (no writer lock
-there, and its silence watchdog listens to every statement), a read snapshot (whose listener
-refuses writes), a connection not in a transaction yet, and a statement with a value of its
-own (a column default, a literal, an expanding list). The driver's errors are wrapped as
-SQLAlchemy wraps them (an ``IntegrityError`` stays one), parameters hidden.
+there, and its silence watchdog listens to every statement), a write in a read snapshot
+(whose listener refuses it), a connection not in a transaction yet, and a statement with a
+value of its own (a column default, a literal, an expanding list). The driver's errors are
+wrapped as SQLAlchemy wraps them (an ``IntegrityError`` stays one), parameters hidden.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Executable
+from sqlalchemy import Connection, Dialect, Executable, Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -38,6 +39,9 @@ class _Form:
     sql: str
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    # A query's result columns: their keys, and each one's processor (None: taken as read).
+    columns: tuple[str, ...] = ()
+    readers: tuple[Callable[[Any], Any] | None, ...] = ()
 
     def values(self, params: Mapping[str, Any]) -> list[Any]:
         return [
@@ -74,12 +78,29 @@ class Prepared:
         rows = _run(connection, form, params).fetchall()  # to the end: the statement is done
         return rows[0][0] if rows else None
 
+    def first(self, connection: Connection, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Run the query; its first row by column key, or None when it returns none."""
+        form = self._form(connection, params)
+        if form is None:
+            row = connection.execute(self.statement, params).mappings().first()
+            return dict(row) if row is not None else None
+        rows = _run(connection, form, params).fetchmany(1)
+        if not rows:
+            return None
+        return {
+            key: value if read is None else read(value)
+            for key, read, value in zip(form.columns, form.readers, rows[0], strict=True)
+        }
+
     def _form(self, connection: Connection, params: Mapping[str, Any]) -> _Form | None:
         dialect = connection.dialect
         if (
             dialect.name != "sqlite"
             or not connection.in_transaction()  # the full path begins one (BEGIN IMMEDIATE)
-            or connection.get_execution_options().get(SNAPSHOT_OPTION)
+            or (
+                not isinstance(self.statement, Select)  # a snapshot reads, and only reads
+                and connection.get_execution_options().get(SNAPSHOT_OPTION)
+            )
         ):
             return None
         forms = self._forms.get(dialect)
@@ -109,7 +130,18 @@ def _compiled(statement: Executable, dialect: Dialect, names: frozenset[str]) ->
     processors = tuple(
         binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
     )
-    return _Form(compiled.string, order, processors)
+    if not isinstance(statement, Select):
+        return _Form(compiled.string, order, processors)
+    selected = list(statement.selected_columns)
+    return _Form(
+        compiled.string,
+        order,
+        processors,
+        columns=tuple(column.key for column in selected),
+        readers=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
+        ),
+    )
 
 
 def _run(connection: Connection, form: _Form, params: Mapping[str, Any]) -> sqlite3.Cursor:

@@ -156,7 +156,7 @@ class CallStore:
         """
         statements = _statements()
         query = statements.load_locked if self._lock else statements.load
-        row = self._connection.execute(query, {"call_sid": call_sid}).mappings().first()
+        row = query.first(self._connection, {"call_sid": call_sid})
         if row is None:
             return None
         call = CallRecord(**{name: row[name] for name in _CALL_FIELDS})
@@ -231,8 +231,9 @@ class CallStore:
 
 @dataclass(frozen=True)
 class _Statements:
-    load: Select[Any]
-    load_locked: Select[Any]  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
+    # Read on every webhook (``db.prepared``).
+    load: Prepared
+    load_locked: Prepared  # FOR UPDATE OF calls (PostgreSQL; SQLite has none)
     turn_step: Select[Any]
     region: Select[Any]
     open_calls: Select[Any]  # region
@@ -254,8 +255,8 @@ def _statements() -> _Statements:
         .where(calls.c.call_sid == bindparam("call_sid"))
     )
     return _Statements(
-        load=load,
-        load_locked=load.with_for_update(of=calls),
+        load=Prepared(load),
+        load_locked=Prepared(load.with_for_update(of=calls)),
         turn_step=select(turns.c.step).where(
             turns.c.call_sid == bindparam("call_sid"), turns.c.seq == bindparam("seq")
         ),

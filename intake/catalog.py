@@ -158,6 +158,8 @@ class Catalog:
     _by_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_conference_number: dict[str, Region] = field(init=False, repr=False, compare=False)
     _by_product: dict[str, ProductLine] = field(init=False, repr=False, compare=False)
+    # Each region's number policy, made once: every webhook turn judges the caller ID by it.
+    _policies: dict[str, tuple[Region, NumberPolicy]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -174,6 +176,9 @@ class Catalog:
             self,
             "_by_product",
             {p.casefold(): line for line in self.product_lines for p in line.products},
+        )
+        object.__setattr__(
+            self, "_policies", {r.key: (r, self._new_number_policy(r)) for r in self.regions}
         )
 
     def region_for_number(self, number: str) -> Region | None:
@@ -192,6 +197,12 @@ class Catalog:
     def number_policy(self, region: Region) -> NumberPolicy:
         """The numbers ``region`` calls back and texts; every region's own numbers (hotline,
         escalation and conference dial-in lines) are refused."""
+        known = self._policies.get(region.key)
+        if known is not None and known[0] is region:
+            return known[1]
+        return self._new_number_policy(region)
+
+    def _new_number_policy(self, region: Region) -> NumberPolicy:
         return NumberPolicy(
             country=region.country,
             callback_countries=frozenset(region.callback_countries or (region.country,)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberType
@@ -90,6 +91,12 @@ def judge_callback_number(typed: str | None, policy: NumberPolicy) -> Judgement:
     return _judge(national, policy)
 
 
+# Judgements are pure and a call's caller ID is judged at every turn: the last few thousand
+# are kept (parsing with phonenumbers' metadata is most of a turn's own work otherwise).
+_JUDGED_NUMBERS = 4096
+
+
+@lru_cache(maxsize=_JUDGED_NUMBERS)
 def judge_caller_id(number: str | None, policy: NumberPolicy) -> Judgement:
     """Whether the caller ID (E.164 from Twilio, or "anonymous") is a number we call back."""
     if not number:
@@ -97,6 +104,7 @@ def judge_caller_id(number: str | None, policy: NumberPolicy) -> Judgement:
     return _judge(_parsed(number, policy.country), policy)
 
 
+@lru_cache(maxsize=_JUDGED_NUMBERS)
 def can_text(e164: str | None, policy: NumberPolicy) -> bool:
     """Whether a confirmation SMS may go to ``e164``: a callable mobile in an SMS country."""
     if not e164:

@@ -77,6 +77,37 @@ def test_a_prepared_insert_and_update_store_what_execute_stores(
     assert prepared == {**CALL, **changes}
 
 
+def test_a_prepared_query_reads_what_execute_reads_in_a_snapshot_and_in_a_write(
+    session_factory: SessionFactory, engine: Engine, is_postgres: bool
+) -> None:
+    ended = WEDNESDAY_MORNING + timedelta(minutes=2)
+    with write_connection(session_factory) as connection:
+        INSERT_CALL.rowcount(connection, {**CALL, "call_sid": "CA1", "ended_at": ended})
+    # Every kind of value, a label, and a parameter read twice.
+    query = select(*(CALLS.c[name] for name in CALL), CALLS.c.call_sid.label("sid")).where(
+        CALLS.c.call_sid == bindparam("call_sid")
+    )
+    load = Prepared(query)
+    executed: list[str] = []
+
+    def note(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        executed.append(statement)
+
+    expected = {**CALL, "ended_at": ended, "sid": "CA1"}
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        for opened in (read_connection, write_connection):
+            with opened(session_factory) as connection:
+                assert load.first(connection, {"call_sid": "CA1"}) == expected
+                assert load.first(connection, {"call_sid": "CA-none"}) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len(executed) == (4 if is_postgres else 0)
+    with read_connection(session_factory) as connection:
+        row = connection.execute(query, {"call_sid": "CA1"}).mappings().one()
+        assert dict(row) == expected
+
+
 def test_a_prepared_update_counts_the_rows_it_changed(session_factory: SessionFactory) -> None:
     with write_connection(session_factory) as connection:
         INSERT_CALL.rowcount(connection, {**CALL, "call_sid": "CA1"})
