@@ -133,11 +133,14 @@ def _compiled(statement: Executable, dialect: Dialect, names: frozenset[str]) ->
     if not isinstance(statement, Select):
         return _Form(compiled.string, order, processors)
     selected = list(statement.selected_columns)
+    keys = tuple(column.key for column in selected)
+    if not all(isinstance(key, str) for key in keys) or len(set(keys)) != len(keys):
+        return None  # a column without a name of its own, or two of one name
     return _Form(
         compiled.string,
         order,
         processors,
-        columns=tuple(column.key for column in selected),
+        columns=tuple(str(key) for key in keys),
         readers=tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
         ),
