@@ -332,3 +332,37 @@ def read_connection(factory: SessionFactory) -> Iterator[Connection]:
         return
     with _snapshot_engine(factory).begin() as connection:
         yield connection
+
+
+# One checked-out connection for a read transaction and then a write one, as a webhook turn
+# reads its call and then writes it: the pool's checkout and return (its events, its reset)
+# are paid once, not twice.
+
+
+@contextmanager
+def pooled(factory: SessionFactory) -> Iterator[Connection]:
+    """A connection from the pool, for :func:`reading_on` and :func:`writing_on` in turn."""
+    with _engine(factory).connect() as connection:
+        yield connection
+
+
+@contextmanager
+def reading_on(factory: SessionFactory, connection: Connection) -> Iterator[Connection]:
+    """``connection`` in a read-only transaction like :func:`read_connection`'s."""
+    if _writer_lock(factory) is None:
+        with connection.begin():
+            yield connection
+        return
+    connection.execution_options(**{SNAPSHOT_OPTION: True})  # changed in place
+    try:
+        with connection.begin():
+            yield connection
+    finally:
+        connection.execution_options(**{SNAPSHOT_OPTION: False})
+
+
+@contextmanager
+def writing_on(factory: SessionFactory, connection: Connection) -> Iterator[Connection]:
+    """``connection`` in a write transaction like :func:`write_connection`'s."""
+    with _writer(factory), connection.begin():
+        yield connection

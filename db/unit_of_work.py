@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.transaction import SessionFactory, read_connection, transaction, write_connection
+from db.transaction import SessionFactory, pooled, reading_on, transaction, writing_on
 
 R = TypeVar("R")
 
@@ -67,18 +67,26 @@ Decide = Callable[[Reading], "Done[R] | Write[R] | Statements[R]"]
 
 def read_then_write(factory: SessionFactory, decide: Decide[R]) -> R:
     """Decide on a read and write briefly; decide again, locked, if the rows changed meanwhile."""
-    with read_connection(factory) as connection:
-        decided = decide(Reading(connection, is_locked=False))
-    if isinstance(decided, Done):
-        return decided.value
-    try:
+    write: Write[R] | None = None
+    with pooled(factory) as connection:
+        with reading_on(factory, connection):
+            decided = decide(Reading(connection, is_locked=False))
+        if isinstance(decided, Done):
+            return decided.value
         if isinstance(decided, Statements):
-            with write_connection(factory) as connection:
-                return decided.write(connection)
-        with transaction(factory) as session:
-            return decided(session)
-    except (Conflict, IntegrityError):
-        pass  # rolled back: decided again on what is there now
+            try:
+                with writing_on(factory, connection):
+                    return decided.write(connection)
+            except (Conflict, IntegrityError):
+                pass  # rolled back: decided again, locked, on what is there now
+        else:
+            write = decided
+    if write is not None:  # the connection is back in the pool: the session takes its own
+        try:
+            with transaction(factory) as session:
+                return write(session)
+        except (Conflict, IntegrityError):
+            pass  # rolled back: decided again on what is there now
     for tries_left in reversed(range(LOCKED_TRIES)):
         try:
             with transaction(factory) as session:

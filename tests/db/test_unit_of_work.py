@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from db.base import table_of
-from db.engine import WriteInSnapshot
+from db.engine import SNAPSHOT_OPTION, WriteInSnapshot
 from db.transaction import SessionFactory, read_connection, transaction
 from db.unit_of_work import (
     Conflict,
@@ -107,6 +107,32 @@ def test_plain_statements_are_written_without_a_session(
     assert read_then_write(session_factory, request) == "unlocked"
     assert _tick_now(session_factory) == WEDNESDAY_MORNING + SECOND
     assert sessions == []
+
+
+def test_plain_statements_read_and_write_on_one_checked_out_connection(
+    session_factory: SessionFactory, engine: Engine, is_postgres: bool
+) -> None:
+    _seed(session_factory)
+    checkouts: list[object] = []
+    begun: list[bool] = []
+
+    def checked_out(dbapi_connection: Any, *_args: Any) -> None:
+        checkouts.append(dbapi_connection)
+
+    def began(connection: Connection) -> None:
+        begun.append(bool(connection.get_execution_options().get(SNAPSHOT_OPTION)))
+
+    event.listen(engine.pool, "checkout", checked_out)
+    event.listen(engine, "begin", began)
+    try:
+        assert read_then_write(session_factory, Advance(session_factory, plain=True)) == "unlocked"
+    finally:
+        event.remove(engine.pool, "checkout", checked_out)
+        event.remove(engine, "begin", began)
+    assert len(checkouts) == 1
+    # SQLite: a snapshot read, then a write on the same connection, no longer a snapshot.
+    assert begun == ([False, False] if is_postgres else [True, False])
+    assert _tick_now(session_factory) == WEDNESDAY_MORNING + SECOND
 
 
 class _Counted(Session):
