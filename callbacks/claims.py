@@ -18,6 +18,8 @@ from callbacks.lifecycle import Disposition, Forbidden, Move, Outcome, decide_mo
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
 from callbacks.notices import enqueue_unreachable_notice
 from callbacks.promises import retry_at, warn_at
+from callbacks.queries import CallbackView
+from db.transaction import SessionFactory
 from intake.catalog import Catalog
 from intake.staff import Role, StaffMember, staff_by_ids
 
@@ -90,6 +92,22 @@ def claim_next_callback(
         _move(session, callback, Move.CLAIM, actor=Actor.of(by), now=now)
         _hold(callback, by, now=now, catalog=catalog)
     return callback
+
+
+def take_next_callback(
+    factory: SessionFactory, *, by: StaffMember, region: str, now: datetime, catalog: Catalog
+) -> CallbackView | None:
+    """``by`` takes the region's next callback as ``claim_next_callback`` says, in a transaction
+    of its own; the callback as listed, None when none is waiting."""
+    return store.claim_next_view(
+        factory,
+        region=region,
+        now=now,
+        claim=_claim_of_queued(by, now=now, catalog=catalog),
+        otherwise=lambda session: claim_next_callback(
+            session, by=by, region=region, now=now, catalog=catalog
+        ),
+    )
 
 
 def release_callback(

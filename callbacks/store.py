@@ -6,11 +6,14 @@ and for "the next callback" ``FOR UPDATE SKIP LOCKED``, so twenty agents pressin
 once each lock a different row instead of queueing behind the first. SQLite has one writer at a
 time (every write transaction begins IMMEDIATE, ``db.transaction``), which serialises claimers
 the same way; SQLAlchemy leaves the locking clauses out there.
+
+Claiming the next callback from the API (``claim_next_view``) is, on PostgreSQL, usually that
+one statement alone, run as a transaction of its own and answering the callback as listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,10 +35,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from callbacks.models import Callback, CallbackEvent, CallbackStatus
+from callbacks.queries import CallbackView, callback_view
 from db.base import table_of
+from db.transaction import SessionFactory, statement_connection, transaction
+from intake.models import Message
 
 _CALLBACKS = table_of(Callback)
 _EVENTS = table_of(CallbackEvent)
+_MESSAGES = table_of(Message)
 # LIMIT 1 written out, not bound: a bound limit is unknown to PostgreSQL's plan for every value
 # (it then prices a generic plan for 10% of the table and plans every claim afresh).
 _ONE = literal_column("1", Integer)
@@ -85,17 +92,7 @@ def claim_next(
         return None if callback is None else NextCallback(callback, claimed=False)
     row = session.execute(
         _CLAIM_NEXT,
-        {
-            "queue_region": region,
-            "now": now,
-            "claim_from": claim.from_status.value,
-            "claim_to": claim.to_status.value,
-            "claim_action": claim.action,
-            "claim_holder": claim.holder_id,
-            "claim_actor": claim.actor,
-            "claim_at": claim.at,
-            "claim_until": claim.expires_at,
-        },
+        _claim_parameters(region=region, now=now, claim=claim),
         # The row as the statement left it, also where the session had read it before.
         execution_options={"populate_existing": True},
     ).one_or_none()
@@ -107,6 +104,57 @@ def claim_next(
     callback = locked(session, head_id)  # ours already: read, not waited for
     assert callback is not None
     return NextCallback(callback, claimed=False)
+
+
+def claim_next_view(
+    factory: SessionFactory,
+    *,
+    region: str,
+    now: datetime,
+    claim: Claim,
+    otherwise: Callable[[Session], Callback | None],
+) -> CallbackView | None:
+    """Claim the region's next claimable callback in a transaction of its own; the callback as
+    listed (``callbacks.queries``) once claimed, None when there is none.
+
+    On PostgreSQL a queued one is claimed as ``claim_next`` claims it, by one statement that
+    also answers the view, run on its own (autocommit): one round trip where BEGIN, the
+    statement, a read of the view and COMMIT took four. Its holder is the claimer, whom the
+    claim's event names (``claim.actor``). Any other callback (an expired claim, whose expiry
+    is recorded first), and every one on SQLite, is claimed by ``otherwise`` in a write
+    transaction and read back in it.
+    """
+    with statement_connection(factory) as connection:
+        if connection is not None:
+            row = connection.execute(
+                _CLAIM_NEXT_VIEW, _claim_parameters(region=region, now=now, claim=claim)
+            ).first()
+            if row is None:
+                return None
+            seen = row._asdict()
+            del seen["head_id"]
+            if seen["id"] is not None:  # claimed; else the head needs moving as below
+                return CallbackView(**seen, claimed_by=claim.actor, time_left=seen["due_at"] - now)
+    with transaction(factory) as session:
+        callback = otherwise(session)
+        if callback is None:
+            return None
+        session.flush()
+        return callback_view(session, callback.id, now=now)
+
+
+def _claim_parameters(*, region: str, now: datetime, claim: Claim) -> dict[str, Any]:
+    return {
+        "queue_region": region,
+        "now": now,
+        "claim_from": claim.from_status.value,
+        "claim_to": claim.to_status.value,
+        "claim_action": claim.action,
+        "claim_holder": claim.holder_id,
+        "claim_actor": claim.actor,
+        "claim_at": claim.at,
+        "claim_until": claim.expires_at,
+    }
 
 
 def lock_next_claimable(session: Session, *, region: str, now: datetime) -> Callback | None:
@@ -176,11 +224,9 @@ def _next_claimable_row() -> Select[Callback]:
     )
 
 
-def _claim_next() -> Select[int, Callback]:
-    """The statement behind ``claim_next`` on PostgreSQL: lock the head; when it is in
-    ``claim_from``, move it and insert its event (data-modifying CTEs, run once whatever reads
-    them); answer the head's id and, when claimed, its row as moved (else no row: NULLs)."""
-    head = _next_claimable()
+def _claimed(head: CTE, *returning: ColumnElement[Any]) -> tuple[CTE, CTE]:
+    """The head moved when it is in ``claim_from`` (answering ``returning``), and its event
+    inserted: data-modifying CTEs, run once whatever reads them."""
     moved = (
         update(_CALLBACKS)
         .where(_CALLBACKS.c.id == head.c.id, head.c.status == bindparam("claim_from"))
@@ -191,7 +237,7 @@ def _claim_next() -> Select[int, Callback]:
             claim_expires_at=bindparam("claim_until"),
             updated_at=bindparam("claim_at"),
         )
-        .returning(*_CALLBACKS.c)
+        .returning(*returning)
         .cte("moved")
     )
     recorded = insert(_EVENTS).from_select(
@@ -206,17 +252,67 @@ def _claim_next() -> Select[int, Callback]:
             bindparam("claim_to", type_=_EVENTS.c.to_status.type),
         ),
     )
+    return moved, recorded.cte("recorded")
+
+
+def _claim_next() -> Select[int, Callback]:
+    """The statement behind ``claim_next`` on PostgreSQL: lock the head, claim it when it is in
+    ``claim_from``; answer the head's id and, when claimed, its row as moved (else NULLs)."""
+    head = _next_claimable()
+    moved, recorded = _claimed(head, *_CALLBACKS.c)
     claimed = aliased(Callback, moved)
     return (
         select(head.c.id, claimed)
         .select_from(head)
         .outerjoin(moved, moved.c.id == head.c.id)
-        .add_cte(recorded.cte("recorded"))
+        .add_cte(recorded)
+    )
+
+
+# A callback's columns and its message's that ``CallbackView`` shows, under the view's names.
+_VIEWED_CALLBACK = (
+    "id",
+    "sr_number",
+    "status",
+    "region",
+    "language",
+    "product_line",
+    "callback_number",
+    "requested_at",
+    "due_at",
+    "created_at",
+    "claim_expires_at",
+    "not_before",
+    "attempts",
+    "disposition",
+    "closed_at",
+)
+_VIEWED_MESSAGE = ("contact_name", "company", "description")
+
+
+def _claim_next_view() -> Select[Any]:
+    """The statement behind ``claim_next_view``: ``_claim_next``'s, answering the head's id
+    and, when claimed, the columns of its view (no row when there is no head)."""
+    head = _next_claimable()
+    moved, recorded = _claimed(
+        head, *(_CALLBACKS.c[name] for name in (*_VIEWED_CALLBACK, "message_id"))
+    )
+    return (
+        select(
+            head.c.id.label("head_id"),
+            *(moved.c[name] for name in _VIEWED_CALLBACK),
+            *(_MESSAGES.c[name] for name in _VIEWED_MESSAGE),
+        )
+        .select_from(head)
+        .outerjoin(moved, moved.c.id == head.c.id)
+        .outerjoin(_MESSAGES, _MESSAGES.c.id == moved.c.message_id)
+        .add_cte(recorded)
     )
 
 
 _NEXT_CLAIMABLE = _next_claimable_row()
 _CLAIM_NEXT = _claim_next()
+_CLAIM_NEXT_VIEW = _claim_next_view()
 
 
 def lock_expired_claims(session: Session, *, now: datetime, limit: int = 500) -> Sequence[Callback]:

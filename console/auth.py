@@ -10,7 +10,7 @@ from flask import Response, g, request
 
 from config.dependencies import current
 from console.problems import status_problem
-from db.transaction import read_statement
+from db.transaction import read_statement_connection
 from intake.staff import Role, StaffMember, user_for_token
 
 P = ParamSpec("P")
@@ -55,8 +55,8 @@ def roles_allowed(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R | Re
             if scheme.lower() != "bearer" or not token.strip():
                 return _unauthorized("send Authorization: Bearer <token> (from `hotline user add`)")
             # One statement, on PostgreSQL one round trip (no BEGIN and COMMIT around it).
-            with read_statement(current().session_factory) as session:
-                user = user_for_token(session, token.strip())
+            with read_statement_connection(current().session_factory) as connection:
+                user = user_for_token(connection, token.strip())
             if user is None:
                 return _unauthorized("the token is not valid")
             if user.role not in allowed:

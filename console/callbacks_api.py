@@ -19,10 +19,10 @@ from callbacks.claims import (
     CallbackConflict,
     UnknownCallback,
     claim_callback,
-    claim_next_callback,
     record_disposition,
     release_callback,
     reschedule_callback,
+    take_next_callback,
 )
 from callbacks.lifecycle import Disposition
 from callbacks.queries import callback_history, callback_view, list_callbacks
@@ -130,15 +130,9 @@ def claim_next(body: ClaimNextBody) -> ClaimedNext | Response:
         deps.catalog.region(region)
     except KeyError:
         return problem(422, "Unknown region", f"no region {region!r}", field="region")
-    with transaction(deps.session_factory) as session:
-        callback = claim_next_callback(
-            session, by=me, region=region, now=deps.clock.now(), catalog=deps.catalog
-        )
-        view = None
-        if callback is not None:
-            # Read back in the claim's own transaction: one round of BEGIN/COMMIT fewer.
-            session.flush()
-            view = callback_view(session, callback.id, now=deps.clock.now())
+    view = take_next_callback(
+        deps.session_factory, by=me, region=region, now=deps.clock.now(), catalog=deps.catalog
+    )
     return ClaimedNext(callback=None if view is None else Callback.of(view))
 
 

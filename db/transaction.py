@@ -310,6 +310,33 @@ def read_statement(factory: SessionFactory) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_statement_connection(factory: SessionFactory) -> Iterator[Connection]:
+    """A plain connection for one statement that reads, as :func:`read_statement` gives a
+    session: one round trip on PostgreSQL, a read snapshot on SQLite."""
+    if _writer_lock(factory) is not None:
+        with read_connection(factory) as connection:
+            yield connection
+        return
+    with _autocommit_engine(factory).connect() as connection:
+        yield connection
+
+
+@contextmanager
+def statement_connection(factory: SessionFactory) -> Iterator[Connection | None]:
+    """A connection on which each statement is a transaction of its own, for a write that one
+    statement makes whole: on PostgreSQL one round trip, with no BEGIN or COMMIT (its locks
+    are held until it ends, and it is atomic as any statement is).
+
+    None on SQLite: a writer there queues for the writer lock in a :func:`transaction`.
+    """
+    if _writer_lock(factory) is not None:
+        yield None
+        return
+    with _autocommit_engine(factory).connect() as connection:
+        yield connection
+
+
 # The same two kinds of transaction for plain statements on a Connection, without the ORM's
 # session (``db.unit_of_work`` reads on one, then writes in a session).
 

@@ -48,6 +48,15 @@ def test_claim_next_takes_the_agents_regions_first_callback(client, team, queued
     assert body["description"] == "Server startet nicht"
 
 
+def test_claim_next_answers_the_callback_as_reading_it_does(client, team, queued):
+    body = claimed(post(client, team["anna"], "/api/v1/callbacks/claim-next"))
+    read = client.get(f"/api/v1/callbacks/{body['id']}", headers=auth(team["anna"]))
+    assert read.status_code == 200
+    as_read = read.get_json()
+    assert [e["action"] for e in as_read.pop("history")] == ["claim"]
+    assert body == as_read
+
+
 def claimed(response):
     assert response.status_code == 200
     return response.get_json()["callback"]

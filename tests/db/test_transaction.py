@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 
 import db.engine
@@ -21,7 +21,9 @@ from db.transaction import (
     SessionFactory,
     make_session_factory,
     read_statement,
+    read_statement_connection,
     read_transaction,
+    statement_connection,
     transaction,
 )
 from db.work import WorkerHeartbeat
@@ -246,6 +248,49 @@ def test_a_read_statement_on_postgresql_opens_no_transaction_and_leaves_none_beh
 def test_a_read_statement_on_sqlite_refuses_to_write(factory: SessionFactory) -> None:
     with pytest.raises(WriteInSnapshot), read_statement(factory) as session:
         session.execute(WorkerHeartbeat.__table__.delete())
+
+
+def test_a_statement_connection_on_postgresql_commits_each_statement_by_itself(
+    session_factory: SessionFactory, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("SQLite has none (see the next test)")
+    from psycopg.pq import TransactionStatus
+
+    heartbeats = WorkerHeartbeat.__table__
+    with statement_connection(session_factory) as connection:
+        assert connection is not None
+        connection.execute(
+            heartbeats.insert().values(worker_id="w1", started_at=NOON, last_tick_at=NOON)
+        )
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        assert driver.info.transaction_status is TransactionStatus.IDLE  # committed: no BEGIN
+    with read_statement_connection(session_factory) as connection:
+        assert connection.execute(select(heartbeats.c.worker_id)).scalars().all() == ["w1"]
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        assert driver.info.transaction_status is TransactionStatus.IDLE
+
+    def delete_then_fail() -> None:
+        with transaction(session_factory) as session:
+            session.execute(heartbeats.delete())
+            raise RuntimeError("undo")
+
+    # The pooled connection is transactional again: a write that fails is rolled back.
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
+    with read_statement(session_factory) as session:
+        assert last_heartbeat(session) == NOON
+
+
+def test_sqlite_has_no_statement_connection_and_reads_a_statement_in_a_snapshot(
+    factory: SessionFactory,
+) -> None:
+    with statement_connection(factory) as connection:
+        assert connection is None  # its writers take the writer lock in a transaction
+    with pytest.raises(WriteInSnapshot), read_statement_connection(factory) as connection:
+        connection.execute(WorkerHeartbeat.__table__.delete())
 
 
 def test_a_read_statement_on_a_connection_pinged_at_checkout_runs_on_postgresql(
