@@ -3,7 +3,8 @@
 An agent process waits for a phase, then presses "claim next" in a loop until the queue answers
 with nothing, timing every press, and reports an ``AgentRun``. The phases:
 
-  real      ``callbacks.claims.claim_next_callback`` in ``db.transaction.transaction``, on an
+  real      ``callbacks.claims.take_next_callback``, as the API calls it (on PostgreSQL one
+            statement for a queued callback, a transaction for an expired claim), on an
             engine made as ``hotline serve`` makes it (``db.engine.make_engine`` with the
             database timeouts: a ping at checkout of a connection idle for 2 s, statement
             and lock timeouts);
@@ -30,13 +31,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, bindparam, create_engine, select, text, update
 
 from bench._claims_figures import AgentRun
-from callbacks.claims import claim_next_callback
+from callbacks.claims import take_next_callback
 from callbacks.models import Callback, CallbackStatus
 from config.catalog import load_catalog
 from config.settings import DEFAULT_CONFIG
 from db.base import table_of
 from db.engine import DatabaseTimeouts, make_engine, normalize_url
-from db.transaction import make_session_factory, transaction
+from db.transaction import make_session_factory
 from intake.staff import StaffMember
 
 PhaseName = Literal["real", "baseline", "http"]
@@ -84,15 +85,14 @@ class _Agent:
             connection.execute(text("SELECT 1"))
 
     def claim_real(self) -> int | None:
-        with transaction(self.factory) as session:
-            callback = claim_next_callback(
-                session,
-                by=self.agent,
-                region=self.region,
-                now=datetime.now(UTC),
-                catalog=self.catalog,
-            )
-            return None if callback is None else callback.id
+        view = take_next_callback(
+            self.factory,
+            by=self.agent,
+            region=self.region,
+            now=datetime.now(UTC),
+            catalog=self.catalog,
+        )
+        return None if view is None else view.id
 
     def claim_baseline(self) -> int | None:
         with self.bare_engine.begin() as connection:

@@ -7,8 +7,9 @@ instead, which must hold no callbacks and no users, and is left in place), migra
 message leaves) and adds 20 agents of the region. Then, in each round, twenty agent processes
 (``bench._claims_agents``, one engine each) empty the queue three times, the table reset in between:
 
-  real      ``callbacks.claims.claim_next_callback`` in ``db.transaction.transaction``, as the
-            API does it (the callback row locked with SKIP LOCKED, moved, one event row);
+  real      ``callbacks.claims.take_next_callback``, as the API calls it: on PostgreSQL one
+            statement locks the next callback (SKIP LOCKED), claims it, writes its event and
+            answers its view; an expired claim at the head takes a transaction;
   baseline  the least any correct claim does: SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1 and an
             UPDATE, raw SQLAlchemy Core;
   http      the same twenty agents as API clients of ``hotline serve`` on this database (its
