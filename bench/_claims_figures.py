@@ -144,6 +144,13 @@ class PhaseFigures:
     other_cpu_cores: float  # everything else on the machine meanwhile (other jobs disturb)
     cpu_ms_per_claim: float | None  # agents + server + backends: what a claim costs this box
     loadavg_1m: float
+    # How evenly the agents were served: the fewest and most claims one agent made, and the
+    # lowest and highest of the agents' own median latencies. Through the API each agent keeps
+    # one connection, which stays with the web process that accepted it.
+    agent_claims_min: int = 0
+    agent_claims_max: int = 0
+    agent_p50_min_ms: float | None = None
+    agent_p50_max_ms: float | None = None
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -170,6 +177,7 @@ def figures_of(
         raise ValueError("a phase without agents")
     seconds = max(r.finished for r in runs) - min(r.started for r in runs)
     latencies = [value for r in runs for value in r.latencies]
+    medians = [m for r in runs if (m := percentile(r.latencies, 0.50)) is not None]
     claims = sum(len(r.claimed) for r in runs)
     errors = [e for r in runs for e in r.errors]
     agents_cpu = sum(r.cpu_seconds for r in runs)
@@ -196,4 +204,8 @@ def figures_of(
         other_cpu_cores=per_second(other),
         cpu_ms_per_claim=round(ours / claims * 1000, 2) if claims else None,
         loadavg_1m=round(loadavg_1m, 2),
+        agent_claims_min=min(len(r.claimed) for r in runs),
+        agent_claims_max=max(len(r.claimed) for r in runs),
+        agent_p50_min_ms=_ms(min(medians, default=None)),
+        agent_p50_max_ms=_ms(max(medians, default=None)),
     )

@@ -243,6 +243,8 @@ def _print_phase(f: PhaseFigures) -> None:
         f"    {f.name:<8} {f.claims:>6} claims in {f.seconds:6.2f} s  {f.claims_per_s:7.1f}"
         f" claims/s  p50 {_fmt(f.p50_ms)} p90 {_fmt(f.p90_ms)} p99 {_fmt(f.p99_ms)}"
         f" max {_fmt(f.max_ms)}  double claims {f.double_claims} ({f.check})"
+        f"  per agent: {f.agent_claims_min} to {f.agent_claims_max} claims,"
+        f" p50 {_fmt(f.agent_p50_min_ms)} to {_fmt(f.agent_p50_max_ms)}"
         f"  cpu cores: agents {f.agents_cpu_cores:.2f}"
         + (f" server {f.server_cpu_cores:.2f}" if f.server_cpu_cores else "")
         + f" postgres {f.postgres_cpu_cores:.2f} other {f.other_cpu_cores:.2f}"

@@ -111,6 +111,9 @@ def test_phase_rate_runs_from_the_first_start_to_the_last_end() -> None:
     assert figures.postgres_cpu_cores == 0.5
     assert figures.other_cpu_cores == 1.0  # 5 busy - 2 agents - 1 backends, over 2 s
     assert figures.cpu_ms_per_claim == 375.0  # 3 s of ours over 8 claims
+    # How evenly the agents were served: 3 and 5 claims, medians of 20 ms and 1 ms.
+    assert (figures.agent_claims_min, figures.agent_claims_max) == (3, 5)
+    assert (figures.agent_p50_min_ms, figures.agent_p50_max_ms) == (1.0, 20.0)
     served = figures_of(
         "http",
         runs,
