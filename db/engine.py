@@ -216,7 +216,7 @@ def _has_input(dbapi_connection: Any) -> bool:
 def _ping_outside_transaction(dbapi_connection: Any) -> None:
     """``SELECT 1`` in autocommit: one round trip, and no transaction left open. (SQLAlchemy's
     own ping leaves one open, saving a rollback; a connection then checked out for
-    ``db.transaction.read_statement`` could not be switched to autocommit.)"""
+    ``db.transaction.read_statement_connection`` could not be switched to autocommit.)"""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True  # no round trip on an idle connection
     with dbapi_connection.cursor() as cursor:

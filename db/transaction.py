@@ -291,29 +291,13 @@ def _autocommit_engine(factory: SessionFactory) -> Engine:
 
 
 @contextmanager
-def read_statement(factory: SessionFactory) -> Iterator[Session]:
-    """Open a session for one statement that reads: one round trip on PostgreSQL.
+def read_statement_connection(factory: SessionFactory) -> Iterator[Connection]:
+    """A connection for one statement that reads: one round trip on PostgreSQL.
 
     There the statement runs without BEGIN and COMMIT around it (its own transaction, one
     consistent moment, as any statement); a second statement would see a later moment, so
-    reads of more than one statement take :func:`read_transaction`. On SQLite, which makes
-    no round trips, it is :func:`read_transaction`.
-    """
-    if _writer_lock(factory) is not None:
-        with read_transaction(factory) as session:
-            yield session
-        return
-    session = factory(bind=_autocommit_engine(factory))
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-@contextmanager
-def read_statement_connection(factory: SessionFactory) -> Iterator[Connection]:
-    """A plain connection for one statement that reads, as :func:`read_statement` gives a
-    session: one round trip on PostgreSQL, a read snapshot on SQLite."""
+    reads of more than one statement take :func:`read_connection`. On SQLite, which makes
+    no round trips, it is :func:`read_connection` (a read snapshot)."""
     if _writer_lock(factory) is not None:
         with read_connection(factory) as connection:
             yield connection

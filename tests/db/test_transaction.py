@@ -20,7 +20,6 @@ from db.engine import DatabaseTimeouts, WriteInSnapshot, checkpoint, make_engine
 from db.transaction import (
     SessionFactory,
     make_session_factory,
-    read_statement,
     read_statement_connection,
     read_transaction,
     statement_connection,
@@ -226,9 +225,9 @@ def test_a_read_statement_on_postgresql_opens_no_transaction_and_leaves_none_beh
         pytest.skip("SQLite reads a snapshot (see the read transaction tests)")
     from psycopg.pq import TransactionStatus
 
-    with read_statement(session_factory) as session:
-        assert session.scalar(text("SELECT 1")) == 1
-        driver = session.connection().connection.dbapi_connection
+    with read_statement_connection(session_factory) as connection:
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+        driver = connection.connection.dbapi_connection
         assert driver is not None
         assert driver.info.transaction_status is TransactionStatus.IDLE  # no BEGIN was sent
 
@@ -241,13 +240,8 @@ def test_a_read_statement_on_postgresql_opens_no_transaction_and_leaves_none_beh
     # The pooled connection is transactional again: a write that fails is rolled back.
     with pytest.raises(RuntimeError):
         write_then_fail()
-    with read_statement(session_factory) as session:
+    with read_transaction(session_factory) as session:
         assert last_heartbeat(session) is None
-
-
-def test_a_read_statement_on_sqlite_refuses_to_write(factory: SessionFactory) -> None:
-    with pytest.raises(WriteInSnapshot), read_statement(factory) as session:
-        session.execute(WorkerHeartbeat.__table__.delete())
 
 
 def test_a_statement_connection_on_postgresql_commits_each_statement_by_itself(
@@ -280,7 +274,7 @@ def test_a_statement_connection_on_postgresql_commits_each_statement_by_itself(
     # The pooled connection is transactional again: a write that fails is rolled back.
     with pytest.raises(RuntimeError):
         delete_then_fail()
-    with read_statement(session_factory) as session:
+    with read_transaction(session_factory) as session:
         assert last_heartbeat(session) == NOON
 
 
@@ -305,8 +299,9 @@ def test_a_read_statement_on_a_connection_pinged_at_checkout_runs_on_postgresql(
         factory = make_session_factory(engine)
         with transaction(factory) as session:  # a connection in the pool, to be pinged
             session.execute(text("SELECT 1"))
-        with read_statement(factory) as session:
-            assert last_heartbeat(session) is None
+        with read_statement_connection(factory) as connection:
+            heartbeats = WorkerHeartbeat.__table__
+            assert connection.execute(select(heartbeats.c.worker_id)).first() is None
         with transaction(factory) as session:
             assert session.scalar(text("SELECT 2")) == 2
     finally:
