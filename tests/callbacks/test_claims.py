@@ -26,7 +26,7 @@ from config.dependencies import Dependencies
 from db.transaction import transaction
 from intake.catalog import Catalog
 from intake.models import Role
-from tests.support.callback_rows import queued_callback, staff
+from tests.support.callback_rows import queued_callback, queued_callbacks, staff
 from tests.support.fakes import FakeClock
 
 
@@ -37,15 +37,6 @@ def team(deps: Dependencies, clock: FakeClock) -> dict[str, object]:
         ben, _ = staff(session, "ben", now=clock.now())
         mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER)
     return {"anna": anna, "ben": ben, "mia": mia}
-
-
-def _queue(deps: Dependencies, catalog: Catalog, clock: FakeClock, count: int = 1) -> list[int]:
-    ids = []
-    with transaction(deps.session_factory) as session:
-        for _ in range(count):
-            ids.append(queued_callback(session, catalog=catalog, now=clock.now()))
-            clock.advance(seconds=30)
-    return ids
 
 
 def _row(deps: Dependencies, callback_id: int) -> Callback:
@@ -59,7 +50,7 @@ def _row(deps: Dependencies, callback_id: int) -> Callback:
 def test_an_agent_claims_a_queued_callback_for_the_claim_time(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     row = _row(deps, callback_id)
@@ -79,7 +70,7 @@ def test_an_agent_claims_a_queued_callback_for_the_claim_time(
 def test_a_second_claimer_is_refused_with_the_holders_name(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     with pytest.raises(CallbackConflict) as refused, transaction(deps.session_factory) as session:
@@ -92,7 +83,7 @@ def test_a_second_claimer_is_refused_with_the_holders_name(
 def test_the_holder_claiming_again_changes_nothing(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     claimed_at = clock.now()
@@ -108,7 +99,7 @@ def test_the_holder_claiming_again_changes_nothing(
 def test_claim_next_takes_the_earliest_promise_first_then_the_first_caller(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    first, second, third = _queue(deps, catalog, clock, 3)
+    first, second, third = queued_callbacks(deps.session_factory, catalog, clock, 3)
     with transaction(deps.session_factory) as session:
         # The third caller's promise was moved earlier (another time the customer asked for).
         session.get(Callback, third).due_at = clock.now() - timedelta(minutes=1)  # type: ignore[union-attr]
@@ -133,7 +124,7 @@ def test_claim_next_writes_the_claim_as_claiming_that_callback_does(
 ) -> None:
     # On PostgreSQL claim_next moves the row and writes its event in its locking statement;
     # the outcome must be the one claim_callback's moves give.
-    by_next, by_id = _queue(deps, catalog, clock, 2)
+    by_next, by_id = queued_callbacks(deps.session_factory, catalog, clock, 2)
     with transaction(deps.session_factory) as session:
         got = claim_next_callback(
             session, by=team["anna"], region="de", now=clock.now(), catalog=catalog
@@ -170,7 +161,7 @@ def test_claim_next_is_one_statement_on_postgresql(
 ) -> None:
     if not is_postgres:
         pytest.skip("SQLite makes no round trips: claim_next locks, then moves in Python")
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -200,7 +191,7 @@ def test_claim_next_is_one_statement_on_postgresql(
 def test_claim_next_skips_a_retry_not_due_yet_and_other_regions(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         queued_callback(
             session, catalog=catalog, now=clock.now(), region="us", callback_number="+12025550143"
@@ -225,7 +216,7 @@ def test_claim_next_skips_a_retry_not_due_yet_and_other_regions(
 def test_an_unworked_claim_expires_back_into_the_queue_once(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     clock.advance(minutes=9, seconds=59)
@@ -247,7 +238,7 @@ def test_an_unworked_claim_expires_back_into_the_queue_once(
 def test_an_expired_claim_is_taken_over_by_the_next_claimer(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     clock.advance(minutes=11)
@@ -261,7 +252,7 @@ def test_an_expired_claim_is_taken_over_by_the_next_claimer(
 def test_claim_next_takes_over_an_expired_claim_in_its_place_in_the_queue(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    first, second, third = _queue(deps, catalog, clock, 3)
+    first, second, third = queued_callbacks(deps.session_factory, catalog, clock, 3)
     with transaction(deps.session_factory) as session:
         claim_callback(session, first, by=team["anna"], now=clock.now(), catalog=catalog)
         claim_callback(session, third, by=team["anna"], now=clock.now(), catalog=catalog)
@@ -284,7 +275,7 @@ def test_claim_next_takes_over_an_expired_claim_in_its_place_in_the_queue(
 def test_claim_next_leaves_a_claim_that_has_not_expired(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    first, second = _queue(deps, catalog, clock, 2)
+    first, second = queued_callbacks(deps.session_factory, catalog, clock, 2)
     with transaction(deps.session_factory) as session:
         claim_callback(session, first, by=team["anna"], now=clock.now(), catalog=catalog)
     clock.advance(minutes=9)
@@ -307,7 +298,7 @@ def test_claim_next_leaves_a_claim_that_has_not_expired(
 def test_only_the_holder_or_a_manager_releases(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
     with pytest.raises(CallbackConflict) as refused, transaction(deps.session_factory) as session:
@@ -323,7 +314,7 @@ def test_only_the_holder_or_a_manager_releases(
 def test_releasing_a_queued_callback_is_refused_with_its_status(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with pytest.raises(CallbackConflict) as refused, transaction(deps.session_factory) as session:
         release_callback(session, callback_id, by=Actor.of(team["anna"]), now=clock.now())
     assert refused.value.status is CallbackStatus.QUEUED
@@ -338,7 +329,7 @@ def test_an_unknown_callback_is_named(deps: Dependencies, clock: FakeClock, team
 def test_a_reached_customer_closes_the_callback(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
         record_disposition(
@@ -360,7 +351,7 @@ def test_a_reached_customer_closes_the_callback(
 def test_a_customer_not_reached_is_retried_then_closed_unreachable(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     for attempt, disposition in enumerate(
         (Disposition.NO_ANSWER, Disposition.BUSY, Disposition.VOICEMAIL_LEFT), start=1
     ):
@@ -387,7 +378,7 @@ def test_a_customer_not_reached_is_retried_then_closed_unreachable(
 def test_another_time_moves_the_promise_to_the_customers_time(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     later = clock.now() + timedelta(hours=3)
     with transaction(deps.session_factory) as session:
         claim_callback(session, callback_id, by=team["anna"], now=clock.now(), catalog=catalog)
@@ -417,7 +408,7 @@ def test_another_time_moves_the_promise_to_the_customers_time(
 def test_a_manager_reschedules_and_the_old_due_time_is_kept_in_the_history(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    [callback_id] = _queue(deps, catalog, clock)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock)
     old_due = _row(deps, callback_id).due_at
     later = clock.now() + timedelta(days=1)
     with transaction(deps.session_factory) as session:
@@ -443,7 +434,7 @@ def test_a_manager_reschedules_and_the_old_due_time_is_kept_in_the_history(
 def test_the_list_shows_the_queue_in_order_with_time_left_and_holder(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, team: dict
 ) -> None:
-    first, second = _queue(deps, catalog, clock, 2)
+    first, second = queued_callbacks(deps.session_factory, catalog, clock, 2)
     with transaction(deps.session_factory) as session:
         claim_callback(session, second, by=team["ben"], now=clock.now(), catalog=catalog)
     clock.advance(minutes=5)

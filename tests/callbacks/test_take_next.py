@@ -11,7 +11,7 @@ from config.dependencies import Dependencies
 from db.transaction import transaction
 from intake.catalog import Catalog
 from intake.staff import StaffMember
-from tests.support.callback_rows import queued_callback, staff
+from tests.support.callback_rows import queued_callbacks, staff
 from tests.support.fakes import FakeClock
 
 
@@ -27,15 +27,6 @@ def ben(deps: Dependencies, clock: FakeClock) -> StaffMember:
         return staff(session, "ben", now=clock.now())[0]
 
 
-def _queue(deps: Dependencies, catalog: Catalog, clock: FakeClock, count: int) -> list[int]:
-    ids = []
-    with transaction(deps.session_factory) as session:
-        for _ in range(count):
-            ids.append(queued_callback(session, catalog=catalog, now=clock.now()))
-            clock.advance(seconds=30)
-    return ids
-
-
 def _take(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, by: StaffMember
 ) -> CallbackView | None:
@@ -47,7 +38,7 @@ def _take(
 def test_taking_the_next_callback_answers_it_as_listed_once_claimed(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, anna: StaffMember
 ) -> None:
-    first, _ = _queue(deps, catalog, clock, 2)
+    first, _ = queued_callbacks(deps.session_factory, catalog, clock, 2)
     clock.advance(minutes=3)
     taken = _take(deps, catalog, clock, anna)
     with transaction(deps.session_factory) as session:
@@ -67,7 +58,7 @@ def test_taking_the_next_callback_answers_it_as_listed_once_claimed(
 def test_taking_the_next_callback_answers_none_when_nobody_waits(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, anna: StaffMember, ben: StaffMember
 ) -> None:
-    [only] = _queue(deps, catalog, clock, 1)
+    [only] = queued_callbacks(deps.session_factory, catalog, clock, 1)
     with transaction(deps.session_factory) as session:
         claim_callback(session, only, by=anna, now=clock.now(), catalog=catalog)
     assert _take(deps, catalog, clock, ben) is None
@@ -76,7 +67,7 @@ def test_taking_the_next_callback_answers_none_when_nobody_waits(
 def test_taking_the_next_callback_writes_what_claiming_it_in_a_transaction_writes(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, anna: StaffMember
 ) -> None:
-    taken_id, claimed_id = _queue(deps, catalog, clock, 2)
+    taken_id, claimed_id = queued_callbacks(deps.session_factory, catalog, clock, 2)
     taken = _take(deps, catalog, clock, anna)
     with transaction(deps.session_factory) as session:
         claimed = claim_next_callback(
@@ -109,7 +100,7 @@ def test_taking_the_next_callback_on_postgresql_is_one_statement_without_a_trans
 ) -> None:
     if not is_postgres:
         pytest.skip("SQLite writes in a transaction holding its writer lock")
-    [callback_id] = _queue(deps, catalog, clock, 1)
+    [callback_id] = queued_callbacks(deps.session_factory, catalog, clock, 1)
     autocommit: list[bool] = []
 
     def seen(connection: object, *_args: object) -> None:
@@ -128,7 +119,7 @@ def test_taking_the_next_callback_on_postgresql_is_one_statement_without_a_trans
 def test_taking_over_an_expired_claim_records_its_expiry_first(
     deps: Dependencies, catalog: Catalog, clock: FakeClock, anna: StaffMember, ben: StaffMember
 ) -> None:
-    first, second = _queue(deps, catalog, clock, 2)
+    first, second = queued_callbacks(deps.session_factory, catalog, clock, 2)
     with transaction(deps.session_factory) as session:
         claim_callback(session, first, by=anna, now=clock.now(), catalog=catalog)
     clock.advance(minutes=11)  # anna's claim expired; nobody returned it to the queue yet

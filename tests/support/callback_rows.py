@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callbacks.models import Callback
+from db.transaction import SessionFactory, transaction
 from intake.catalog import Catalog
 from intake.models import Role
 from intake.staff import StaffMember, add_user
+from tests.support.fakes import FakeClock
 from tests.support.intake_rows import GERMAN_MOBILE, submit_request
 
 AGENT_PHONE = "+4915199990001"
@@ -38,6 +40,18 @@ def queued_callback(
     callback_id = session.scalar(select(Callback.id).where(Callback.sr_number == sr_number))
     assert callback_id is not None
     return callback_id
+
+
+def queued_callbacks(
+    factory: SessionFactory, catalog: Catalog, clock: FakeClock, count: int = 1
+) -> list[int]:
+    """``count`` callbacks queued 30 s apart (the clock moves on), in queue order; their ids."""
+    ids = []
+    with transaction(factory) as session:
+        for _ in range(count):
+            ids.append(queued_callback(session, catalog=catalog, now=clock.now()))
+            clock.advance(seconds=30)
+    return ids
 
 
 def staff(
