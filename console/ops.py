@@ -18,6 +18,7 @@ from config.dependencies import current
 from console.queue_metrics import CallbackQueueCollector
 from db.transaction import read_transaction
 from db.work_health import backlog, last_heartbeat, worker_health
+from escalations.queries import waiting_for_an_owner
 from escalations.roster_watch import roster_covers
 
 log = logging.getLogger("hotline.ops")
@@ -89,7 +90,8 @@ def healthz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text: due work by kind, oldest due age, failures, webhook latency, the
-    rosters with nobody on duty, and the callback queue per region."""
+    rosters with nobody on duty, escalations nobody has accepted, and the callback queue per
+    region."""
     deps = current()
     registry, _ = current_metrics()
     now = deps.clock.now()
@@ -97,6 +99,7 @@ def metrics() -> Response:
         work = backlog(session, now=now)
         beat = last_heartbeat(session)
         covers = roster_covers(session, catalog=deps.catalog, now=now)
+        unaccepted = waiting_for_an_owner(session)
         queue = CallbackQueueCollector(
             queue_figures(session, now=now), (region.key for region in deps.catalog.regions)
         )
@@ -128,7 +131,16 @@ def metrics() -> Response:
     )
     for cover in covers:
         gap.add_metric([cover.region, cover.kind.value], 1 if cover.is_gap else 0)
-    families = [due, failed, oldest, tick, gap, *queue.collect()]
+    waiting = GaugeMetricFamily(
+        "hotline_escalations_waiting_for_owner",
+        "Escalations no duty manager has accepted: raised (being rung) or unowned (the rings"
+        " ran out)",
+        labels=["region", "status"],
+    )
+    for region in deps.catalog.regions:
+        for status in ("raised", "unowned"):
+            waiting.add_metric([region.key, status], unaccepted.get((region.key, status), 0))
+    families = [due, failed, oldest, tick, gap, waiting, *queue.collect()]
     body = generate_latest(registry) + generate_latest(_Snapshot(families))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 

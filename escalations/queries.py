@@ -15,6 +15,7 @@ from escalations.records import (
     CommunicationPlan,
     Escalation,
     EscalationEvent,
+    EscalationStatus,
     VendorCase,
 )
 from intake.staff import staff_by_ids
@@ -213,3 +214,15 @@ def _summary(
         age=now - e.created_at,
         next_update_due_at=next_update_due_at,
     )
+
+
+def waiting_for_an_owner(session: Session) -> dict[tuple[str, str], int]:
+    """Escalations nobody has accepted yet, by (region, status): ``raised`` (the duty managers
+    are being rung) and ``unowned`` (the rounds ran out; still waiting for someone to take it)."""
+    waiting = (EscalationStatus.RAISED.value, EscalationStatus.UNOWNED.value)
+    rows = session.execute(
+        select(Escalation.region, Escalation.status, func.count())
+        .where(Escalation.status.in_(waiting))
+        .group_by(Escalation.region, Escalation.status)
+    )
+    return {(region, status): count for region, status, count in rows}

@@ -11,12 +11,16 @@ from config.dependencies import Dependencies
 from config.worker import Worker
 from db.transaction import transaction
 from db.work import claim, enqueue, fail
+from escalations.history import SYSTEM
+from escalations.records import EscalationReason
 from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
+from escalations.services import accept_escalation, flag_unowned, raise_escalation
 from intake.models import Role
 from intake.staff import add_user
-from tests.support.callback_rows import queued_callback
+from tests.support.callback_rows import queued_callback, staff
 from tests.support.fakes import FakeClock
+from tests.support.intake_rows import submit_request
 
 
 def test_healthz_reports_the_workers_last_tick_and_when_it_went_stale(
@@ -117,3 +121,30 @@ def test_metrics_show_each_regions_callbacks_waiting_at_risk_breached_and_the_ol
     # A region with nobody waiting shows zeros rather than no series at all.
     for name in ("waiting", "at_risk", "breached", "oldest_wait_seconds"):
         assert f'hotline_callbacks_{name}{{region="us"}} 0.0' in text
+
+
+def test_metrics_count_the_escalations_no_duty_manager_has_accepted(
+    client: FlaskClient, deps: Dependencies, clock: FakeClock
+) -> None:
+    with transaction(deps.session_factory) as session:
+        ringing = [
+            raise_escalation(
+                session,
+                sr_number=submit_request(session, catalog=deps.catalog, now=clock.now()),
+                reason=EscalationReason.PRODUCTION_DOWN,
+                by=SYSTEM,
+                raised_by_kind="staff",
+                now=clock.now(),
+            )[0].id
+            for _ in range(3)
+        ]
+        mia, _ = staff(session, "mia", now=clock.now(), role=Role.MANAGER)
+    with transaction(deps.session_factory) as session:
+        flag_unowned(session, ringing[0], by=SYSTEM, now=clock.now())
+        accept_escalation(session, ringing[1], by=mia, now=clock.now())
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'hotline_escalations_waiting_for_owner{region="de",status="raised"} 1.0' in text
+    assert 'hotline_escalations_waiting_for_owner{region="de",status="unowned"} 1.0' in text
+    assert 'hotline_escalations_waiting_for_owner{region="us",status="unowned"} 0.0' in text
