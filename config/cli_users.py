@@ -26,8 +26,17 @@ def user() -> None:
 @click.option("--phone", help="E.164, e.g. +4969123456")
 @click.option("--email")
 @click.option("--region", help="The region whose callers and callbacks they work, e.g. de")
+@click.option(
+    "--display-name",
+    help='How callers hear and customers read the name, e.g. "Anna Becker" (default: NAME)',
+)
 def user_add(
-    name: str, role: str, phone: str | None, email: str | None, region: str | None
+    name: str,
+    role: str,
+    phone: str | None,
+    email: str | None,
+    region: str | None,
+    display_name: str | None,
 ) -> None:
     """Add a staff member and print their API token (shown only once)."""
     from config.dependencies import SystemClock
@@ -56,6 +65,7 @@ def user_add(
                 phone=phone,
                 email=email,
                 region=region,
+                display_name=_display_name(display_name),
                 now=SystemClock().now(),
             )
     except DuplicateUser:
@@ -64,6 +74,18 @@ def user_add(
     where = f", region {member.region}" if member.region else ""
     click.echo(f"added {member.name} ({member.role.value}{where})")
     click.echo(f"API token (shown once, keep it safe): {token}")
+
+
+def _display_name(value: str | None) -> str | None:
+    """``value`` trimmed; exit 1 naming the option when it is too long for the column."""
+    from intake.staff import DISPLAY_NAME_MAX
+
+    if value is None or not value.strip():
+        return None
+    if len(value.strip()) > DISPLAY_NAME_MAX:
+        click.echo(f"error: --display-name is longer than {DISPLAY_NAME_MAX} characters", err=True)
+        sys.exit(1)
+    return value.strip()
 
 
 def _check_phone(phone: str) -> None:
@@ -98,7 +120,8 @@ def _check_region(settings: Settings, region: str) -> None:
 @user.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def user_import(csv_file: Path) -> None:
-    """Add the staff members of CSV_FILE (name,role,phone,email,region) not there yet.
+    """Add the staff members of CSV_FILE (name,role,phone,email,region[,display_name]) not
+    there yet.
 
     A name already taken is left as it is, so importing the same file twice changes nothing.
     No tokens are printed: ``hotline user new-token NAME`` issues one.
@@ -120,6 +143,7 @@ def user_import(csv_file: Path) -> None:
                     phone=row["phone"] or None,
                     email=row["email"] or None,
                     region=row["region"] or None,
+                    display_name=row["display_name"] or None,
                     now=now,
                 )
                 added += 1
@@ -134,17 +158,24 @@ def _staff_rows(csv_file: Path) -> list[dict[str, str]]:
 
     from intake.email_addresses import InvalidEmailAddress, normalized_email
     from intake.phone_numbers import normalize_e164
+    from intake.staff import DISPLAY_NAME_MAX
 
     columns = ["name", "role", "phone", "email", "region"]
+    optional = ["display_name"]
     roles = ["agent", "engineer", "manager", "admin"]
     problems: list[str] = []
     rows: list[dict[str, str]] = []
     with csv_file.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames != columns:
-            _staff_error(ValueError(f"{csv_file}: the header must be {','.join(columns)}"))
+        if reader.fieldnames not in (columns, columns + optional):
+            _staff_error(
+                ValueError(
+                    f"{csv_file}: the header must be {','.join(columns)}"
+                    f" (and, optionally, {','.join(optional)})"
+                )
+            )
         for line, raw in enumerate(reader, start=2):
-            row = {key: (raw.get(key) or "").strip() for key in columns}
+            row = {key: (raw.get(key) or "").strip() for key in columns + optional}
             found: list[tuple[str, str]] = []
             if not row["name"]:
                 found.append(("name", "give a name"))
@@ -158,6 +189,8 @@ def _staff_rows(csv_file: Path) -> list[dict[str, str]]:
                     row["email"] = normalized_email(row["email"])
                 except InvalidEmailAddress as exc:
                     found.append(("email", str(exc)))
+            if len(row["display_name"]) > DISPLAY_NAME_MAX:
+                found.append(("display_name", f"longer than {DISPLAY_NAME_MAX} characters"))
             problems.extend(f"{csv_file}:{line}: {f} = {row[f]!r}: {why}" for f, why in found)
             rows.append(row)
     if problems:

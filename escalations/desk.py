@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from escalations.history import Actor, owner_name
+from escalations.history import Actor, owner_spoken_name
 from escalations.records import Escalation, EscalationReason, EscalationStatus, SeverityRaise
 from escalations.ringing import raise_and_ring
 from escalations.services import UnknownServiceRequest
@@ -114,7 +114,7 @@ class EscalationDesk:
             escalation_id=escalation.id,
             state=_STATE[EscalationStatus(escalation.status)],
             raised_at=escalation.created_at,
-            owner_name=owner_name(session, escalation),
+            owner_name=owner_spoken_name(session, escalation),
         )
 
 

@@ -45,11 +45,21 @@ def locked(session: Session, escalation_id: int) -> Escalation:
 
 
 def owner_name(session: Session, escalation: Escalation) -> str | None:
-    """The name of the duty manager who accepted it, if one did."""
+    """The user name of the duty manager who accepted it, if one did (staff and the API)."""
+    owner = _owner(session, escalation)
+    return None if owner is None else owner.name
+
+
+def owner_spoken_name(session: Session, escalation: Escalation) -> str | None:
+    """The name callers hear and customers read of the duty manager who accepted it."""
+    owner = _owner(session, escalation)
+    return None if owner is None else owner.spoken_name
+
+
+def _owner(session: Session, escalation: Escalation) -> StaffMember | None:
     if escalation.owner_id is None:
         return None
-    owner = staff_by_ids(session, {escalation.owner_id}).get(escalation.owner_id)
-    return None if owner is None else owner.name
+    return staff_by_ids(session, {escalation.owner_id}).get(escalation.owner_id)
 
 
 def move(

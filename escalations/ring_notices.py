@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.work import enqueue, raise_alert
-from escalations.history import SYSTEM, log, owner_name
+from escalations.history import SYSTEM, log, owner_spoken_name
 from escalations.records import Escalation
 from escalations.rosters import roster_people_for
 from intake.catalog import Catalog
@@ -144,7 +144,7 @@ def ring_notice(
         "company": (sr.company if sr is not None else None) or "-",
         "region": region.name,
         "number": written_number(region.numbers[0]),
-        "name": owner_name(session, escalation) or "-",
+        "name": owner_spoken_name(session, escalation) or "-",
     }
     recipient = str(payload["recipient"])
     if recipient == CUSTOMER:

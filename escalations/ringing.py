@@ -21,7 +21,14 @@ from urllib.parse import urlencode
 from sqlalchemy import String, and_, cast, literal, or_, select
 from sqlalchemy.orm import Session
 
-from escalations.history import SYSTEM, Actor, UnknownEscalation, locked, log, owner_name
+from escalations.history import (
+    SYSTEM,
+    Actor,
+    UnknownEscalation,
+    locked,
+    log,
+    owner_spoken_name,
+)
 from escalations.records import Escalation, EscalationRing, EscalationStatus, RingOutcome
 from escalations.ring_chain import (
     ManagerAnswered,
@@ -219,7 +226,7 @@ def report_ring(
         region=escalation.region,
         tries=_next_try(report),
         summary=_summary(session, escalation, now=now) if reply is Reply.SUMMARY else None,
-        owner=owner_name(session, escalation) if reply is Reply.TAKEN else None,
+        owner=owner_spoken_name(session, escalation) if reply is Reply.TAKEN else None,
     )
 
 

@@ -160,7 +160,7 @@ class CallEscalation:
     escalation_id: int
     state: EscalationState
     raised_at: datetime
-    owner_name: str | None  # the duty manager who accepted it, if one did
+    owner_name: str | None  # who accepted it, if one did, as the caller hears it
 
 
 class EscalationDesk(Protocol):

@@ -50,6 +50,10 @@ class UnknownToken(Exception):
     """The user has no token with that id."""
 
 
+# The longest display name stored (``users.display_name``).
+DISPLAY_NAME_MAX = 200
+
+
 @dataclass(frozen=True)
 class StaffMember:
     """A staff member as other layers see them."""
@@ -63,6 +67,12 @@ class StaffMember:
     # The region whose queue an agent works (their callers, callbacks and caller ID).
     region: str | None = None
     presence: Presence = Presence.AWAY
+    display_name: str | None = None
+
+    @property
+    def spoken_name(self) -> str:
+        """The name callers hear and customers read: the display name, else the user name."""
+        return self.display_name or self.name
 
 
 @dataclass(frozen=True)
@@ -96,12 +106,14 @@ def add_user(
     phone: str | None = None,
     email: str | None = None,
     region: str | None = None,
+    display_name: str | None = None,
 ) -> tuple[StaffMember, str]:
     """Create a user and return it with its API token (shown once, stored only as a hash)."""
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise DuplicateUser(name)
     user = User(
         name=name,
+        display_name=display_name,
         role=role.value,
         phone=phone,
         email=email,
@@ -221,7 +233,7 @@ def user_for_token(connection: Connection | Session, token: str) -> StaffMember 
     row = connection.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token)}).first()
     if row is None:
         return None
-    user_id, name, role, phone, email, region, presence = row
+    user_id, name, role, phone, email, region, presence, display_name = row
     return StaffMember(
         id=user_id,
         name=name,
@@ -230,6 +242,7 @@ def user_for_token(connection: Connection | Session, token: str) -> StaffMember 
         email=email,
         region=region,
         presence=Presence(presence),
+        display_name=display_name,
     )
 
 
@@ -246,6 +259,7 @@ _USER_FOR_TOKEN = (
         _USERS.c.email,
         _USERS.c.region,
         _USERS.c.presence,
+        _USERS.c.display_name,
     )
     .join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)
     .where(
@@ -278,6 +292,7 @@ def _view(user: User) -> StaffMember:
         is_active=user.is_active,
         region=user.region,
         presence=Presence(user.presence),
+        display_name=user.display_name,
     )
 
 

@@ -13,6 +13,7 @@ from config.settings import DEFAULT_CONFIG
 from db.transaction import transaction
 from escalations.rosters import all_rosters, roster_of
 from escalations.routing import RosterKind
+from intake.staff import find_member
 
 DEMO = Path(DEFAULT_CONFIG).parent / "demo"
 
@@ -199,6 +200,34 @@ def test_a_file_without_the_asked_region_is_refused(hotline, tmp_path):
 
     assert result.exit_code == 1
     assert f"{DEMO / 'roster.toml'}: rosters: no roster of region 'xx'" in result.output
+
+
+def test_a_staff_file_may_give_display_names_and_they_are_checked(hotline, tmp_path, deps):
+    good = write(
+        tmp_path,
+        "name,role,phone,email,region,display_name\n"
+        "anna.becker,manager,,,de,Anna Becker\nben,agent,,,de,\n",
+        "staff.csv",
+    )
+    bad = write(
+        tmp_path,
+        f"name,role,phone,email,region,display_name\ncara,agent,,,de,{'x' * 201}\n",
+        "bad.csv",
+    )
+    wrong = write(tmp_path, "name,role,phone,email,region,nickname\n", "wrong.csv")
+
+    imported = hotline("user", "import", str(good))
+    refused = hotline("user", "import", str(bad))
+    misnamed = hotline("user", "import", str(wrong))
+
+    assert imported.output == "added 2 staff member(s), 0 already there\n"
+    with transaction(deps.session_factory) as session:
+        assert find_member(session, "anna.becker").spoken_name == "Anna Becker"
+        assert find_member(session, "ben").spoken_name == "ben"
+    assert refused.exit_code == 1
+    assert f"{bad}:2: display_name = '{'x' * 201}': longer than 200 characters" in refused.output
+    assert misnamed.exit_code == 1
+    assert "the header must be name,role,phone,email,region (and, optionally," in misnamed.output
 
 
 def test_a_staff_file_with_bad_rows_names_line_field_and_value(hotline, tmp_path):

@@ -129,3 +129,28 @@ def test_presence_is_set_from_the_terminal(hotline, deps):
     unknown = hotline("user", "presence", "nobody", "busy")
     assert unknown.exit_code == 1
     assert "no user named 'nobody'" in unknown.output
+
+
+def test_a_display_name_is_what_callers_hear_and_the_user_name_stays_the_login(hotline, deps):
+    added = hotline(
+        "user", "add", "anna.becker", "--role", "manager", "--display-name", " Anna Becker "
+    )
+    plain = hotline("user", "add", "ben", "--role", "manager")
+    too_long = hotline("user", "add", "cara", "--role", "manager", "--display-name", "x" * 201)
+
+    assert added.exit_code == plain.exit_code == 0, added.output
+    assert too_long.exit_code == 1
+    assert "--display-name is longer than 200 characters" in too_long.output
+    with transaction(deps.session_factory) as session:
+        anna = user_for_token(session, _token(added.output))
+        ben = user_for_token(session, _token(plain.output))
+        with pytest.raises(UnknownUser):
+            find_member(session, "cara")
+    assert anna is not None
+    assert ben is not None
+    assert (anna.name, anna.display_name, anna.spoken_name) == (
+        "anna.becker",
+        "Anna Becker",
+        "Anna Becker",
+    )
+    assert (ben.display_name, ben.spoken_name) == (None, "ben")

@@ -54,7 +54,7 @@ def test_upgrading_an_empty_database_gives_the_models_schema(empty_database: str
     finally:
         engine.dispose()
     assert differences == []
-    assert version == "0011"
+    assert version == "0012"
 
 
 def test_calls_of_an_earlier_schema_get_a_version_and_the_change_reverts(

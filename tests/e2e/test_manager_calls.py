@@ -48,7 +48,8 @@ def worker(deps) -> Iterator[Worker]:
 
 @pytest.fixture
 def team(deps, clock) -> dict[str, StaffMember]:
-    """mia and max on duty all week, rita the regional escalation manager (the fallback)."""
+    """mia (Mia Weber to callers) and max on duty all week, rita the regional escalation
+    manager (the fallback)."""
     now = clock.now()
     with transaction(deps.session_factory) as session:
         people = {
@@ -60,6 +61,7 @@ def team(deps, clock) -> dict[str, StaffMember]:
                 phone=phone,
                 email=f"{name}@example.com",
                 region="de",
+                display_name="Mia Weber" if name == "mia" else None,
             )[0]
             for name, phone in (("mia", MIA), ("max", MAX), ("rita", RITA))
         }
@@ -183,7 +185,7 @@ def test_the_duty_manager_hears_the_summary_presses_1_and_the_customer_is_told(
     assert sms.body == de.text(
         "escalation_accepted_customer_sms",
         sr_number=sr_number,
-        name="mia",
+        name="Mia Weber",
         number="+49 800 1006711",
     )
     assert actions(deps, escalation_id)[-1] == "told"
@@ -342,7 +344,7 @@ def test_two_duty_managers_pressing_1_at_once_give_it_to_exactly_one(
         thread.join()
     answers = sorted(h[0] for h in heard.values())
     owner = escalation(deps, escalation_id).owner_id
-    name = {1: "mia", 2: "max"}[owner or 0]
+    name = {1: "Mia Weber", 2: "max"}[owner or 0]  # as the other manager hears it
     assert answers == sorted([de.text("manager_accepted"), de.text("manager_taken", name=name)])
     assert actions(deps, escalation_id).count("accept") == 1
 
@@ -395,8 +397,10 @@ def test_the_customer_escalates_by_phone_holds_and_hears_the_duty_manager_who_pr
     assert customer.holding is not None
     clock.advance(seconds=customer.holding.seconds)
     assert customer.hold() == [
-        de.text("escalation_hold_accepted", name="mia", promise="15 Minuten"),
+        de.text("escalation_hold_accepted", name="Mia Weber", promise="15 Minuten"),
         de.text("goodbye"),
     ]
     worker.run_once()  # and the customer gets who has it in writing too
-    assert any("angenommen" in m.body for m in deps.messenger.sent if m.to == GERMAN_MOBILE)
+    assert any(
+        "von Mia Weber angenommen" in m.body for m in deps.messenger.sent if m.to == GERMAN_MOBILE
+    )
