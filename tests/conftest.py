@@ -25,7 +25,7 @@ from config.wiring import build_dependencies
 from db.base import Base
 from db.engine import make_engine
 from db.transaction import SessionFactory, make_session_factory, transaction
-from intake.catalog import Catalog
+from intake.catalog import Catalog, PromptSet
 from intake.customers import import_customers_csv
 from ivr.call_walker import CallWalker
 from tests.support.fakes import FakeClock, FakeDialer, FakeMailer, FakeMessenger
@@ -44,6 +44,18 @@ def pytest_report_header() -> str:
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog(DEFAULT_CONFIG)
+
+
+@pytest.fixture
+def de(catalog: Catalog) -> PromptSet:
+    """The German prompts: what a caller to +498001006711 hears."""
+    return catalog.prompts_for("de-DE")
+
+
+@pytest.fixture
+def en(catalog: Catalog) -> PromptSet:
+    """The US English prompts."""
+    return catalog.prompts_for("en-US")
 
 
 @pytest.fixture(scope="session")

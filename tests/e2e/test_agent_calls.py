@@ -70,16 +70,6 @@ def agent_phone(rung_phone) -> Callable[..., CallWalker]:
     return rung_phone
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
-def en(catalog):
-    return catalog.prompts_for("en-US")
-
-
 def callback(deps, callback_id: int) -> Callback:
     with transaction(deps.session_factory) as session:
         row = session.get(Callback, callback_id)

@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from callbacks.models import Callback
 from intake.call_input import ADDRESS_LIMIT, LONG_SPEECH_LIMIT, SPEECH_LIMIT
 from intake.confirmations import NO_CONFIRMATION_CHANNEL
 from intake.models import Call, Confirmation, Message, ServiceRequest
 from tests.support.calls import GERMAN_LINE, read_one, read_rows, wait_in_queue
-
-
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
 
 
 def test_over_long_speech_and_caller_addresses_are_cut_and_the_call_goes_on(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from callbacks.models import Callback
 from intake.models import Message, ServiceRequest
 from ivr.prompts import spoken_digits
@@ -17,11 +15,6 @@ from tests.support.calls import (
 )
 
 PREMIUM_RATE = "+499001234567"
-
-
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
 
 
 def to_callback_number(walker, customer_number="4711002"):

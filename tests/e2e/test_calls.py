@@ -24,16 +24,6 @@ from tests.support.calls import (
 RECORDING = "[recording started]"
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
-def en(catalog):
-    return catalog.prompts_for("en-US")
-
-
 def no_outside_calls(messenger, mailer, deps):
     """Webhooks only write rows: no SMS, e-mail or outbound call leaves during a call."""
     assert messenger.sent == []

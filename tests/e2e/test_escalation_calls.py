@@ -27,16 +27,6 @@ US_CALLER = "+12125550123"
 
 
 @pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
-def en(catalog):
-    return catalog.prompts_for("en-US")
-
-
-@pytest.fixture
 def german_sr(deps, catalog, clock):
     """An SR of the German region, taken earlier (its own callback is queued)."""
     with transaction(deps.session_factory) as session:

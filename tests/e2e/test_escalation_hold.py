@@ -31,16 +31,6 @@ US_CALLER = "+12125550123"
 
 
 @pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
-def en(catalog):
-    return catalog.prompts_for("en-US")
-
-
-@pytest.fixture
 def german_sr(deps, catalog, clock):
     with transaction(deps.session_factory) as session:
         return submit_request(session, catalog=catalog, now=clock.now() - timedelta(hours=2))

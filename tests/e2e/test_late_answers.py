@@ -30,11 +30,6 @@ LANDLINE = "+4930123456"  # typed as 030123456
 PROMISE = timedelta(minutes=30)  # datacenter line (NSX, vSphere), around the clock
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
 # -- posting the status callback before an answer ----------------------------------------------
 
 

@@ -24,11 +24,6 @@ def deps(twilio_deps) -> Dependencies:
 
 
 @pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
 def agent_token(deps, clock):
     with transaction(deps.session_factory) as session:
         member, token = add_user(

@@ -95,11 +95,6 @@ def escalate(deps, catalog, clock, team, worker, mock_twilio) -> Callable[[], in
     return raise_one
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
 def escalation(deps, escalation_id: int) -> Escalation:
     with transaction(deps.session_factory) as session:
         row = session.get(Escalation, escalation_id)

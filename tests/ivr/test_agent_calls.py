@@ -28,11 +28,6 @@ LEG = {
 
 
 @pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
 def calling(deps, catalog, clock):
     """A callback whose agent's call was started: its id."""
     with transaction(deps.session_factory) as session:

@@ -54,11 +54,6 @@ def catalog(catalog):
 
 
 @pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
 def conference(deps, catalog, clock) -> ConferenceView:
     """A conference dialling the engineer and the duty manager of an accepted escalation."""
     with transaction(deps.session_factory) as session:

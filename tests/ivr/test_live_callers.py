@@ -42,11 +42,6 @@ def says(root) -> list[str]:
     return [node.text or "" for node in root.iter("Say")]
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
 def caller_on_hold(phone):
     walker = phone()
     walker.dial()

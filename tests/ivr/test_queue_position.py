@@ -7,21 +7,9 @@ import xml.etree.ElementTree as ET
 from itertools import pairwise
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from intake.hold import POSITION_EVERY_SECONDS, position_to_announce, time_in_queue
 from tests.conftest import BASE_URL
 from tests.support.calls import US_LINE
-
-
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
-@pytest.fixture
-def en(catalog):
-    return catalog.prompts_for("en-US")
 
 
 def on_hold(phone, *, to=None, position=1):

@@ -252,11 +252,6 @@ def test_a_fallback_number_posted_twice_makes_one_sr(client, deps):
     assert len(read_rows(deps, Callback)) == 1
 
 
-@pytest.fixture
-def de(catalog):
-    return catalog.prompts_for("de-DE")
-
-
 @pytest.mark.parametrize(
     ("digits", "reason"),
     [
