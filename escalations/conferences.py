@@ -60,8 +60,13 @@ DIAL_IN_PATH = f"{CONFERENCE_PATH}/dial-in"
 # Draws of a PIN before giving up: with a million PINs and a handful open, one draw nearly
 # always does. The unique ``open_pin`` is the guard if two starts draw the same PIN at once.
 PIN_DRAWS = 20
-# Calls that will never report back: refused for good, or uncertain (an alert is raised).
-NEVER_REPORTING = (OutboundCallStatus.FAILED.value, OutboundCallStatus.UNCERTAIN.value)
+# A call refused for good: it will never report back, and its participant was not reached.
+NEVER_PLACED = OutboundCallStatus.FAILED.value
+# A call the worker may or may not have placed (it died while asking Twilio; an alert is
+# raised): it may be ringing or on the line, so its participant counts as still dialled and the
+# number is not dialled again (nor the conference closed) until its call reports or a person
+# decides.
+MAYBE_PLACED = OutboundCallStatus.UNCERTAIN.value
 
 REFUSAL_TEXT = {
     Refusal.INVALID: "is not a valid phone number",
@@ -423,7 +428,7 @@ def _participants(session: Session, conference_ids: list[int]) -> dict[int, list
             # Nobody waits for a dial-in caller: their row is made as they are put through,
             # and a caller who hangs up first sends no event at all.
             call_ended=p.call_status in CALL_ENDED
-            or placing in NEVER_REPORTING
+            or placing == NEVER_PLACED
             or p.kind == ParticipantKind.DIAL_IN,
         )
         found.setdefault(p.conference_id, []).append(
@@ -433,7 +438,8 @@ def _participants(session: Session, conference_ids: list[int]) -> dict[int, list
                 name=p.name,
                 number=p.number,
                 state=state,
-                call_status=p.call_status or (placing if placing in NEVER_REPORTING else None),
+                call_status=p.call_status
+                or (placing if placing in (NEVER_PLACED, MAYBE_PLACED) else None),
                 added_at=p.added_at,
                 joined_at=p.joined_at,
                 left_at=p.left_at,

@@ -264,6 +264,23 @@ def test_an_open_conference_whose_calls_all_failed_is_closed_before_a_new_one(
     assert actions(deps, esc.id)[-2:] == ["conference_ended", "start_conference"]
 
 
+def test_a_call_that_may_have_been_placed_is_never_dialled_again(deps, catalog, clock, esc) -> None:
+    first = start(deps, catalog, clock, esc.id, [CUSTOMER])
+    with transaction(deps.session_factory) as session:
+        # The worker died while asking Twilio: the customer's phone may be ringing.
+        call = session.scalars(select(OutboundCall)).one()
+        call.status = OutboundCallStatus.UNCERTAIN.value
+    clock.advance(minutes=5)
+
+    second = start(deps, catalog, clock, esc.id, [CUSTOMER])
+
+    assert second.id == first.id  # not closed as if nobody were on the line
+    [customer] = second.participants
+    assert (customer.state, customer.call_status) == (ParticipantState.DIALLING, "uncertain")
+    with transaction(deps.session_factory) as session:
+        assert len(session.scalars(select(OutboundCall)).all()) == 1  # nobody dialled twice
+
+
 def test_a_pin_is_never_that_of_another_open_conference(deps, catalog, clock, esc) -> None:
     conference = start(deps, catalog, clock, esc.id, [CUSTOMER])
     draws = iter([conference.pin, conference.pin, "004711"])
