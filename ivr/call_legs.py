@@ -34,13 +34,16 @@ def call_sid() -> str:
     return request.form.get("CallSid", "-")[:CALL_SID_LIMIT]
 
 
-def failure_handler(log: logging.Logger, event: str) -> Callable[[Exception], Response]:
+def failure_handler(
+    log: logging.Logger, event: str, *, callbacks: tuple[str, ...] = ("/status",)
+) -> Callable[[Exception], Response]:
     """An error handler for a leg's blueprint: logged with the CallSid; the person on the phone
-    hears an apology and the call ends, a status callback gets a 500 (Twilio logs it)."""
+    hears an apology and the call ends, a callback (a path ending in one of ``callbacks``, which
+    Twilio posts without playing the answer) gets a 500 (Twilio logs it)."""
 
     def handle(error: Exception) -> Response:
         log.exception("event=%s call_sid=%s path=%s", event, call_sid(), request.path)
-        if request.path.endswith("/status"):
+        if request.path.endswith(callbacks):
             return Response("status callback failed\n", status=500, mimetype="text/plain")
         return xml(apology())
 

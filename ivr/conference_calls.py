@@ -31,7 +31,7 @@ from escalations.conference_rules import LegReply, dial_in_reply, is_pin_shaped
 from escalations.conferences import CONFERENCE_PATH
 from intake.call_input import ADDRESS_LIMIT, CALL_SID_LIMIT, DIGITS_LIMIT
 from intake.log_masks import mask_phone
-from ivr import conference_twiml
+from ivr import call_legs, conference_twiml
 from ivr.signature import public_url, twilio_signed
 
 log = logging.getLogger("hotline.ivr")
@@ -40,28 +40,9 @@ bp = Blueprint("ivr_conference", __name__, url_prefix=CONFERENCE_PATH)
 STATUS_LIMIT = 32
 # Webhooks answered with 204 rather than TwiML.
 NO_TWIML = ("/leg/status", "/events")
-
-
-def _xml(body: str) -> Response:
-    return Response(body, mimetype="text/xml")
-
-
-@bp.errorhandler(Exception)
-def _any_failure(error: Exception) -> Response:
-    """Logged with the CallSid; a phone hears an apology, never an HTML page."""
-    log.exception(
-        "event=conference_webhook_error call_sid=%s path=%s",
-        request.form.get("CallSid", "-"),
-        request.path,
-    )
-    if request.path.endswith(NO_TWIML):
-        return Response("conference callback failed\n", status=500, mimetype="text/plain")
-    return _xml(conference_twiml.render_failure())
-
-
-def _query_int(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
+bp.register_error_handler(
+    Exception, call_legs.failure_handler(log, "conference_webhook_error", callbacks=NO_TWIML)
+)
 
 
 def _call_sid() -> str:
@@ -84,7 +65,10 @@ def _event_time(value: str | None) -> datetime | None:
 @twilio_signed
 def leg() -> Response:
     """A dialled participant picked up: the intro, then into the conference (or goodbye)."""
-    conference_id, participant_id = _query_int("conference"), _query_int("participant")
+    conference_id, participant_id = (
+        call_legs.query_int("conference"),
+        call_legs.query_int("participant"),
+    )
     answer = LegAnswer(LegReply.GONE)
     if conference_id is not None and participant_id is not None:
         deps = current()
@@ -98,24 +82,27 @@ def leg() -> Response:
         _call_sid(),
     )
     if answer.region is None:
-        return _xml(conference_twiml.render_gone(region=None, prompts=None))
+        return call_legs.xml(conference_twiml.render_gone(region=None, prompts=None))
     catalog = current().catalog
     region = catalog.region(answer.region)
     prompts = catalog.prompts_for(region.language)
     if answer.reply is LegReply.JOIN and answer.target is not None:
-        return _xml(
+        return call_legs.xml(
             conference_twiml.render_join(
                 answer.target, region=region, prompts=prompts, base=public_url("")
             )
         )
-    return _xml(conference_twiml.render_gone(region=region, prompts=prompts))
+    return call_legs.xml(conference_twiml.render_gone(region=region, prompts=prompts))
 
 
 @bp.post("/leg/status")
 @twilio_signed
 def leg_status() -> Response:
     """A participant's call reported its status; the last one out ends the conference."""
-    conference_id, participant_id = _query_int("conference"), _query_int("participant")
+    conference_id, participant_id = (
+        call_legs.query_int("conference"),
+        call_legs.query_int("participant"),
+    )
     call_status = request.form.get("CallStatus", "")[:STATUS_LIMIT]
     closed = False
     if conference_id is not None and participant_id is not None:
@@ -142,7 +129,7 @@ def leg_status() -> Response:
 @twilio_signed
 def events() -> Response:
     """Record a join, a leave or the conference's end, once each."""
-    conference_id = _query_int("conference")
+    conference_id = call_legs.query_int("conference")
     form = request.form
     report = EventReport(
         event=form.get("StatusCallbackEvent", "")[:STATUS_LIMIT],
@@ -186,8 +173,8 @@ def _dial_in(*, digits: str | None) -> Response:
     region = deps.catalog.region_for_conference_number(line)
     if region is None:
         log.warning("event=conference_dial_in_unknown_line to=%s", mask_phone(line))
-        return _xml(conference_twiml.render_not_in_service())
-    tries = _query_int("try") or 1
+        return call_legs.xml(conference_twiml.render_not_in_service())
+    tries = call_legs.query_int("try") or 1
     target = None
     if digits is not None and is_pin_shaped(digits):
         with transaction(deps.session_factory) as session:
@@ -208,7 +195,7 @@ def _dial_in(*, digits: str | None) -> Response:
         "-" if target is None else target.conference_id,
         _call_sid(),
     )
-    return _xml(
+    return call_legs.xml(
         conference_twiml.render_dial_in(
             reply,
             tries=tries,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from escalations.conference_calls import JoinTarget
 from escalations.conference_rules import PIN_DIGITS, DialInReply
 from escalations.conferences import DIAL_IN_PATH, EVENTS_PATH
 from intake.catalog import PromptSet, Region
+from ivr.call_legs import say
 from ivr.prompts import spoken_digits
 
 # Time for the first digit and between digits: the PIN is read off an e-mail or a chat.
@@ -17,10 +18,6 @@ PIN_TIMEOUT_SECONDS = 10
 # Twilio posts these conference events (TwiML names; the callback says participant-join...).
 STATUS_EVENTS = "start end join leave"
 NOT_IN_SERVICE_TEXT = "This number is not a conference line. Goodbye."
-
-
-def _say(node: VoiceResponse | Gather, text: str, region: Region) -> None:
-    node.say(text, voice=region.voice, language=region.language)
 
 
 def events_url(base: str, conference_id: int) -> str:
@@ -44,7 +41,7 @@ def render_join(target: JoinTarget, *, region: Region, prompts: PromptSet, base:
 def _join(
     response: VoiceResponse, target: JoinTarget, *, region: Region, prompts: PromptSet, base: str
 ) -> None:
-    _say(
+    say(
         response,
         prompts.text("conference_intro", sr_number=spoken_digits(target.sr_number)),
         region,
@@ -67,7 +64,7 @@ def render_gone(*, region: Region | None, prompts: PromptSet | None) -> str:
     """The conference is over (or unknown): goodbye."""
     response = VoiceResponse()
     if region is not None and prompts is not None:
-        _say(response, prompts.text("conference_over"), region)
+        say(response, prompts.text("conference_over"), region)
     else:
         response.say("This conference call has already ended. Goodbye.", language="en-US")
     response.hangup()
@@ -89,7 +86,7 @@ def render_dial_in(
         _join(response, target, region=region, prompts=prompts, base=base)
         return str(response)
     if reply is DialInReply.GOODBYE or reply is DialInReply.JOIN:
-        _say(response, prompts.text("conference_pin_gave_up"), region)
+        say(response, prompts.text("conference_pin_gave_up"), region)
         response.hangup()
         return str(response)
     # The next Gather is the next try after a wrong PIN, the same try when asking.
@@ -102,10 +99,10 @@ def render_dial_in(
         timeout=PIN_TIMEOUT_SECONDS,
     )
     if reply is DialInReply.WRONG_PIN:
-        _say(gather, prompts.text("conference_pin_wrong"), region)
+        say(gather, prompts.text("conference_pin_wrong"), region)
     elif reply is DialInReply.ASK_AGAIN:
-        _say(gather, prompts.text("no_input"), region)
-    _say(gather, prompts.text("conference_ask_pin"), region)
+        say(gather, prompts.text("no_input"), region)
+    say(gather, prompts.text("conference_ask_pin"), region)
     # Silence falls through <Gather>: ask again, counting the try.
     response.redirect(dial_in_url(base, "", ask_try + 1), method="POST")
     return str(response)
@@ -115,13 +112,5 @@ def render_not_in_service() -> str:
     """A call to a number that is no region's conference line."""
     response = VoiceResponse()
     response.say(NOT_IN_SERVICE_TEXT, language="en-US")
-    response.hangup()
-    return str(response)
-
-
-def render_failure() -> str:
-    """The answer when anything failed: sorry, hang up."""
-    response = VoiceResponse()
-    response.say("Sorry, we have a technical problem. Goodbye.", language="en-US")
     response.hangup()
     return str(response)
