@@ -36,8 +36,8 @@ from callbacks.lifecycle import Disposition, Move
 from callbacks.models import Callback, CallbackStatus
 from callbacks.queries import callback_view
 from intake.catalog import Catalog
-from intake.models import OutboundCall, OutboundCallStatus
-from intake.outbound_calls import request_call
+from intake.models import OutboundCall
+from intake.outbound_calls import NEVER_REPORTED, request_call
 from intake.staff import StaffMember
 
 # Where Twilio asks what the agent hears, and where it reports the agent's call (``ivr``).
@@ -379,8 +379,6 @@ def _summary(session: Session, callback_id: int, *, now: datetime) -> CallSummar
 
 # -- the backstop ------------------------------------------------------------------------------
 
-LOST = (OutboundCallStatus.FAILED.value, OutboundCallStatus.UNCERTAIN.value)
-
 
 def settle_lost_calls(session: Session, *, now: datetime, limit: int = 200) -> list[int]:
     """Release callbacks still "calling" whose agent's call was never placed (failed) or may
@@ -394,7 +392,9 @@ def settle_lost_calls(session: Session, *, now: datetime, limit: int = 200) -> l
     lost = session.execute(
         select(Callback, OutboundCall.status)
         .join(OutboundCall, OutboundCall.key == key)
-        .where(Callback.status == CallbackStatus.CALLING.value, OutboundCall.status.in_(LOST))
+        .where(
+            Callback.status == CallbackStatus.CALLING.value, OutboundCall.status.in_(NEVER_REPORTED)
+        )
         .order_by(Callback.id)
         .limit(limit)
         .with_for_update(of=Callback, skip_locked=True)

@@ -296,14 +296,19 @@ def _summary(session: Session, escalation: Escalation, *, now: datetime) -> Ring
 
 # -- the backstop --------------------------------------------------------------------------------
 
-LOST = (OutboundCallStatus.FAILED.value, OutboundCallStatus.UNCERTAIN.value)
+# A ring whose call the worker gave up placing: the chain moves on at once.
+NEVER_PLACED = OutboundCallStatus.FAILED.value
 
 
 def settle_stalled_rings(
     session: Session, *, now: datetime, catalog: Catalog, limit: int = 100
 ) -> list[int]:
-    """Move the chain on for escalations whose latest ring was never placed (failed, or
-    uncertain: an alert is raised for a person) or never reported on; their ids."""
+    """Move the chain on for escalations whose latest ring was never placed (failed) or never
+    reported on within ``STALLED_AFTER``; their ids.
+
+    An uncertain call (the worker died while asking Twilio) may be ringing: it waits out
+    ``STALLED_AFTER`` like any call that does not report, so no next ring overlaps it.
+    """
     key = (
         literal("escalation:")
         .concat(cast(Escalation.id, String))
@@ -311,7 +316,7 @@ def settle_stalled_rings(
         .concat(cast(Escalation.ring_seq, String))
     )
     stalled = session.execute(
-        select(Escalation.id, OutboundCall.status)
+        select(Escalation.id, Escalation.ring_seq, OutboundCall.status)
         .join(
             EscalationRing,
             and_(
@@ -323,14 +328,16 @@ def settle_stalled_rings(
         .where(
             Escalation.status == EscalationStatus.RAISED.value,
             EscalationRing.outcome.is_(None),
-            or_(OutboundCall.status.in_(LOST), EscalationRing.rung_at <= now - STALLED_AFTER),
+            or_(OutboundCall.status == NEVER_PLACED, EscalationRing.rung_at <= now - STALLED_AFTER),
         )
         .order_by(Escalation.id)
         .limit(limit)
     ).all()
     moved = []
-    for escalation_id, call_status in stalled:
+    for escalation_id, seq, call_status in stalled:
         escalation = locked(session, escalation_id)
+        if escalation.ring_seq != seq:
+            continue  # its ring was settled meanwhile (a late status callback): read unlocked
         ring = session.scalar(
             select(EscalationRing).where(
                 EscalationRing.escalation_id == escalation.id,
@@ -339,7 +346,7 @@ def settle_stalled_rings(
         )
         if ring is None or ring.outcome is not None or escalation.status != EscalationStatus.RAISED:
             continue  # another worker settled it meanwhile
-        if call_status in LOST:
+        if call_status == NEVER_PLACED:
             outcome, why = RingOutcome.NOT_PLACED, f"call not placed ({call_status})"
         elif now - ring.rung_at >= STALLED_AFTER:
             outcome, why = RingOutcome.NO_ANSWER, "no report from the call"

@@ -26,6 +26,9 @@ from intake.models import OutboundCall, OutboundCallStatus
 log = logging.getLogger("hotline.worker")
 
 UNCERTAIN_ALERT = "outbound_call_uncertain"
+# Calls no status callback will report on: refused for good, or uncertain (the worker died while
+# asking Twilio; never placed again, an alert asks a person). A leg waiting on one moves on.
+NEVER_REPORTED = (OutboundCallStatus.FAILED.value, OutboundCallStatus.UNCERTAIN.value)
 WORK_KIND = "outbound_call.place"
 # Someone waits for this phone to ring, seconds matter (an agent who started a callback, a
 # customer on hold while the duty managers are rung): before everything else, the notices an

@@ -19,7 +19,7 @@ from escalations.records import Escalation, EscalationEvent, EscalationReason, E
 from escalations.ringing import STALLED_AFTER
 from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
-from intake.models import Role
+from intake.models import OutboundCall, OutboundCallStatus, Role
 from intake.staff import StaffMember, add_user
 from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
@@ -360,6 +360,27 @@ def test_a_ring_twilio_refused_for_good_moves_on_at_the_next_watch(
     worker.run_once()  # the watch sees it and rings max
     assert [c.to for c in mock_twilio.calls] == [MAX]
     assert rings(deps, escalation_id) == [(1, "mia", "not_placed"), (2, "max", None)]
+
+
+def test_a_ring_whose_call_may_have_been_placed_is_waited_out_before_the_next_ring(
+    deps, catalog, clock, team, worker, mock_twilio
+) -> None:
+    with transaction(deps.session_factory) as session:
+        escalation_id = rung_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.OTHER
+        )
+        # The worker died while asking Twilio: mia's phone may be ringing.
+        call = session.scalars(select(OutboundCall)).one()
+        call.status = OutboundCallStatus.UNCERTAIN.value
+    clock.advance(timedelta(minutes=1))
+    worker.run_once()  # the watch: nobody else is rung over a call that may be ringing
+    assert mock_twilio.calls == []
+    assert rings(deps, escalation_id) == [(1, "mia", None)]
+
+    clock.advance(STALLED_AFTER)
+    worker.run_once()  # no report within the time: max is rung, mia never again
+    assert [c.to for c in mock_twilio.calls] == [MAX]
+    assert rings(deps, escalation_id) == [(1, "mia", "no_answer"), (2, "max", None)]
 
 
 # -- the whole way: the customer holds while the duty manager is rung ---------------------------
