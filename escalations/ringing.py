@@ -214,12 +214,14 @@ def report_ring(
         is_owner=ring.user_id is not None and ring.user_id == escalation.owner_id,
     )
     decision = ring_decision(facts, report)
-    reply = decision.reply
+    reply, outcome, advance, why = decision.reply, decision.outcome, decision.advance, None
     if decision.accept:
         reply = _accept(session, escalation, ring, now=now)
-    if decision.outcome is not None and ring.outcome is None:
-        _end_ring(session, escalation, ring, decision.outcome, now=now, why=_reason(report))
-    if decision.advance:
+        if reply is Reply.GONE:  # no staff member any more: nobody to own it, the next is rung
+            outcome, advance, why = RingOutcome.PASSED, facts.is_current, "no longer staff"
+    if outcome is not None and ring.outcome is None:
+        _end_ring(session, escalation, ring, outcome, now=now, why=why or _reason(report))
+    if advance:
         _ring_next(session, escalation, now=now, catalog=catalog)
     return RingResult(
         reply=reply,

@@ -20,7 +20,7 @@ from escalations.ringing import STALLED_AFTER
 from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
 from intake.models import OutboundCall, OutboundCallStatus, Role
-from intake.staff import StaffMember, add_user
+from intake.staff import StaffMember, add_user, set_active
 from ivr.call_walker import CallWalker
 from ivr.prompts import spoken_digits
 from tests.conftest import BASE_URL
@@ -184,6 +184,21 @@ def test_the_duty_manager_hears_the_summary_presses_1_and_the_customer_is_told(
         number="+49 800 1006711",
     )
     assert actions(deps, escalation_id)[-1] == "told"
+
+
+def test_a_rung_manager_no_longer_staff_who_presses_1_passes_it_on_to_the_next(
+    deps, escalate, mock_twilio, rung_phone, clock, de
+) -> None:
+    escalation_id = escalate()
+    call = ring_call(mock_twilio, MIA)
+    with transaction(deps.session_factory) as session:
+        set_active(session, name="mia", active=False)  # disabled while her phone rang
+    phone = rung_phone(call)
+    phone.answer(call.url, answered_by="human")
+
+    assert phone.press("1") == [de.text("manager_gone")]
+    assert escalation(deps, escalation_id).status == "raised"
+    assert rings(deps, escalation_id) == [(1, "mia", "passed"), (2, "max", None)]
 
 
 # -- passing it on -------------------------------------------------------------------------------
