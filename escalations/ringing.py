@@ -45,7 +45,7 @@ from escalations.rosters import ring_plan_for
 from escalations.services import accept_escalation, flag_unowned, raise_escalation
 from intake.catalog import Catalog
 from intake.models import OutboundCall, OutboundCallStatus
-from intake.outbound_calls import request_call
+from intake.outbound_calls import request_call, withdraw
 from intake.service_requests import find_service_request
 from intake.staff import staff_by_ids
 
@@ -352,6 +352,9 @@ def settle_stalled_rings(
             outcome, why = RingOutcome.NOT_PLACED, f"call not placed ({call_status})"
         elif now - ring.rung_at >= STALLED_AFTER:
             outcome, why = RingOutcome.NO_ANSWER, "no report from the call"
+            # Not placed yet (no worker ran, or Twilio kept refusing): it never will be, so it
+            # cannot ring over the next person.
+            withdraw(session, ring_key(escalation.id, ring.seq), reason="ring given up", now=now)
         else:
             continue
         _end_ring(session, escalation, ring, outcome, now=now, why=why)

@@ -165,6 +165,18 @@ def record_not_placed(
     return _outcome(call)
 
 
+def withdraw(session: Session, key: str, *, reason: str, now: datetime) -> bool:
+    """The call keyed ``key`` is no longer wanted: if no attempt has begun (still pending), it
+    is failed with ``reason`` and never placed; whether it was withdrawn."""
+    call = session.scalar(select(OutboundCall).where(OutboundCall.key == key).with_for_update())
+    if call is None or call.status != OutboundCallStatus.PENDING.value:
+        return False
+    call.status = OutboundCallStatus.FAILED.value
+    call.last_error = reason
+    call.updated_at = now
+    return True
+
+
 def record_uncertain(session: Session, call_id: int, *, reason: str, now: datetime) -> CallOutcome:
     """No answer came back: the phone may be ringing; never place it again, raise an alert."""
     call = _locked(session, call_id)

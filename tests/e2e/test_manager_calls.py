@@ -16,7 +16,7 @@ from config.settings import LOCAL_AUTH_TOKEN
 from config.worker import Worker
 from db.transaction import transaction
 from escalations.records import Escalation, EscalationEvent, EscalationReason, EscalationRing
-from escalations.ringing import STALLED_AFTER
+from escalations.ringing import STALLED_AFTER, settle_stalled_rings
 from escalations.rosters import RosterSpec, ShiftSpec, replace_roster
 from escalations.routing import RosterKind
 from intake.models import OutboundCall, OutboundCallStatus, Role
@@ -395,6 +395,22 @@ def test_a_ring_whose_call_may_have_been_placed_is_waited_out_before_the_next_ri
     clock.advance(STALLED_AFTER)
     worker.run_once()  # no report within the time: max is rung, mia never again
     assert [c.to for c in mock_twilio.calls] == [MAX]
+    assert rings(deps, escalation_id) == [(1, "mia", "no_answer"), (2, "max", None)]
+
+
+def test_a_ring_given_up_before_its_call_was_placed_is_never_placed(
+    deps, catalog, clock, team, worker, mock_twilio
+) -> None:
+    with transaction(deps.session_factory) as session:
+        escalation_id = rung_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.OTHER
+        )
+    clock.advance(STALLED_AFTER)  # no worker placed mia's call meanwhile
+    with transaction(deps.session_factory) as session:
+        assert settle_stalled_rings(session, now=clock.now(), catalog=catalog) == [escalation_id]
+    worker.run_once()
+
+    assert [c.to for c in mock_twilio.calls] == [MAX]  # mia's late call would ring over max's
     assert rings(deps, escalation_id) == [(1, "mia", "no_answer"), (2, "max", None)]
 
 
