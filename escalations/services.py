@@ -49,7 +49,9 @@ def raise_escalation(
     still open keeps its one escalation, and the new request is logged on it.
 
     ``checks``: the customer's answers to the seed's pre-checks, kept in the history."""
-    sr = find_service_request(session, sr_number)
+    # The SR locked: two raises at once (the customer's call and a console) find the first's
+    # escalation rather than each making one; no open escalation exists yet to lock.
+    sr = find_service_request(session, sr_number, lock=True)
     if sr is None:
         raise UnknownServiceRequest(f"no service request {sr_number}")
     existing = session.scalar(

@@ -36,9 +36,13 @@ class SubmittedRequest:
     callback_due_at: datetime | None
 
 
-def find_service_request(session: Session, number: str) -> ServiceRequest | None:
-    """The SR with caller-facing ``number``."""
-    return session.scalar(select(ServiceRequest).where(ServiceRequest.number == number))
+def find_service_request(
+    session: Session, number: str, *, lock: bool = False
+) -> ServiceRequest | None:
+    """The SR with caller-facing ``number``; with ``lock``, its row locked until the
+    transaction ends (PostgreSQL; SQLite's writer lock serialises writers anyway)."""
+    query = select(ServiceRequest).where(ServiceRequest.number == number)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def submit_message(

@@ -3,6 +3,7 @@ and a de-escalation only with all three conditions recorded; every change in the
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -67,6 +68,33 @@ def _raise(deps: Dependencies, sr: str, clock: FakeClock) -> int:
             now=clock.now(),
         )
         return escalation.id
+
+
+def test_two_raises_of_one_sr_at_once_make_one_escalation(
+    deps: Dependencies, sr: str, clock: FakeClock
+) -> None:
+    start = threading.Barrier(2)
+    raised: list[int] = []
+    errors: list[BaseException] = []
+
+    def raise_one() -> None:
+        try:
+            start.wait()
+            raised.append(_raise(deps, sr, clock))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=raise_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(raised) == 2
+    assert len(set(raised)) == 1
+    with transaction(deps.session_factory) as session:
+        assert len(session.scalars(select(Escalation)).all()) == 1
 
 
 def test_an_sr_is_escalated_once_and_a_second_request_is_logged_on_it(
