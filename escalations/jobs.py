@@ -61,10 +61,13 @@ def watch(
     """Remind of promised updates, flag missed ones, queue the daily reports due by now, and
     move on ring chains whose latest call was never placed or never reported on."""
     del item
-    with transaction(session_factory) as session:
-        seen = watch_escalations(session, now=clock.now(), catalog=catalog)
-    with transaction(session_factory) as session:
-        moved = settle_stalled_rings(session, now=clock.now(), catalog=catalog)
+    # The rings first, people wait on them; and a failure of either never stops the other.
+    try:
+        with transaction(session_factory) as session:
+            moved = settle_stalled_rings(session, now=clock.now(), catalog=catalog)
+    finally:
+        with transaction(session_factory) as session:
+            seen = watch_escalations(session, now=clock.now(), catalog=catalog)
     if moved:
         log.warning("event=escalation_rings_stalled escalations=%s", moved)
     if seen.reminded or seen.missed or seen.reports:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
+import escalations.jobs
 from config.dependencies import Dependencies
 from config.settings import LOCAL_AUTH_TOKEN
 from config.worker import Worker
@@ -412,6 +413,27 @@ def test_a_ring_given_up_before_its_call_was_placed_is_never_placed(
 
     assert [c.to for c in mock_twilio.calls] == [MAX]  # mia's late call would ring over max's
     assert rings(deps, escalation_id) == [(1, "mia", "no_answer"), (2, "max", None)]
+
+
+def test_the_ring_backstop_runs_when_the_rest_of_the_watch_fails(
+    deps, catalog, clock, team, worker, mock_twilio, monkeypatch
+) -> None:
+    mock_twilio.fail_next("calls", status=400, code=21211, message="Invalid 'To' Phone Number")
+    with transaction(deps.session_factory) as session:
+        escalation_id = rung_escalation(
+            session, catalog=catalog, now=clock.now(), reason=EscalationReason.OTHER
+        )
+    worker.run_once()  # the create is refused for good: the call failed
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a region left the configuration")
+
+    monkeypatch.setattr(escalations.jobs, "watch_escalations", broken)
+    clock.advance(timedelta(minutes=1))
+    worker.run_once()  # the reminders fail; the rings still move on
+
+    assert [c.to for c in mock_twilio.calls] == [MAX]
+    assert rings(deps, escalation_id) == [(1, "mia", "not_placed"), (2, "max", None)]
 
 
 # -- the whole way: the customer holds while the duty manager is rung ---------------------------
