@@ -107,7 +107,15 @@ def end_leg(
     if participant.call_status is not None:
         return False  # a duplicate
     participant.call_status = call_status
-    if participant.joined_at is None and participant.left_at is None:
+    # Answered and over, with no join event yet: the status callback can overtake the
+    # conference's events, which then tell whether they joined (and end the conference).
+    events_to_come = (
+        participant.call_sid is not None
+        and call_status == "completed"
+        and participant.joined_at is None
+        and participant.left_at is None
+    )
+    if participant.joined_at is None and participant.left_at is None and not events_to_come:
         log(
             session,
             escalation,
@@ -120,7 +128,11 @@ def end_leg(
             call_status=call_status,
         )
     session.flush()
-    if conference.ended_at is None and is_over(participant_states(session, conference.id)):
+    if (
+        conference.ended_at is None
+        and not events_to_come
+        and is_over(participant_states(session, conference.id))
+    ):
         close_conference(session, escalation, conference, at=now, reason="nobody on the line")
         return True
     return False

@@ -380,6 +380,34 @@ def test_a_leave_reported_before_its_join_still_gives_the_time_on_the_call(
     assert (customer.joined_at, customer.left_at, customer.seconds) == (t0, later, 30)
 
 
+def test_a_call_that_ended_before_its_join_was_reported_still_gets_its_time(
+    deps, catalog, clock, esc
+) -> None:
+    conference = start(deps, catalog, clock, esc.id, [ENGINEER])
+    sids = pick_up(deps, conference)
+    [engineer] = conference.participants
+    t0 = clock.now()
+    with transaction(deps.session_factory) as session:
+        # The leg's status callback overtakes the conference's events.
+        assert not end_leg(session, conference.id, engineer.id, call_status="completed", now=t0)
+    event(deps, clock, conference.id, "participant-join", sids["engineer"], t0)
+    event(
+        deps,
+        clock,
+        conference.id,
+        "participant-leave",
+        sids["engineer"],
+        t0 + timedelta(minutes=10),
+    )
+    assert event(deps, clock, conference.id, "conference-end", at=t0 + timedelta(minutes=10)) is (
+        EventEffect.CLOSE
+    )
+
+    done = view(deps, conference.id)
+    assert [(p.state, p.seconds) for p in done.participants] == [(ParticipantState.LEFT, 600)]
+    assert "conference_not_reached" not in actions(deps, esc.id)
+
+
 def test_a_conference_nobody_answered_ends_with_the_last_calls_status(
     deps, catalog, clock, esc
 ) -> None:
